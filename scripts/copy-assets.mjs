@@ -1,0 +1,7 @@
+// Copies non-TypeScript assets (SQL migrations) next to the compiled output.
+import { cpSync, existsSync } from 'node:fs';
+
+const assets = [['src/store/sqlite/migrations', 'dist/store/sqlite/migrations']];
+for (const [from, to] of assets) {
+  if (existsSync(from)) cpSync(from, to, { recursive: true });
+}

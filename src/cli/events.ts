@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { parseInteger } from '../config/resolve-config.ts';
+import { EVENT_STATUSES, type EventStatus } from '../store/inbox-store.ts';
+import { ConfigError } from '../util/errors.ts';
+import { detailJson, printDetail, printTable, summaryJson } from './format.ts';
+import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
+
+export function parseStatus(value: string | undefined): EventStatus | undefined {
+  if (value === undefined) return undefined;
+  if ((EVENT_STATUSES as readonly string[]).includes(value)) return value as EventStatus;
+  throw new ConfigError(`--status "${value}" is not a status; use one of ${EVENT_STATUSES.join(', ')}`);
+}
+
+export function registerEvents(program: Command): void {
+  const events = program.command('events').description('inspect and replay stored events');
+
+  events
+    .command('list')
+    .description('list events, newest first')
+    .option('--status <status>', `only this status (${EVENT_STATUSES.join(', ')})`)
+    .option('--type <type>', "only this type; a family with a wildcard, e.g. 'order.*'")
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print a JSON array')
+    .addOption(dbOption())
+    .action(async (opts: { status?: string; type?: string; limit: string; json?: boolean; db?: string }) => {
+      const status = parseStatus(opts.status);
+      const limit = parseInteger(opts.limit, '--limit', 50, 1, 100_000);
+      const list = await withStore(opts.db, (store) => store.list({ status, type: opts.type, limit }));
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(list.map(summaryJson), null, 2)}\n` : printTable(list),
+      );
+    });
+
+  events
+    .command('show')
+    .description('show one event: payload, deliveries and attempt history')
+    .argument('<id>', 'event id')
+    .option('--json', 'print JSON')
+    .addOption(dbOption())
+    .action(async (id: string, opts: { json?: boolean; db?: string }) => {
+      const event = await withStore(opts.db, (store) => store.get(id));
+      if (!event) {
+        process.stderr.write(`no event with id ${id}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(detailJson(event), null, 2)}\n` : printDetail(event),
+      );
+    });
+
+  events
+    .command('replay')
+    .description('run a processed, dead, invalid or unhandled event again (adds attempts, never a new event)')
+    .argument('<ids...>', 'event ids')
+    .addOption(retryScheduleOption())
+    .addOption(dbOption())
+    .action(async (ids: string[], opts: { db?: string; retrySchedule?: string }) => {
+      process.exitCode = await replayIds(ids, opts);
+    });
+}
+
+/** Replays events by id and prints what happened to each; 1 if any could not be replayed. */
+export async function replayIds(
+  ids: string[],
+  opts: { db?: string; retrySchedule?: string },
+): Promise<number> {
+  const budget = replayBudget(opts.retrySchedule);
+  let failures = 0;
+  await withStore(opts.db, async (store) => {
+    for (const id of ids) {
+      const outcome = await store.replay(id, budget);
+      if (outcome === 'replayed') {
+        process.stdout.write(`replayed ${id}: due now, ${budget} attempt(s) allowed\n`);
+      } else {
+        failures++;
+        const event = outcome === 'not_replayable' ? await store.get(id) : null;
+        process.stderr.write(
+          outcome === 'not_found'
+            ? `no event with id ${id}\n`
+            : `cannot replay ${id}: it is ${event?.status} (only processed, dead, invalid or unhandled events are replayed)\n`,
+        );
+      }
+    }
+  });
+  return failures > 0 ? 1 : 0;
+}

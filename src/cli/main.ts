@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ProcureIqWebhooksError } from '../util/errors.ts';
+import { registerDeadLetter } from './dead-letter.ts';
+import { registerEvents } from './events.ts';
+import { registerSchema } from './schema.ts';
+import { registerSend } from './send.ts';
+import { registerServe } from './serve.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('procureiq-webhooks')
+    .description(
+      'Self-hosted consumer for ProcureIQ webhooks: verify, store durably, process once, retry, dead-letter.',
+    )
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerServe(program);
+  registerSend(program);
+  registerEvents(program);
+  registerDeadLetter(program);
+  registerSchema(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof ProcureIqWebhooksError) {
+      process.stderr.write(`procureiq-webhooks: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(
+      `procureiq-webhooks: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,39 @@
+import { Option } from 'commander';
+import { parseDatabaseUrl } from '../config/database-url.ts';
+import { defaults } from '../config/defaults.ts';
+import { parseDurationList } from '../config/duration.ts';
+import type { InboxStore } from '../store/inbox-store.ts';
+import { openStore } from '../store/open-store.ts';
+
+/** `--db`, shared by every command that reads or changes the inbox. */
+export const dbOption = () =>
+  new Option('--db <url>', 'inbox database (default sqlite:./data/procureiq-webhooks.db)').env(
+    'DATABASE_URL',
+  );
+
+/** `--retry-schedule`: a replay gets 1 + N fresh attempts. */
+export const retryScheduleOption = () =>
+  new Option(
+    '--retry-schedule <durations>',
+    'a replay gets 1 + one attempt per delay (default 30s,2m,10m)',
+  ).env('RETRY_SCHEDULE');
+
+export function replayBudget(schedule: string | undefined): number {
+  return (
+    1 + parseDurationList(schedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)').length
+  );
+}
+
+/** Opens the inbox for a short command, runs `fn`, and closes it. */
+export async function withStore<T>(
+  db: string | undefined,
+  fn: (store: InboxStore) => Promise<T>,
+): Promise<T> {
+  const store = openStore(parseDatabaseUrl(db ?? defaults.databaseUrl), { mode: 'inline', mustExist: true });
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,101 @@
+import type { Logger } from '../logging/logger.ts';
+import { toError } from '../util/errors.ts';
+
+export type AlertKind = 'dead_letter' | 'signature_failures';
+
+export interface AlerterOptions {
+  logger: Logger;
+  /** Where to POST a JSON summary (Slack-compatible `text`). */
+  webhookUrl?: string | undefined;
+  /** Signature failures within one minute that raise an alert. @defaultValue 10 */
+  signatureFailuresPerMinute?: number;
+  /** @defaultValue 5s */
+  sendTimeoutMs?: number;
+}
+
+export interface Alerter {
+  deadLetter(info: { id: string; type: string; attempts: number; error: string }): void;
+  signatureFailure(remoteAddress: string | undefined): void;
+  /** Waits for alerts still being sent. */
+  flush(): Promise<void>;
+}
+
+/**
+ * Alerts as the guide asks: on dead letters and on bursts of signature failures. Each is an
+ * error-level log line with a stable `alert` field, and, when configured, a POST to a chat webhook.
+ * Sending failures are logged and never thrown.
+ */
+export function createAlerter(options: AlerterOptions): Alerter {
+  const threshold = options.signatureFailuresPerMinute ?? 10;
+  const sending = new Set<Promise<void>>();
+  let windowStart = 0;
+  let windowCount = 0;
+  let windowAlerted = false;
+  const sources = new Set<string>();
+
+  function raise(alert: AlertKind, text: string, fields: Record<string, unknown>): void {
+    options.logger.error({ alert, ...fields }, text);
+    const url = options.webhookUrl;
+    if (!url) return;
+    const body = JSON.stringify({ text: `[procureiq-webhooks] ${text}`, alert, ...fields });
+    const p = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(options.sendTimeoutMs ?? 5000),
+    })
+      .then((res) => {
+        if (!res.ok)
+          options.logger.warn({ alert, status: res.status }, 'alert webhook answered with an error');
+      })
+      .catch((error: unknown) => {
+        options.logger.warn(
+          { alert, err: toError(error).message },
+          'could not send alert to ALERT_WEBHOOK_URL',
+        );
+      })
+      .finally(() => sending.delete(p));
+    sending.add(p);
+  }
+
+  return {
+    deadLetter(info) {
+      raise(
+        'dead_letter',
+        `event ${info.id} (${info.type}) was dead-lettered after ${info.attempts} attempt(s): ${info.error}`,
+        {
+          eventId: info.id,
+          eventType: info.type,
+          attempts: info.attempts,
+          error: info.error,
+        },
+      );
+    },
+    signatureFailure(remoteAddress) {
+      const now = Date.now();
+      if (now - windowStart >= 60_000) {
+        windowStart = now;
+        windowCount = 0;
+        windowAlerted = false;
+        sources.clear();
+      }
+      windowCount++;
+      if (remoteAddress && sources.size < 20) sources.add(remoteAddress);
+      if (windowCount >= threshold && !windowAlerted) {
+        windowAlerted = true;
+        raise(
+          'signature_failures',
+          `${windowCount} deliveries failed signature verification within a minute`,
+          {
+            count: windowCount,
+            thresholdPerMinute: threshold,
+            sources: [...sources],
+          },
+        );
+      }
+    },
+    async flush() {
+      await Promise.all([...sending]);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../logging/logger.ts';
+import { BodyTooLargeError, type HttpResponse, toHttpResponse } from './http-errors.ts';
+import { readRawBody } from './read-body.ts';
+import type { Receiver } from './receiver.ts';
+
+export interface NodeServerOptions {
+  /** Receivers by path, e.g. `{ '/webhooks/procureiq': receiver }`. */
+  routes: Record<string, Receiver>;
+  logger: Logger;
+  /** Answers `/readyz`: resolves when the store is reachable. */
+  readiness?: () => Promise<void>;
+  /** Whole-request deadline; slow clients are cut off. @defaultValue 30s */
+  requestTimeoutMs?: number;
+  /** Deadline to receive the headers. @defaultValue 10s */
+  headersTimeoutMs?: number;
+  /** Idle keep-alive sockets are closed after this. @defaultValue 5s */
+  keepAliveTimeoutMs?: number;
+  /** Extra routes (admin, metrics) tried before answering 404. Return true when handled. */
+  extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+}
+
+/** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
+export function createNodeServer(options: NodeServerOptions): Server {
+  const server = createServer((req, res) => {
+    void route(req, res, options).catch((error: unknown) => {
+      options.logger.error({ err: error }, 'request failed');
+      if (!res.headersSent) send(res, toHttpResponse(error));
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = options.requestTimeoutMs ?? 30_000;
+  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  // Idle sockets with no request in flight are cut after this, too.
+  server.timeout = options.requestTimeoutMs ?? 30_000;
+  return server;
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, options: NodeServerOptions): Promise<void> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const receiver = options.routes[path];
+  if (receiver) {
+    if (req.method !== 'POST') {
+      send(res, {
+        status: 405,
+        body: { error: { code: 'method_not_allowed', message: 'use POST' } },
+        headers: { allow: 'POST' },
+      });
+      return;
+    }
+    await receive(req, res, receiver);
+    return;
+  }
+  if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    send(res, { status: 200, body: { status: 'ok' } });
+    return;
+  }
+  if (path === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    try {
+      await options.readiness?.();
+      send(res, { status: 200, body: { status: 'ready' } });
+    } catch (error) {
+      send(res, {
+        status: 503,
+        body: { status: 'not_ready', reason: error instanceof Error ? error.message : String(error) },
+      });
+    }
+    return;
+  }
+  if (options.extra && (await options.extra(req, res))) return;
+  send(res, {
+    status: 404,
+    body: { error: { code: 'not_found', message: `no route for ${req.method} ${path}` } },
+  });
+}
+
+async function receive(req: IncomingMessage, res: ServerResponse, receiver: Receiver): Promise<void> {
+  let body: Buffer;
+  try {
+    body = await readRawBody(req, receiver.maxBodyBytes);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      // Answer at once and close the connection rather than read the rest of the upload.
+      const response = receiver.tooLarge();
+      res.setHeader('connection', 'close');
+      send(res, response);
+      res.on('finish', () => req.socket.destroySoon());
+      return;
+    }
+    req.socket.destroy();
+    return;
+  }
+  const response = await receiver.handle({
+    headers: req.headers,
+    body,
+    remoteAddress: req.socket.remoteAddress,
+  });
+  send(res, response);
+}
+
+export function send(res: ServerResponse, response: HttpResponse): void {
+  const payload = JSON.stringify(response.body);
+  res.statusCode = response.status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(payload));
+  if (response.headers) for (const [k, v] of Object.entries(response.headers)) res.setHeader(k, v);
+  res.end(payload);
+}

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import { validateKnownEvent } from '../events/catalogue.ts';
+import type { Logger } from '../logging/logger.ts';
+import { SIGNATURE_HEADER } from '../signature/sign.ts';
+import { verifySignature } from '../signature/verify-signature.ts';
+import type { Environment, InboxStore, InsertOutcome } from '../store/inbox-store.ts';
+import { SignatureError, StoreUnavailableError, toError } from '../util/errors.ts';
+import {
+  BodyTooLargeError,
+  type HttpResponse,
+  ShuttingDownError,
+  toHttpResponse,
+  UnsupportedMediaTypeError,
+} from './http-errors.ts';
+import { parseEnvelope } from './parse-envelope.ts';
+
+/** A request as any server sees it: lower-cased headers and the exact raw body. */
+export interface IncomingDelivery {
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  body: Uint8Array;
+  remoteAddress?: string | undefined;
+}
+
+/** What happened to one delivery, for metrics, logs and alerts. */
+export interface DeliveryOutcome {
+  outcome:
+    | 'ok'
+    | 'duplicate'
+    | 'invalid'
+    | 'unhandled'
+    | 'bad_signature'
+    | 'bad_request'
+    | 'too_large'
+    | 'unsupported_media_type'
+    | 'unavailable';
+  status: number;
+  environment: Environment;
+  eventId?: string;
+  eventType?: string;
+  secretIndex?: number;
+  remoteAddress?: string | undefined;
+}
+
+export interface ReceiverOptions {
+  /** Secrets that verify this endpoint's deliveries; any one matches. */
+  secrets: readonly string[];
+  store: InboxStore;
+  logger: Logger;
+  /** @defaultValue 'production' */
+  environment?: Environment;
+  /** @defaultValue 1 MiB */
+  maxBodyBytes?: number;
+  /**
+   * Decides at insert time whether a worker will take events of this type, so events no handler
+   * wants are stored as `unhandled` without costing the worker a claim. @defaultValue always 'pending'
+   */
+  initialStatus?: (type: string) => 'pending' | 'unhandled';
+  /** 1 + the retries allowed for this type. @defaultValue 4 */
+  maxAttemptsFor?: (type: string) => number;
+  /** Called after an event is durably stored (e.g. to wake the worker). */
+  onStored?: (eventId: string, type: string) => void;
+  /** Called once per delivery with its outcome (metrics, alerts). */
+  onOutcome?: (outcome: DeliveryOutcome) => void;
+  /** While false, deliveries get 503 (shutdown). */
+  isAccepting?: () => boolean;
+}
+
+export interface Receiver {
+  /** Handles one delivery: verify, parse, store durably, answer. Never throws. */
+  handle(delivery: IncomingDelivery): Promise<HttpResponse>;
+  /** The answer for a body cut off at the size limit by an adapter (413), counted like any other. */
+  tooLarge(): HttpResponse;
+  readonly maxBodyBytes: number;
+}
+
+const ACK_OK: HttpResponse = { status: 200, body: { status: 'ok' } };
+const ACK_DUPLICATE: HttpResponse = { status: 200, body: { status: 'duplicate' } };
+
+/**
+ * The runtime-neutral receiver: `(headers, rawBody) -> { status, body }`. Server adapters (node:http,
+ * Express, fetch-style) only collect the body and write the answer.
+ */
+export function createReceiver(options: ReceiverOptions): Receiver {
+  const environment = options.environment ?? 'production';
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const secrets = options.secrets.filter((s) => s !== '');
+  const log = options.logger;
+
+  function refuse(error: unknown, outcome: DeliveryOutcome['outcome'], extra: Partial<DeliveryOutcome> = {}) {
+    const response = toHttpResponse(error);
+    options.onOutcome?.({ outcome, status: response.status, environment, ...extra });
+    return response;
+  }
+
+  async function handle(delivery: IncomingDelivery): Promise<HttpResponse> {
+    const { headers, body } = delivery;
+    const remoteAddress = delivery.remoteAddress;
+    if (options.isAccepting && !options.isAccepting()) return refuse(new ShuttingDownError(), 'unavailable');
+    if (body.byteLength > maxBodyBytes) return refuse(new BodyTooLargeError(maxBodyBytes), 'too_large');
+
+    const contentType = header(headers, 'content-type');
+    if (!isJsonContentType(contentType)) {
+      return refuse(new UnsupportedMediaTypeError(contentType), 'unsupported_media_type');
+    }
+
+    const verified = verifySignature(secrets, body, headers[SIGNATURE_HEADER]);
+    if (!verified.ok) {
+      const message = SIGNATURE_MESSAGES[verified.reason];
+      log.warn({ outcome: 'bad_signature', reason: verified.reason, remoteAddress, environment }, message);
+      return refuse(new SignatureError(message), 'bad_signature', { remoteAddress });
+    }
+
+    let envelope: ReturnType<typeof parseEnvelope>;
+    try {
+      envelope = parseEnvelope(body);
+    } catch (error) {
+      log.warn(
+        { outcome: 'bad_request', remoteAddress, err: toError(error).message },
+        'refused a malformed delivery',
+      );
+      return refuse(error, 'bad_request', { secretIndex: verified.secretIndex });
+    }
+
+    const validationError = validateKnownEvent(envelope);
+    const status =
+      validationError !== null ? 'invalid' : (options.initialStatus?.(envelope.type) ?? 'pending');
+    const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
+    const receivedAt = Date.now();
+    let inserted: InsertOutcome;
+    try {
+      inserted = await options.store.insertIfAbsent({
+        id: envelope.id,
+        type: envelope.type,
+        environment,
+        status,
+        created: envelope.created,
+        rawBody: body,
+        bodySha256: createHash('sha256').update(body).digest('hex'),
+        deliveryId,
+        timestampHeader: header(headers, 'x-procureiq-timestamp') ?? null,
+        receivedAt,
+        validationError,
+        maxAttempts: options.maxAttemptsFor?.(envelope.type) ?? 4,
+        secretIndex: verified.secretIndex,
+        sourceAddress: remoteAddress ?? null,
+      });
+    } catch (error) {
+      log.error(
+        { eventId: envelope.id, eventType: envelope.type, err: toError(error) },
+        'could not store event',
+      );
+      const unavailable =
+        error instanceof StoreUnavailableError
+          ? error
+          : new StoreUnavailableError('could not store the event', { cause: error });
+      return refuse(unavailable, 'unavailable', { eventId: envelope.id, eventType: envelope.type });
+    }
+
+    const outcome: DeliveryOutcome['outcome'] =
+      inserted === 'duplicate' ? 'duplicate' : status === 'pending' ? 'ok' : status;
+    const fields = {
+      eventId: envelope.id,
+      eventType: envelope.type,
+      deliveryId,
+      outcome,
+      secretIndex: verified.secretIndex,
+    };
+    if (status === 'invalid' && inserted === 'inserted') {
+      log.warn(
+        { ...fields, validationError },
+        'stored an event that does not match its schema (status invalid)',
+      );
+    } else {
+      log.info(fields, inserted === 'duplicate' ? 'duplicate delivery' : 'event stored');
+    }
+    options.onOutcome?.({
+      outcome,
+      status: 200,
+      environment,
+      eventId: envelope.id,
+      eventType: envelope.type,
+      secretIndex: verified.secretIndex,
+      remoteAddress,
+    });
+    if (inserted === 'inserted' && status === 'pending') options.onStored?.(envelope.id, envelope.type);
+    return inserted === 'duplicate' ? ACK_DUPLICATE : ACK_OK;
+  }
+
+  return { handle, tooLarge: () => refuse(new BodyTooLargeError(maxBodyBytes), 'too_large'), maxBodyBytes };
+}
+
+const SIGNATURE_MESSAGES = {
+  missing: 'x-procureiq-signature header is missing',
+  repeated: 'x-procureiq-signature header is repeated; send exactly one',
+  malformed: 'x-procureiq-signature header is malformed; expected sha256=<64 hex digits>',
+  mismatch: 'signature does not match the body',
+  no_secret: 'no signing secret is configured for this endpoint',
+} as const;
+
+function header(headers: IncomingDelivery['headers'], name: string): string | undefined {
+  const value = headers[name];
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : value[0];
+}
+
+/** `application/json`, optionally with parameters, or any `+json` type. */
+export function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const semi = value.indexOf(';');
+  const type = (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}

@@ -1,0 +1,58 @@
+import { BodyTooLargeError } from './http-errors.ts';
+import type { Receiver } from './receiver.ts';
+
+/**
+ * A web-standard handler, `(Request) => Promise<Response>`, for Hono, Next.js route handlers,
+ * Deno, Bun or any fetch-style server.
+ * @example app.post('/webhooks/procureiq', (c) => handler(c.req.raw)) // Hono
+ */
+export function webHandler(receiver: Receiver): (request: Request) => Promise<Response> {
+  return async (request) => {
+    if (request.method !== 'POST') {
+      return json(405, { error: { code: 'method_not_allowed', message: 'use POST' } }, { allow: 'POST' });
+    }
+    let body: Uint8Array;
+    try {
+      body = await readLimited(request, receiver.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        const response = receiver.tooLarge();
+        return json(response.status, response.body, { connection: 'close' });
+      }
+      throw error;
+    }
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, key) => {
+      headers[key] = value;
+    });
+    const response = await receiver.handle({ headers, body });
+    return json(response.status, response.body, response.headers);
+  };
+}
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw new BodyTooLargeError(limit);
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new BodyTooLargeError(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  });
+}

@@ -1,0 +1,238 @@
+/**
+ * The durable inbox: the one seam between procureiq-webhooks and its database. Methods speak
+ * the domain and carry no driver or transaction types, so each engine (SQLite, PostgreSQL)
+ * implements it in full and one conformance suite checks every implementation.
+ */
+
+/** Every state an event can be in. The database enforces this list with a CHECK constraint. */
+export const EVENT_STATUSES = [
+  'pending',
+  'processing',
+  'retrying',
+  'processed',
+  'unhandled',
+  'invalid',
+  'dead',
+] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+/** States an operator may replay an event from. */
+export const REPLAYABLE_STATUSES: readonly EventStatus[] = ['processed', 'dead', 'invalid', 'unhandled'];
+
+export type Environment = 'production' | 'sandbox';
+
+/** A verified delivery, ready to be stored. */
+export interface NewEvent {
+  id: string;
+  type: string;
+  environment: Environment;
+  /** `pending` for events a handler will take; `unhandled` or `invalid` are decided at insert. */
+  status: 'pending' | 'unhandled' | 'invalid';
+  /** The envelope's `created` (unix seconds). */
+  created: number;
+  /** The exact bytes that were signed. */
+  rawBody: Uint8Array;
+  /** Hex SHA-256 of the raw body, kept with the dedupe key. */
+  bodySha256: string;
+  deliveryId: string | null;
+  timestampHeader: string | null;
+  /** Epoch milliseconds. */
+  receivedAt: number;
+  /** Why a known type failed its schema (status `invalid`). */
+  validationError: string | null;
+  /** 1 + the number of retries this event's type is allowed. */
+  maxAttempts: number;
+  /** Index of the secret that verified the delivery. */
+  secretIndex: number;
+  sourceAddress: string | null;
+}
+
+export type InsertOutcome = 'inserted' | 'duplicate';
+
+/** An event leased to one worker for one attempt. */
+export interface ClaimedEvent {
+  id: string;
+  type: string;
+  environment: Environment;
+  rawBody: Uint8Array;
+  receivedAt: number;
+  deliveryId: string | null;
+  /** The number of this attempt, 1-based. Also the lease's fencing token. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+/** A lease: the event and the fencing token (its attempt number) that must still hold. */
+export interface Lease {
+  id: string;
+  attempt: number;
+}
+
+export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'interrupted' | 'aborted';
+
+export interface AttemptResult {
+  startedAt: number;
+  finishedAt: number;
+  outcome: Exclude<AttemptOutcome, 'running' | 'interrupted'>;
+  errorMessage?: string | undefined;
+  errorStack?: string | undefined;
+}
+
+/**
+ * A SQL statement to run in the same transaction that marks an event processed. This is how a
+ * handler gets exactly-once effects for work in the same database: if the lease was lost, or the
+ * commit fails, neither the statement nor the processed mark is applied.
+ */
+export interface TransactionalStatement {
+  sql: string;
+  params: readonly unknown[];
+}
+
+export interface AttemptRecord {
+  number: number;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+  outcome: AttemptOutcome;
+  errorMessage: string | null;
+  errorStack: string | null;
+  worker: string | null;
+}
+
+export interface DeliveryRecord {
+  deliveryId: string | null;
+  receivedAt: number;
+  duplicate: boolean;
+  timestampHeader: string | null;
+  secretIndex: number;
+  sourceAddress: string | null;
+}
+
+/** One event as listed. */
+export interface EventSummary {
+  id: string;
+  type: string;
+  environment: Environment;
+  status: EventStatus;
+  attempts: number;
+  receivedAt: number;
+  created: number;
+  deliveryId: string | null;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+}
+
+/** One event in full. */
+export interface EventDetail extends EventSummary {
+  rawBody: Uint8Array;
+  bodySha256: string;
+  timestampHeader: string | null;
+  validationError: string | null;
+  maxAttempts: number;
+  processedAt: number | null;
+  discardedAt: number | null;
+  attemptHistory: AttemptRecord[];
+  deliveries: DeliveryRecord[];
+}
+
+export interface ListFilter {
+  status?: EventStatus | undefined;
+  type?: string | undefined;
+  /** Excludes discarded dead letters when true. */
+  excludeDiscarded?: boolean | undefined;
+  limit?: number | undefined;
+  /** Keyset cursor: list events strictly older than this one. */
+  before?: { receivedAt: number; id: string } | undefined;
+}
+
+export interface ClaimOptions {
+  /** Identifies the worker, recorded on the lease and the attempt. */
+  owner: string;
+  limit: number;
+  leaseMs: number;
+}
+
+/** What one claim returned: leased events, and events whose expired lease used up their attempts. */
+export interface ClaimBatch {
+  events: ClaimedEvent[];
+  deadLettered: { id: string; type: string }[];
+}
+
+export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable';
+
+export interface InboxStore {
+  /**
+   * True when one process at a time serves this store (embedded SQLite): at start-up every lease
+   * belongs to a process that is gone and may be recovered at once.
+   */
+  readonly exclusive: boolean;
+
+  /** Applies pending migrations. Safe to call from several processes at once. */
+  migrate(): Promise<void>;
+
+  /**
+   * Stores a verified event keyed by its id, durably (the write is on disk when this resolves),
+   * and records the delivery. A second delivery of the same id stores nothing new but its
+   * delivery record.
+   */
+  insertIfAbsent(event: NewEvent): Promise<InsertOutcome>;
+
+  /**
+   * Leases up to `limit` due events (pending, or retrying whose time has come) to `owner`, in due
+   * order. Each claim starts a new attempt whose number is the lease's fencing token. Leases that
+   * expired first count their attempt as `interrupted` and are retried now, or dead-lettered if
+   * their attempts are used up.
+   */
+  claimDue(options: ClaimOptions): Promise<ClaimBatch>;
+
+  /**
+   * Marks a leased event processed and runs `statements` in the same transaction. Returns false,
+   * changing nothing, when the lease no longer holds (expired and taken over, or replayed).
+   */
+  complete(
+    lease: Lease,
+    result: AttemptResult,
+    statements?: readonly TransactionalStatement[],
+  ): Promise<boolean>;
+
+  /** Records that no handler took the event (its type has none): status `unhandled`. */
+  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean>;
+
+  /** Records a failed attempt and schedules the next one at `runAt` (epoch ms). False if fenced out. */
+  scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean>;
+
+  /** Records the last failed attempt and marks the event `dead`. False if fenced out. */
+  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean>;
+
+  /**
+   * Gives a lease back without spending an attempt (shutdown): the attempt is recorded as
+   * `aborted` and the event is due again at once.
+   */
+  release(lease: Lease, result: AttemptResult): Promise<boolean>;
+
+  /**
+   * Expires every lease held by owners matching `ownerPrefix` (all when omitted), so the next
+   * claim recovers them. Used at start-up by the embedded store, whose leases can only belong to
+   * a process that is gone.
+   */
+  expireLeases(ownerPrefix?: string): Promise<number>;
+
+  /**
+   * Makes a processed, dead, invalid or unhandled event due again with a fresh budget of
+   * `maxAttempts` attempts. Adds attempts; never a new event.
+   */
+  replay(id: string, maxAttempts: number): Promise<ReplayOutcome>;
+
+  /** Marks dead letters as discarded: kept for dedupe and audit, hidden from the dead-letter list. */
+  discard(ids: readonly string[]): Promise<number>;
+
+  get(id: string): Promise<EventDetail | null>;
+  list(filter: ListFilter): Promise<EventSummary[]>;
+  /** Counts by status. */
+  countByStatus(): Promise<Record<EventStatus, number>>;
+  /** When the next pending or retrying event falls due (epoch ms), or null if none is waiting. */
+  nextDueAt(): Promise<number | null>;
+  /** Cheap check that the store answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,247 @@
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from '../../util/errors.ts';
+import type {
+  AttemptResult,
+  ClaimBatch,
+  ClaimOptions,
+  EventDetail,
+  EventStatus,
+  EventSummary,
+  InboxStore,
+  InsertOutcome,
+  Lease,
+  ListFilter,
+  NewEvent,
+  ReplayOutcome,
+  TransactionalStatement,
+} from '../inbox-store.ts';
+import { type BatchReply, type InboxOperation, type OperationResult, runBatch } from './protocol.ts';
+import { SqliteInbox } from './sqlite-inbox.ts';
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:` (inline mode only). */
+  path: string;
+  /**
+   * `thread` (default for servers): commits run on a writer thread with group commit, so fsyncs
+   * never block the event loop. `inline`: run on the calling thread, for short CLI commands.
+   */
+  mode?: 'thread' | 'inline';
+}
+
+interface Pending {
+  op: InboxOperation;
+  args: unknown[];
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * The embedded store. Operations queue up and are sent to the writer as one batch, which commits
+ * as one transaction; while a batch is on disk the next one gathers. So the number of fsyncs
+ * follows the disk's speed, not the request rate.
+ */
+export class SqliteStore implements InboxStore {
+  readonly exclusive = true;
+  private readonly path: string;
+  private readonly mode: 'thread' | 'inline';
+  private inbox: SqliteInbox | undefined;
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
+  private queue: Pending[] = [];
+  private inFlight: Map<number, Pending[]> = new Map();
+  private nextBatchId = 1;
+  private flushScheduled = false;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    this.path = options.path;
+    this.mode = options.mode ?? 'thread';
+  }
+
+  migrate(): Promise<void> {
+    return this.start();
+  }
+
+  private start(): Promise<void> {
+    if (this.ready) return this.ready;
+    if (this.mode === 'inline') {
+      this.ready = Promise.resolve().then(() => {
+        this.inbox = new SqliteInbox(this.path);
+      });
+      return this.ready;
+    }
+    this.ready = new Promise<void>((resolve, reject) => {
+      const here = import.meta.url;
+      const file = new URL(here.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', here);
+      const worker = new Worker(file, { workerData: { path: this.path } });
+      this.worker = worker;
+      worker.on(
+        'message',
+        (message: BatchReply | { ready: true } | { initError: string } | { closed: true }) => {
+          if ('ready' in message) return resolve();
+          if ('initError' in message)
+            return reject(new StoreUnavailableError(`cannot open ${this.path}: ${message.initError}`));
+          if ('closed' in message) return;
+          this.settle(message);
+        },
+      );
+      worker.on('error', (error) => {
+        this.fail(
+          new StoreUnavailableError(`SQLite writer thread failed: ${error.message}`, { cause: error }),
+        );
+        reject(error);
+      });
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new StoreUnavailableError(`SQLite writer thread exited (code ${code})`));
+      });
+    });
+    return this.ready;
+  }
+
+  private call<T>(op: InboxOperation, args: unknown[]): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op, args, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled && this.inFlight.size === 0) {
+        this.flushScheduled = true;
+        // setImmediate, not a microtask: requests parsed in the same I/O phase join this batch.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const ops = batch.map((p): [InboxOperation, unknown[]] => [p.op, p.args]);
+    if (this.mode === 'inline') {
+      void this.start().then(
+        () => {
+          let results: OperationResult[];
+          try {
+            results = runBatch(this.inbox as SqliteInbox, ops);
+          } catch (error) {
+            const e = new StoreUnavailableError(`SQLite commit failed: ${String(error)}`, { cause: error });
+            for (const p of batch) p.reject(e);
+            return;
+          }
+          for (const [i, r] of results.entries()) deliver(batch[i], r);
+        },
+        (error: unknown) => {
+          for (const p of batch) p.reject(error as Error);
+        },
+      );
+      return;
+    }
+    const id = this.nextBatchId++;
+    this.inFlight.set(id, batch);
+    void this.start().then(
+      () => this.worker?.postMessage({ id, ops }),
+      (error: unknown) => {
+        this.inFlight.delete(id);
+        for (const p of batch) p.reject(error as Error);
+      },
+    );
+  }
+
+  private settle(reply: BatchReply): void {
+    const batch = this.inFlight.get(reply.id);
+    this.inFlight.delete(reply.id);
+    if (batch) {
+      if ('fatal' in reply) {
+        const error = new StoreUnavailableError(`SQLite commit failed: ${reply.fatal}`);
+        for (const p of batch) p.reject(error);
+      } else {
+        for (const [i, r] of reply.results.entries()) deliver(batch[i], r);
+      }
+    }
+    // What queued while that batch was on disk goes out now, as the next group commit.
+    if (this.queue.length > 0) this.flush();
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
+    this.inFlight.clear();
+    for (const p of this.queue) p.reject(error);
+    this.queue = [];
+  }
+
+  insertIfAbsent(event: NewEvent): Promise<InsertOutcome> {
+    return this.call('insertIfAbsent', [event]);
+  }
+  claimDue(options: ClaimOptions): Promise<ClaimBatch> {
+    return this.call('claimDue', [options]);
+  }
+  complete(
+    lease: Lease,
+    result: AttemptResult,
+    statements?: readonly TransactionalStatement[],
+  ): Promise<boolean> {
+    return this.call('complete', [lease, result, statements ?? []]);
+  }
+  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.call('markUnhandled', [lease, result]);
+  }
+  scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
+    return this.call('scheduleRetry', [lease, result, runAt]);
+  }
+  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.call('deadLetter', [lease, result]);
+  }
+  release(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.call('release', [lease, result]);
+  }
+  expireLeases(ownerPrefix?: string): Promise<number> {
+    return this.call('expireLeases', ownerPrefix === undefined ? [] : [ownerPrefix]);
+  }
+  replay(id: string, maxAttempts: number): Promise<ReplayOutcome> {
+    return this.call('replay', [id, maxAttempts]);
+  }
+  discard(ids: readonly string[]): Promise<number> {
+    return this.call('discard', [ids]);
+  }
+  get(id: string): Promise<EventDetail | null> {
+    return this.call('get', [id]);
+  }
+  list(filter: ListFilter): Promise<EventSummary[]> {
+    return this.call('list', [filter]);
+  }
+  countByStatus(): Promise<Record<EventStatus, number>> {
+    return this.call('countByStatus', []);
+  }
+  nextDueAt(): Promise<number | null> {
+    return this.call('nextDueAt', []);
+  }
+  async ping(): Promise<void> {
+    await this.call('nextDueAt', []);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued and in-flight batches finish, so nothing acknowledged is cut off.
+    while (this.queue.length > 0 || this.inFlight.size > 0) {
+      if (this.failure) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    this.closed = true;
+    if (this.inbox) this.inbox.close();
+    const worker = this.worker;
+    if (worker) {
+      await new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage({ close: true });
+      });
+    }
+  }
+}
+
+function deliver(pending: Pending | undefined, result: OperationResult): void {
+  if (!pending) return;
+  if (result.ok) pending.resolve(result.value);
+  else pending.reject(Object.assign(new Error(result.error.message), { name: result.error.name }));
+}
