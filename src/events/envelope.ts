@@ -6,18 +6,21 @@ import { z } from 'zod';
  */
 export const id = () => z.string().min(1);
 
-/** `metadata` block of every envelope. Unknown fields are kept. */
-export const metadataSchema = z.looseObject({
+/** `metadata` block of every envelope. */
+export const metadataSchema = z.object({
   procureiqVersion: z.string().optional(),
   environment: z.string().optional(),
 });
 
 /**
  * The envelope shared by every ProcureIQ event. `data` is checked per type by the catalogue;
- * here it only has to be an object. Unknown envelope fields are kept, so ProcureIQ can add
- * fields without breaking consumers.
+ * here it only has to be an object.
+ *
+ * Unknown fields never fail validation (zod objects accept and ignore them), so ProcureIQ can add
+ * fields tomorrow. Handlers receive the payload as delivered, extra fields included; the inferred
+ * types list only the documented fields, so a typo in a field name fails to compile.
  */
-export const envelopeSchema = z.looseObject({
+export const envelopeSchema = z.object({
   id: id(),
   type: z.string().min(1),
   version: z.string(),
@@ -32,6 +35,6 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 export function eventSchema<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
   return envelopeSchema.extend({
     type: z.literal(type),
-    data: z.looseObject(data),
+    data: z.object(data),
   });
 }

@@ -72,9 +72,15 @@ export class SqliteStore implements InboxStore {
       return this.ready;
     }
     this.ready = new Promise<void>((resolve, reject) => {
-      const here = import.meta.url;
-      const file = new URL(here.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', here);
-      const worker = new Worker(file, { workerData: { path: this.path } });
+      // From the TypeScript sources (tests, tsx), the thread needs the tsx loader too.
+      const fromSource = import.meta.url.endsWith('.ts');
+      const file = new URL(fromSource ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
+      const worker = fromSource
+        ? new Worker(
+            `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`,
+            { eval: true, workerData: { path: this.path } },
+          )
+        : new Worker(file, { workerData: { path: this.path } });
       this.worker = worker;
       worker.on(
         'message',

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDatabaseUrl, redactUrl } from '../../src/config/database-url.ts';
+import { parseDuration, parseDurationList, parseSize } from '../../src/config/duration.ts';
+import { parseSecrets, resolveServeConfig } from '../../src/config/resolve-config.ts';
+import { ConfigError } from '../../src/util/errors.ts';
+import { retryDelay } from '../../src/worker/retry-schedule.ts';
+
+describe('durations', () => {
+  it('parses values with a unit', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('1h'), 3_600_000);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.deepEqual(parseDurationList('30s, 2m,10m', 'RETRY_SCHEDULE'), [30_000, 120_000, 600_000]);
+  });
+
+  it('refuses a bare number and says how to fix it', () => {
+    assert.throws(
+      () => parseDuration('30', 'HANDLER_TIMEOUT'),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /HANDLER_TIMEOUT: "30" is not a duration \(add a unit, e\.g\. "30s"/);
+        return true;
+      },
+    );
+    assert.throws(() => parseDuration('soon'), ConfigError);
+    assert.throws(() => parseDuration('-1s'), ConfigError);
+  });
+
+  it('parses sizes', () => {
+    assert.equal(parseSize('1mb'), 1024 * 1024);
+    assert.equal(parseSize('512kb'), 512 * 1024);
+    assert.throws(() => parseSize('1gb'), ConfigError);
+  });
+});
+
+describe('serve configuration', () => {
+  it('needs a secret unless in dev mode', () => {
+    assert.throws(() => resolveServeConfig({}), /WEBHOOK_SECRET \(--secret\) is required/);
+    assert.doesNotThrow(() => resolveServeConfig({ dev: true }));
+  });
+
+  it('reports every problem at once', () => {
+    assert.throws(
+      () =>
+        resolveServeConfig({
+          secret: 'x',
+          port: 'eighty',
+          handlerTimeout: '30',
+          retrySchedule: '1s,2',
+          logLevel: 'loud',
+        }),
+      (e: Error) => {
+        assert.match(e.message, /PORT \(--port\): "eighty" is not a whole number/);
+        assert.match(e.message, /HANDLER_TIMEOUT/);
+        assert.match(e.message, /RETRY_SCHEDULE/);
+        assert.match(e.message, /LOG_LEVEL/);
+        return true;
+      },
+    );
+  });
+
+  it('splits rotated secrets and drops empty ones', () => {
+    assert.deepEqual(parseSecrets('new, old,,'), ['new', 'old']);
+    assert.throws(() => resolveServeConfig({ secret: ' , ' }), /only commas/);
+    assert.deepEqual(resolveServeConfig({ secret: 'a,b' }).secrets, ['a', 'b']);
+  });
+
+  it('resolves defaults', () => {
+    const config = resolveServeConfig({ secret: 's' });
+    assert.equal(config.port, 3000);
+    assert.deepEqual(config.retryScheduleMs, [30_000, 120_000, 600_000]);
+    assert.equal(config.handlerTimeoutMs, 30_000);
+    assert.equal(config.maxBodyBytes, 1024 * 1024);
+    assert.equal(config.database.kind, 'sqlite');
+  });
+});
+
+describe('database URLs', () => {
+  it('parses sqlite and postgres URLs and hides passwords', () => {
+    assert.deepEqual(parseDatabaseUrl('sqlite:./x.db', '/srv'), { kind: 'sqlite', path: '/srv/x.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:/abs/x.db'), { kind: 'sqlite', path: '/abs/x.db' });
+    assert.equal(parseDatabaseUrl('postgres://u:p@h/db').kind, 'postgres');
+    assert.throws(
+      () => parseDatabaseUrl('mysql://u:hunter2@h/db'),
+      (e: Error) => !e.message.includes('hunter2'),
+    );
+    assert.equal(redactUrl('postgres://u:hunter2@h/db'), 'postgres://u:***@h/db');
+  });
+});
+
+describe('retry schedule', () => {
+  const schedule = [30_000, 120_000, 600_000];
+  it('follows the schedule by attempt', () => {
+    assert.equal(
+      retryDelay(schedule, 1, () => 0),
+      30_000,
+    );
+    assert.equal(
+      retryDelay(schedule, 2, () => 0),
+      120_000,
+    );
+    assert.equal(
+      retryDelay(schedule, 3, () => 0),
+      600_000,
+    );
+    assert.equal(
+      retryDelay(schedule, 7, () => 0),
+      600_000,
+    );
+  });
+  it('jitter only lengthens, by at most 10%', () => {
+    for (const r of [0, 0.3, 0.999, 1]) {
+      const d = retryDelay(schedule, 1, () => r);
+      assert.ok(d >= 30_000 && d <= 33_000, String(d));
+    }
+  });
+});
