@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { tempDir } from '../helpers/index.ts';
+import { newEvent, storeConformance } from './store-suite.ts';
+
+for (const mode of ['thread', 'inline'] as const) {
+  storeConformance(`SQLite (${mode})`, async () => {
+    const tmp = tempDir();
+    return {
+      store: new SqliteStore({ path: join(tmp.dir, 'inbox.db'), mode }),
+      cleanup: async () => tmp.cleanup(),
+    };
+  });
+}
+
+describe('SQLite schema', () => {
+  it('is durable by configuration: WAL with synchronous=FULL', () => {
+    const tmp = tempDir();
+    const inbox = new SqliteInbox(join(tmp.dir, 'inbox.db'));
+    try {
+      assert.equal(inbox.db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(inbox.db.pragma('synchronous', { simple: true }), 2); // FULL
+    } finally {
+      inbox.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('refuses a status outside the vocabulary, whatever code path writes it', () => {
+    const tmp = tempDir();
+    const inbox = new SqliteInbox(join(tmp.dir, 'inbox.db'));
+    try {
+      inbox.insertIfAbsent(newEvent('evt_check'));
+      assert.throws(
+        () => inbox.db.prepare("UPDATE events SET status = 'done' WHERE id = 'evt_check'").run(),
+        /CHECK constraint/,
+      );
+      assert.throws(
+        () =>
+          inbox.db
+            .prepare("INSERT INTO attempts (event_id, number, started_at, outcome) VALUES ('x', 1, 0, 'meh')")
+            .run(),
+        /CHECK constraint/,
+      );
+    } finally {
+      inbox.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('records applied migrations once', () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    try {
+      new SqliteInbox(path).close();
+      const inbox = new SqliteInbox(path);
+      const rows = inbox.db.prepare('SELECT version, name FROM schema_migrations').all();
+      assert.deepEqual(rows, [{ version: 1, name: 'inbox' }]);
+      inbox.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

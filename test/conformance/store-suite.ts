@@ -1,0 +1,291 @@
+// The behaviour every InboxStore must have. Each engine's test file runs this suite against its
+// own implementation.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AttemptResult, InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
+
+export function newEvent(id: string, overrides: Partial<NewEvent> = {}): NewEvent {
+  const rawBody = Buffer.from(
+    JSON.stringify({ id, type: overrides.type ?? 'order.created', created: 1, data: {} }),
+  );
+  return {
+    id,
+    type: 'order.created',
+    environment: 'production',
+    status: 'pending',
+    created: 1,
+    rawBody,
+    bodySha256: createHash('sha256').update(rawBody).digest('hex'),
+    deliveryId: `dlv_${id}`,
+    timestampHeader: '1711234567',
+    receivedAt: Date.now(),
+    validationError: null,
+    maxAttempts: 3,
+    secretIndex: 0,
+    sourceAddress: '127.0.0.1',
+    ...overrides,
+  };
+}
+
+const ok = (): AttemptResult => ({ startedAt: Date.now(), finishedAt: Date.now(), outcome: 'succeeded' });
+const failed = (message = 'boom'): AttemptResult => ({
+  startedAt: Date.now(),
+  finishedAt: Date.now(),
+  outcome: 'failed',
+  errorMessage: message,
+  errorStack: `Error: ${message}\n    at handler`,
+});
+
+export function storeConformance(
+  name: string,
+  open: () => Promise<{ store: InboxStore; cleanup: () => Promise<void> }>,
+) {
+  describe(`InboxStore conformance: ${name}`, () => {
+    let store: InboxStore;
+    let cleanup: () => Promise<void>;
+    let seq = 0;
+    const uid = (p: string) => `${p}_${++seq}_${Math.random().toString(36).slice(2, 6)}`;
+
+    before(async () => {
+      ({ store, cleanup } = await open());
+      await store.migrate();
+      await store.migrate(); // idempotent
+    });
+    after(async () => {
+      await store.close();
+      await cleanup();
+    });
+
+    /** Claims until the given event is leased (other tests' events may be due too). */
+    async function claimOne(id: string, owner = 'w1', leaseMs = 60_000) {
+      for (let i = 0; i < 50; i++) {
+        const batch = await store.claimDue({ owner, limit: 100, leaseMs });
+        const mine = batch.events.find((e) => e.id === id);
+        for (const other of batch.events.filter((e) => e.id !== id)) await store.complete(other, ok());
+        if (mine) return mine;
+        await sleep(10);
+      }
+      throw new Error(`never claimed ${id}`);
+    }
+
+    it('inserts once per id and records every delivery', async () => {
+      const id = uid('evt');
+      assert.equal(await store.insertIfAbsent(newEvent(id)), 'inserted');
+      assert.equal(await store.insertIfAbsent(newEvent(id, { deliveryId: 'dlv_again' })), 'duplicate');
+      const detail = await store.get(id);
+      assert.ok(detail);
+      assert.equal(detail.status, 'pending');
+      assert.equal(detail.attempts, 0);
+      assert.deepEqual(
+        detail.deliveries.map((d) => [d.deliveryId, d.duplicate]),
+        [
+          [`dlv_${id}`, false],
+          ['dlv_again', true],
+        ],
+      );
+      assert.equal(
+        Buffer.from(detail.rawBody).toString(),
+        JSON.stringify({ id, type: 'order.created', created: 1, data: {} }),
+      );
+    });
+
+    it('concurrent inserts of one id store it once', async () => {
+      const id = uid('evt');
+      const outcomes = await Promise.all(
+        Array.from({ length: 50 }, () => store.insertIfAbsent(newEvent(id))),
+      );
+      assert.equal(outcomes.filter((o) => o === 'inserted').length, 1);
+      assert.equal((await store.get(id))?.deliveries.length, 50);
+    });
+
+    it('claims due events under a lease; completes them once', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      const claimed = await claimOne(id);
+      assert.equal(claimed.attempt, 1);
+      assert.equal(claimed.maxAttempts, 3);
+      assert.equal((await store.get(id))?.status, 'processing');
+      assert.equal(await store.complete(claimed, ok()), true);
+      assert.equal(await store.complete(claimed, ok()), false, 'a second completion is fenced out');
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'processed');
+      assert.equal(detail?.attemptHistory[0]?.outcome, 'succeeded');
+    });
+
+    it('does not claim unhandled or invalid events, nor retries before their time', async () => {
+      const a = uid('evt');
+      const b = uid('evt');
+      const c = uid('evt');
+      await store.insertIfAbsent(newEvent(a, { status: 'unhandled' }));
+      await store.insertIfAbsent(newEvent(b, { status: 'invalid', validationError: 'x' }));
+      await store.insertIfAbsent(newEvent(c));
+      const claimed = await claimOne(c);
+      await store.scheduleRetry(claimed, failed(), Date.now() + 60_000);
+      const batch = await store.claimDue({ owner: 'w1', limit: 100, leaseMs: 60_000 });
+      assert.deepEqual(
+        batch.events.filter((e) => [a, b, c].includes(e.id)),
+        [],
+      );
+      for (const e of batch.events) await store.complete(e, ok());
+      assert.equal((await store.get(c))?.status, 'retrying');
+      assert.ok(((await store.get(c))?.nextAttemptAt ?? 0) > Date.now());
+    });
+
+    it('a zombie whose lease expired cannot complete the event another worker took over', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      const zombie = await claimOne(id, 'zombie', 1);
+      await sleep(5);
+      const fresh = await claimOne(id, 'fresh');
+      assert.equal(fresh.attempt, 2);
+      assert.equal(await store.complete(zombie, ok()), false, 'the stale fencing token is refused');
+      assert.equal(await store.scheduleRetry(zombie, failed(), Date.now()), false);
+      assert.equal(await store.deadLetter(zombie, failed()), false);
+      assert.equal(await store.complete(fresh, ok()), true);
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'processed');
+      assert.deepEqual(
+        detail?.attemptHistory.map((a) => a.outcome),
+        ['interrupted', 'succeeded'],
+      );
+    });
+
+    it('an interrupted last attempt dead-letters the event instead of looping', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { maxAttempts: 1 }));
+      await claimOne(id, 'crashy', 1);
+      await sleep(5);
+      let dead: { id: string }[] = [];
+      for (let i = 0; i < 20 && dead.length === 0; i++) {
+        const batch = await store.claimDue({ owner: 'w2', limit: 100, leaseMs: 60_000 });
+        for (const e of batch.events) await store.complete(e, ok());
+        dead = batch.deadLettered.filter((d) => d.id === id);
+      }
+      assert.equal(dead.length, 1);
+      assert.equal((await store.get(id))?.status, 'dead');
+    });
+
+    it('expireLeases makes leases recoverable at once', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      await claimOne(id, 'gone-process:1', 60_000);
+      assert.ok((await store.expireLeases('gone-process:')) >= 1);
+      const again = await claimOne(id, 'w1');
+      assert.equal(again.attempt, 2);
+      await store.complete(again, ok());
+    });
+
+    it('retries by schedule and dead-letters with the attempt history', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { maxAttempts: 2 }));
+      const first = await claimOne(id);
+      assert.equal(await store.scheduleRetry(first, failed('first'), Date.now()), true);
+      const second = await claimOne(id);
+      assert.equal(second.attempt, 2);
+      assert.equal(await store.deadLetter(second, failed('second')), true);
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'dead');
+      assert.equal(detail?.attempts, 2);
+      assert.equal(detail?.lastError, 'second');
+      assert.deepEqual(
+        detail?.attemptHistory.map((a) => [a.number, a.outcome, a.errorMessage]),
+        [
+          [1, 'failed', 'first'],
+          [2, 'failed', 'second'],
+        ],
+      );
+      assert.match(detail?.attemptHistory[0]?.errorStack ?? '', /at handler/);
+    });
+
+    it('release gives the lease back without spending the budget', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { maxAttempts: 1 }));
+      const claimed = await claimOne(id);
+      assert.equal(await store.release(claimed, { ...ok(), outcome: 'aborted' }), true);
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'retrying');
+      assert.equal(detail?.maxAttempts, 2);
+      const again = await claimOne(id);
+      assert.equal(again.attempt, 2);
+      await store.complete(again, ok());
+    });
+
+    it('replays finished events as new attempts, never new events', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      assert.equal(await store.replay(id, 3), 'not_replayable', 'a pending event is not replayed');
+      assert.equal(await store.replay(uid('missing'), 3), 'not_found');
+      const claimed = await claimOne(id);
+      await store.complete(claimed, ok());
+      assert.equal(await store.replay(id, 3), 'replayed');
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'pending');
+      assert.equal(detail?.maxAttempts, 4, 'attempts so far + a fresh budget');
+      const again = await claimOne(id);
+      assert.equal(again.attempt, 2);
+      await store.complete(again, ok());
+      assert.equal((await store.list({ limit: 1000 })).filter((e) => e.id === id).length, 1);
+    });
+
+    it('discards dead letters, keeping them for dedupe', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { maxAttempts: 1 }));
+      const claimed = await claimOne(id);
+      await store.deadLetter(claimed, failed());
+      assert.ok(
+        (await store.list({ status: 'dead', excludeDiscarded: true, limit: 1000 })).some((e) => e.id === id),
+      );
+      assert.equal(await store.discard([id, uid('missing')]), 1);
+      assert.ok(
+        !(await store.list({ status: 'dead', excludeDiscarded: true, limit: 1000 })).some((e) => e.id === id),
+      );
+      assert.equal(await store.insertIfAbsent(newEvent(id)), 'duplicate');
+    });
+
+    it('marks events whose type has no handler as unhandled', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      const claimed = await claimOne(id);
+      assert.equal(await store.markUnhandled(claimed, ok()), true);
+      assert.equal((await store.get(id))?.status, 'unhandled');
+    });
+
+    it('lists newest first with filters and keyset pagination', async () => {
+      const family = uid('fam').replace(/_/g, '');
+      const t0 = Date.now() - 100_000;
+      for (let i = 0; i < 25; i++) {
+        await store.insertIfAbsent(
+          newEvent(`${family}_${String(i).padStart(2, '0')}`, {
+            type: i % 2 ? `${family}.even` : `${family}.odd`,
+            receivedAt: t0 + Math.floor(i / 2),
+          }),
+        );
+      }
+      const pages: string[] = [];
+      let before: { receivedAt: number; id: string } | undefined;
+      for (;;) {
+        const page = await store.list({ type: `${family}.*`, limit: 7, before });
+        pages.push(...page.map((e) => e.id));
+        const last = page.at(-1);
+        if (!last) break;
+        before = { receivedAt: last.receivedAt, id: last.id };
+      }
+      assert.equal(pages.length, 25);
+      assert.equal(new Set(pages).size, 25, 'no event appears on two pages');
+      assert.equal(pages[0], `${family}_24`);
+      const evens = await store.list({ type: `${family}.even`, limit: 100 });
+      assert.equal(evens.length, 12);
+      const counts = await store.countByStatus();
+      assert.ok(counts.pending >= 25);
+      assert.equal(typeof counts.dead, 'number');
+    });
+
+    it('reports when the next event falls due', async () => {
+      const due = await store.nextDueAt();
+      assert.ok(due === null || typeof due === 'number');
+      await store.ping();
+    });
+  });
+}
