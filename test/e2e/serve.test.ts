@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
 import {
