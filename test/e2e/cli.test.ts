@@ -212,7 +212,7 @@ describe('CLI: send, events, dead-letter, schema', () => {
       return list.length === 2 ? list : undefined;
     });
     assert.ok(dead.every((e) => e.attempts === 2));
-    const [first, second] = dead as [{ id: string }, { id: string }];
+    const [first, second] = dead as [{ id: string }, { id: string }, ...unknown[]];
 
     const show = await runCli(['events', 'show', first.id, ...db()]);
     assert.match(show.stdout, /status: {6}dead/);
