@@ -162,7 +162,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     // Decided at insert time: events no handler wants never cost the worker a claim.
     initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
     maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
-    onStored: () => worker?.wake(),
+    ...(worker ? { dispatcher: worker } : {}),
     onOutcome: (outcome) => {
       if (outcome.outcome === 'bad_signature') alerter.signatureFailure(outcome.remoteAddress);
       options.onDelivery?.(outcome);

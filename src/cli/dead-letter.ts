@@ -9,13 +9,13 @@ import { dbOption, retryScheduleOption, withStore } from './open-cli-store.ts';
 /** Every dead letter not yet discarded, newest first, page by page. */
 async function allDeadLetters(store: InboxStore): Promise<EventSummary[]> {
   const out: EventSummary[] = [];
-  let before: { receivedAt: number; id: string } | undefined;
+  let before: string | undefined;
   for (;;) {
     const page = await store.list({ status: 'dead', excludeDiscarded: true, limit: 1000, before });
     out.push(...page);
     const last = page.at(-1);
     if (!last || page.length < 1000) return out;
-    before = { receivedAt: last.receivedAt, id: last.id };
+    before = last.id;
   }
 }
 

@@ -101,11 +101,20 @@ async function receive(req: IncomingMessage, res: ServerResponse, receiver: Rece
   send(res, response);
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+const serialized = new WeakMap<object, string>();
+
+/** Writes a JSON response in one go (writeHead with all headers, then the body). */
 export function send(res: ServerResponse, response: HttpResponse): void {
-  const payload = JSON.stringify(response.body);
-  res.statusCode = response.status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(payload));
-  if (response.headers) for (const [k, v] of Object.entries(response.headers)) res.setHeader(k, v);
+  // Acknowledgements are shared constant objects: serialize each once.
+  let payload = serialized.get(response.body);
+  if (payload === undefined) {
+    payload = JSON.stringify(response.body);
+    if (Object.isFrozen(response.body)) serialized.set(response.body, payload);
+  }
+  const headers: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(payload) };
+  if (response.headers) Object.assign(headers, response.headers);
+  if (res.hasHeader('connection')) headers.connection = String(res.getHeader('connection'));
+  res.writeHead(response.status, headers);
   res.end(payload);
 }

@@ -15,31 +15,31 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (error: Error | null) => {
+    req.on('data', (chunk: Buffer) => {
       if (done) return;
-      done = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-      if (error) reject(error);
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        done = true;
         req.pause();
-        finish(new BodyTooLargeError(limit));
+        reject(new BodyTooLargeError(limit));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = () => finish(null);
-    const onError = (error: Error) => finish(error);
-    const onAborted = () => finish(new Error('request aborted by the client'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+    req.on('error', (error) => {
+      if (done) return;
+      done = true;
+      reject(error);
+    });
+    req.on('aborted', () => {
+      if (done) return;
+      done = true;
+      reject(new Error('request aborted by the client'));
+    });
   });
 }

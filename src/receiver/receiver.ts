@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { validateKnownEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SIGNATURE_HEADER } from '../signature/sign.ts';
 import { verifySignature } from '../signature/verify-signature.ts';
-import type { Environment, InboxStore, InsertOutcome } from '../store/inbox-store.ts';
+import type { Environment, InboxStore, InsertResult } from '../store/inbox-store.ts';
 import { SignatureError, StoreUnavailableError, toError } from '../util/errors.ts';
+import type { Dispatcher } from '../worker/worker.ts';
 import {
   BodyTooLargeError,
   type HttpResponse,
@@ -57,8 +57,11 @@ export interface ReceiverOptions {
   initialStatus?: (type: string) => 'pending' | 'unhandled';
   /** 1 + the retries allowed for this type. @defaultValue 4 */
   maxAttemptsFor?: (type: string) => number;
-  /** Called after an event is durably stored (e.g. to wake the worker). */
-  onStored?: (eventId: string, type: string) => void;
+  /**
+   * A local worker to hand new pending events to: leased in the same write that stores them
+   * when it has room, otherwise woken to claim them.
+   */
+  dispatcher?: Dispatcher;
   /** Called once per delivery with its outcome (metrics, alerts). */
   onOutcome?: (outcome: DeliveryOutcome) => void;
   /** While false, deliveries get 503 (shutdown). */
@@ -73,8 +76,8 @@ export interface Receiver {
   readonly maxBodyBytes: number;
 }
 
-const ACK_OK: HttpResponse = { status: 200, body: { status: 'ok' } };
-const ACK_DUPLICATE: HttpResponse = { status: 200, body: { status: 'duplicate' } };
+const ACK_OK: HttpResponse = Object.freeze({ status: 200, body: Object.freeze({ status: 'ok' }) });
+const ACK_DUPLICATE: HttpResponse = Object.freeze({ status: 200, body: Object.freeze({ status: 'duplicate' }) });
 
 /**
  * The runtime-neutral receiver: `(headers, rawBody) -> { status, body }`. Server adapters (node:http,
@@ -126,35 +129,39 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       validationError !== null ? 'invalid' : (options.initialStatus?.(envelope.type) ?? 'pending');
     const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
     const receivedAt = Date.now();
-    let inserted: InsertOutcome;
+    const dispatcher = options.dispatcher;
+    const lease = status === 'pending' ? dispatcher?.reserve() : undefined;
+    let result: InsertResult;
     try {
-      inserted = await options.store.insertIfAbsent({
-        id: envelope.id,
-        type: envelope.type,
-        environment,
-        status,
-        created: envelope.created,
-        rawBody: body,
-        bodySha256: createHash('sha256').update(body).digest('hex'),
-        deliveryId,
-        timestampHeader: header(headers, 'x-procureiq-timestamp') ?? null,
-        receivedAt,
-        validationError,
-        maxAttempts: options.maxAttemptsFor?.(envelope.type) ?? 4,
-        secretIndex: verified.secretIndex,
-        sourceAddress: remoteAddress ?? null,
-      });
-    } catch (error) {
-      log.error(
-        { eventId: envelope.id, eventType: envelope.type, err: toError(error) },
-        'could not store event',
+      result = await options.store.insertIfAbsent(
+        {
+          id: envelope.id,
+          type: envelope.type,
+          environment,
+          status,
+          created: envelope.created,
+          rawBody: body,
+          deliveryId,
+          timestampHeader: header(headers, 'x-procureiq-timestamp') ?? null,
+          receivedAt,
+          validationError,
+          maxAttempts: options.maxAttemptsFor?.(envelope.type) ?? 4,
+          secretIndex: verified.secretIndex,
+          sourceAddress: remoteAddress ?? null,
+        },
+        lease,
       );
+    } catch (error) {
+      if (lease) dispatcher?.cancel();
+      log.error({ eventId: envelope.id, eventType: envelope.type, err: toError(error) }, 'could not store event');
       const unavailable =
-        error instanceof StoreUnavailableError
-          ? error
-          : new StoreUnavailableError('could not store the event', { cause: error });
+        error instanceof StoreUnavailableError ? error : new StoreUnavailableError('could not store the event', { cause: error });
       return refuse(unavailable, 'unavailable', { eventId: envelope.id, eventType: envelope.type });
     }
+    const inserted = result.outcome;
+    if (result.claimed) dispatcher?.accept(result.claimed);
+    else if (lease) dispatcher?.cancel();
+    if (inserted === 'inserted' && status === 'pending' && !result.claimed) dispatcher?.wake();
 
     const outcome: DeliveryOutcome['outcome'] =
       inserted === 'duplicate' ? 'duplicate' : status === 'pending' ? 'ok' : status;
@@ -170,7 +177,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
         { ...fields, validationError },
         'stored an event that does not match its schema (status invalid)',
       );
-    } else {
+    } else if (log.isLevelEnabled('info')) {
       log.info(fields, inserted === 'duplicate' ? 'duplicate delivery' : 'event stored');
     }
     options.onOutcome?.({
@@ -182,7 +189,6 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       secretIndex: verified.secretIndex,
       remoteAddress,
     });
-    if (inserted === 'inserted' && status === 'pending') options.onStored?.(envelope.id, envelope.type);
     return inserted === 'duplicate' ? ACK_DUPLICATE : ACK_OK;
   }
 

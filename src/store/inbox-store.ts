@@ -30,10 +30,8 @@ export interface NewEvent {
   status: 'pending' | 'unhandled' | 'invalid';
   /** The envelope's `created` (unix seconds). */
   created: number;
-  /** The exact bytes that were signed. */
+  /** The exact bytes that were signed. The store keeps their SHA-256 with the dedupe key. */
   rawBody: Uint8Array;
-  /** Hex SHA-256 of the raw body, kept with the dedupe key. */
-  bodySha256: string;
   deliveryId: string | null;
   timestampHeader: string | null;
   /** Epoch milliseconds. */
@@ -49,6 +47,18 @@ export interface NewEvent {
 
 export type InsertOutcome = 'inserted' | 'duplicate';
 
+/** What `insertIfAbsent` did, and the event's lease when it was claimed as it was stored. */
+export interface InsertResult {
+  outcome: InsertOutcome;
+  claimed: ClaimedEvent | null;
+}
+
+/** Asks `insertIfAbsent` to lease a new pending event to a local worker in the same write. */
+export interface LeaseRequest {
+  owner: string;
+  leaseMs: number;
+}
+
 /** An event leased to one worker for one attempt. */
 export interface ClaimedEvent {
   id: string;
@@ -60,12 +70,15 @@ export interface ClaimedEvent {
   /** The number of this attempt, 1-based. Also the lease's fencing token. */
   attempt: number;
   maxAttempts: number;
+  /** The worker holding the lease. */
+  owner: string;
 }
 
-/** A lease: the event and the fencing token (its attempt number) that must still hold. */
+/** A lease: the event, the fencing token (its attempt number) that must still hold, and its holder. */
 export interface Lease {
   id: string;
   attempt: number;
+  owner: string;
 }
 
 export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'interrupted' | 'aborted';
@@ -135,14 +148,15 @@ export interface EventDetail extends EventSummary {
   deliveries: DeliveryRecord[];
 }
 
+/** Filters for listing events, newest (most recently stored) first. */
 export interface ListFilter {
   status?: EventStatus | undefined;
   type?: string | undefined;
   /** Excludes discarded dead letters when true. */
   excludeDiscarded?: boolean | undefined;
   limit?: number | undefined;
-  /** Keyset cursor: list events strictly older than this one. */
-  before?: { receivedAt: number; id: string } | undefined;
+  /** Keyset cursor: list events stored before the event with this id. */
+  before?: string | undefined;
 }
 
 export interface ClaimOptions {
@@ -171,11 +185,13 @@ export interface InboxStore {
   migrate(): Promise<void>;
 
   /**
-   * Stores a verified event keyed by its id, durably (the write is on disk when this resolves),
-   * and records the delivery. A second delivery of the same id stores nothing new but its
-   * delivery record.
+   * Stores a verified event keyed by its id, durably (the write is on disk when this resolves).
+   * A second delivery of the same id stores nothing new but its delivery record.
+   *
+   * With `lease`, a new pending event is leased to that worker in the same write (its first
+   * attempt starts at once), saving a claim round trip; the worker must have room for it.
    */
-  insertIfAbsent(event: NewEvent): Promise<InsertOutcome>;
+  insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult>;
 
   /**
    * Leases up to `limit` due events (pending, or retrying whose time has come) to `owner`, in due

@@ -6,7 +6,7 @@ import type {
   AttemptResult,
   ClaimedEvent,
   InboxStore,
-  Lease,
+  LeaseRequest,
   TransactionalStatement,
 } from '../store/inbox-store.ts';
 import { HandlerTimeoutError, NonRetryableError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
@@ -56,14 +56,27 @@ export interface WorkerOptions {
   random?: () => number;
 }
 
-export interface Worker {
+/**
+ * How the receiver hands new events to a local worker: it reserves room, asks the store to lease
+ * the event in the same write that stores it, then passes the leased event on.
+ */
+export interface Dispatcher {
+  /** A lease request if the worker has room for one more event now, else undefined. */
+  reserve(): LeaseRequest | undefined;
+  /** The reserved event was stored and leased: run it. */
+  accept(event: ClaimedEvent): void;
+  /** The reservation was not used (duplicate, or the write failed). */
+  cancel(): void;
+  /** A pending event was stored without a lease: claim soon. */
+  wake(): void;
+}
+
+export interface Worker extends Dispatcher {
   /** Starts claiming. */
   start(): void;
-  /** Claim now: an event was just stored. Cheap to call often; calls coalesce. */
-  wake(): void;
   /**
-   * Stops claiming, lets in-flight handlers finish within `graceMs`, then aborts the rest
-   * through their signal and gives their leases back.
+   * Stops claiming, lets running handlers finish within `graceMs`, then aborts the rest through
+   * their signal and gives their leases back.
    */
   stop(graceMs?: number): Promise<void>;
   readonly owner: string;
@@ -71,33 +84,41 @@ export interface Worker {
   readonly running: number;
 }
 
-interface InFlight {
-  controller: AbortController;
-  lease: Lease;
-  settled: Promise<void>;
-}
-
 /**
- * The background worker: claims due events from the inbox under a lease, runs their handler with
- * a timeout, and records the outcome: processed, retry by schedule, or dead-letter.
+ * The background worker: leases due events from the inbox, runs their handler with a timeout,
+ * and records the outcome: processed, retry by schedule, or dead-letter.
+ *
+ * It holds up to `concurrency + max(concurrency, 64)` leased events: `concurrency` running, the
+ * rest waiting in order. New events are leased as they are stored (no claim round trip) while
+ * nothing else is due; once due events are known to wait (retries, a backlog), new events are
+ * stored pending and queue behind them, so nothing starves.
  */
 export function createWorker(options: WorkerOptions): Worker {
   const { store, registry, logger } = options;
   const concurrency = options.concurrency ?? 16;
+  // Leased events held at once: the running ones plus a queue of ready ones.
+  const capacity = concurrency + Math.max(concurrency, 64);
   const handlerTimeoutMs = options.handlerTimeoutMs ?? 30_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const leaseMs = options.leaseMs ?? handlerTimeoutMs + 60_000;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const random = options.random ?? Math.random;
+  const leaseRequest: LeaseRequest = { owner, leaseMs };
 
-  const inFlight = new Map<string, InFlight>();
+  const waiting: ClaimedEvent[] = [];
+  /** Running attempts, by event id, with the function that aborts each. */
+  const running = new Map<string, (reason: Error) => void>();
+  const settling = new Set<Promise<void>>();
+  let reserved = 0;
   let started = false;
   let stopping = false;
   let claiming = false;
-  let wakeRequested = false;
+  let dueHint = false;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Number.POSITIVE_INFINITY;
   let failures = 0;
+
+  const held = () => running.size + waiting.length + reserved;
 
   function wakeAt(at: number): void {
     if (stopping || !started) return;
@@ -108,99 +129,102 @@ export function createWorker(options: WorkerOptions): Worker {
       () => {
         timer = undefined;
         timerAt = Number.POSITIVE_INFINITY;
+        dueHint = true;
         pump();
       },
       Math.max(0, at - Date.now()),
     );
-    timer.unref?.();
   }
 
+  /** Starts waiting events while there is room, then claims more if some may be due. */
   function pump(): void {
-    if (stopping || !started) return;
-    if (claiming) {
-      wakeRequested = true;
-      return;
-    }
+    if (!started) return;
+    while (!stopping && running.size < concurrency && waiting.length > 0) begin(waiting.shift() as ClaimedEvent);
+    if (stopping || claiming || !dueHint || held() >= capacity) return;
     claiming = true;
     void claimLoop().finally(() => {
       claiming = false;
-      if (wakeRequested && inFlight.size < concurrency && !stopping) pump();
+      pump();
     });
   }
 
   async function claimLoop(): Promise<void> {
     try {
-      while (!stopping && inFlight.size < concurrency) {
-        wakeRequested = false;
-        const batch = await store.claimDue({ owner, limit: concurrency - inFlight.size, leaseMs });
+      while (!stopping && dueHint && held() < capacity) {
+        dueHint = false;
+        const limit = capacity - held();
+        const batch = await store.claimDue({ owner, limit, leaseMs });
         failures = 0;
         for (const dead of batch.deadLettered) {
-          const info = {
-            id: dead.id,
-            type: dead.type,
-            attempts: 0,
-            error: 'last attempt was interrupted (lease expired)',
-          };
-          logger.error(
-            { eventId: dead.id, eventType: dead.type },
-            'event dead-lettered: its last attempt was interrupted',
-          );
-          options.onDeadLetter?.(info);
+          logger.error({ eventId: dead.id, eventType: dead.type }, 'event dead-lettered: its last attempt was interrupted');
+          options.onDeadLetter?.({ id: dead.id, type: dead.type, attempts: 0, error: 'last attempt was interrupted' });
         }
         if (stopping) {
-          // Claimed while shutting down: give these back untouched.
-          const now = Date.now();
-          for (const event of batch.events) {
-            await store.release(
-              { id: event.id, attempt: event.attempt },
-              {
-                startedAt: now,
-                finishedAt: now,
-                outcome: 'aborted',
-                errorMessage: 'the service is shutting down',
-              },
-            );
-          }
+          for (const event of batch.events) giveBack(event, Date.now());
           return;
         }
-        for (const event of batch.events) startAttempt(event);
-        if (batch.events.length === 0 && !wakeRequested) break;
+        waiting.push(...batch.events);
+        while (running.size < concurrency && waiting.length > 0) begin(waiting.shift() as ClaimedEvent);
+        // A full batch means more may be due.
+        if (batch.events.length === limit) dueHint = true;
       }
       wakeAt(Date.now() + pollIntervalMs);
     } catch (error) {
-      // The store is unreachable: back off (up to 30s) and try again, never crash.
+      // The store is unreachable: back off (up to 30s) and try again; never crash.
       failures++;
+      dueHint = true;
       const delay = Math.min(30_000, pollIntervalMs * 2 ** Math.min(failures, 5));
       logger.error({ err: toError(error), retryInMs: delay }, 'worker could not claim events');
       wakeAt(Date.now() + delay);
     }
   }
 
-  function startAttempt(event: ClaimedEvent): void {
-    const controller = new AbortController();
-    const entry: InFlight = {
-      controller,
-      lease: { id: event.id, attempt: event.attempt },
-      settled: Promise.resolve(),
-    };
-    inFlight.set(event.id, entry);
-    entry.settled = runAttempt(event, controller)
-      .catch((error: unknown) => {
-        logger.error(
-          { err: toError(error), eventId: event.id },
-          'could not record the outcome of an attempt',
-        );
-      })
-      .finally(() => {
-        inFlight.delete(event.id);
+  function begin(event: ClaimedEvent): void {
+    track(
+      runAttempt(event, (abort) => running.set(event.id, abort), () => {
+        // The slot frees when the handler settles; the outcome is written meanwhile.
+        running.delete(event.id);
         pump();
-      });
+      }),
+      event.id,
+    );
   }
 
-  async function runAttempt(event: ClaimedEvent, controller: AbortController): Promise<void> {
+  function track(p: Promise<void>, eventId: string): void {
+    const settled = p.catch((error: unknown) => {
+      logger.error({ err: toError(error), eventId }, 'could not record the outcome of an attempt');
+    });
+    settling.add(settled);
+    void settled.finally(() => settling.delete(settled));
+  }
+
+  /** Returns an event that never started (shutdown): due again at once, budget untouched. */
+  function giveBack(event: ClaimedEvent, now: number): void {
+    track(
+      store
+        .release(event, {
+          startedAt: now,
+          finishedAt: now,
+          outcome: 'aborted',
+          errorMessage: 'released at shutdown before it started',
+        })
+        .then(() => {}),
+      event.id,
+    );
+  }
+
+  async function runAttempt(
+    event: ClaimedEvent,
+    started: (abort: (reason: Error) => void) => void,
+    done: () => void,
+  ): Promise<void> {
     const startedAt = Date.now();
-    const lease: Lease = { id: event.id, attempt: event.attempt };
-    const log = logger.child({ eventId: event.id, eventType: event.type, attempt: event.attempt });
+    let log: Logger | undefined;
+    // A child logger costs more than a no-op handler: make it only when someone logs.
+    const eventLogger = () => {
+      log ??= logger.child({ eventId: event.id, eventType: event.type, attempt: event.attempt });
+      return log;
+    };
     const report = (outcome: AttemptInfo['outcome'], finishedAt: number) =>
       options.onAttempt?.({
         id: event.id,
@@ -213,9 +237,10 @@ export function createWorker(options: WorkerOptions): Worker {
 
     const handler = registry.resolve(event.type);
     if (!handler) {
+      done();
       const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
-      await store.markUnhandled(lease, result);
-      log.info({ outcome: 'unhandled' }, 'no handler for this event type; stored as unhandled');
+      await store.markUnhandled(event, result);
+      eventLogger().info({ outcome: 'unhandled' }, 'no handler for this event type; stored as unhandled');
       report('unhandled', result.finishedAt);
       return;
     }
@@ -223,6 +248,18 @@ export function createWorker(options: WorkerOptions): Worker {
     const statements: TransactionalStatement[] = [];
     let error: Error | undefined;
     let timeout: NodeJS.Timeout | undefined;
+    // The AbortController is made only if the handler asks for ctx.signal; the race below is what
+    // ends an attempt on timeout or shutdown either way.
+    let controller: AbortController | undefined;
+    let abortedWith: Error | undefined;
+    let rejectRace: (reason: Error) => void = () => {};
+    const abort = (reason: Error) => {
+      if (abortedWith) return;
+      abortedWith = reason;
+      controller?.abort(reason);
+      rejectRace(reason);
+    };
+    started(abort);
     try {
       const payload = Buffer.from(event.rawBody.buffer, event.rawBody.byteOffset, event.rawBody.byteLength);
       const parsed = sjson.parse(payload.toString('utf8'), undefined, {
@@ -237,36 +274,38 @@ export function createWorker(options: WorkerOptions): Worker {
         environment: event.environment,
         deliveryId: event.deliveryId,
         receivedAt: event.receivedAt,
-        logger: log,
-        signal: controller.signal,
+        get logger() {
+          return eventLogger();
+        },
+        get signal() {
+          if (!controller) {
+            controller = new AbortController();
+            if (abortedWith) controller.abort(abortedWith);
+          }
+          return controller.signal;
+        },
         sql(statement, params = []) {
           statements.push({ sql: statement, params: [...params] });
         },
       };
       const aborted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+        rejectRace = reject;
       });
-      aborted.catch(() => {});
-      timeout = setTimeout(
-        () => controller.abort(new HandlerTimeoutError(handlerTimeoutMs)),
-        handlerTimeoutMs,
-      );
+      timeout = setTimeout(() => abort(new HandlerTimeoutError(handlerTimeoutMs)), handlerTimeoutMs);
       await Promise.race([Promise.resolve().then(() => handler(parsed, ctx)), aborted]);
     } catch (caught) {
       error = toError(caught);
     } finally {
       clearTimeout(timeout);
+      // Nothing listens to the race after this point: a late abort must not surface as unhandled.
+      rejectRace = () => {};
+      done();
     }
 
     if (error instanceof ShutdownAbort) {
-      const result: AttemptResult = {
-        startedAt,
-        finishedAt: Date.now(),
-        outcome: 'aborted',
-        errorMessage: error.message,
-      };
-      await store.release(lease, result);
-      log.warn({ outcome: 'aborted' }, 'attempt aborted by shutdown; the event will run again');
+      const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'aborted', errorMessage: error.message };
+      await store.release(event, result);
+      eventLogger().warn({ outcome: 'aborted' }, 'attempt aborted by shutdown; the event will run again');
       report('aborted', result.finishedAt);
       return;
     }
@@ -274,15 +313,13 @@ export function createWorker(options: WorkerOptions): Worker {
     if (!error) {
       const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
       try {
-        const held = await store.complete(lease, result, statements);
-        if (held) {
-          log.info({ outcome: 'processed', durationMs: result.finishedAt - startedAt }, 'event processed');
+        if (await store.complete(event, result, statements)) {
+          if (logger.isLevelEnabled('info')) {
+            eventLogger().info({ outcome: 'processed', durationMs: result.finishedAt - startedAt }, 'event processed');
+          }
           report('succeeded', result.finishedAt);
         } else {
-          log.warn(
-            { outcome: 'fenced' },
-            'lease was lost before completion; another attempt owns this event',
-          );
+          eventLogger().warn({ outcome: 'fenced' }, 'lease was lost before completion; another attempt owns this event');
         }
         return;
       } catch (caught) {
@@ -293,75 +330,80 @@ export function createWorker(options: WorkerOptions): Worker {
 
     const finishedAt = Date.now();
     const outcome = error instanceof HandlerTimeoutError ? 'timed_out' : 'failed';
-    const result: AttemptResult = {
-      startedAt,
-      finishedAt,
-      outcome,
-      errorMessage: error.message,
-      errorStack: error.stack,
-    };
+    const result: AttemptResult = { startedAt, finishedAt, outcome, errorMessage: error.message, errorStack: error.stack };
     report(outcome, finishedAt);
-    const exhausted = event.attempt >= event.maxAttempts;
-    if (error instanceof NonRetryableError || exhausted) {
-      const held = await store.deadLetter(lease, result);
-      if (!held) return;
-      log.error(
+    if (error instanceof NonRetryableError || event.attempt >= event.maxAttempts) {
+      if (!(await store.deadLetter(event, result))) return;
+      eventLogger().error(
         { outcome: 'dead', err: error, attempts: event.attempt },
         error instanceof NonRetryableError
           ? 'handler refused the event (NonRetryableError); dead-lettered'
           : 'attempts exhausted; dead-lettered',
       );
-      options.onDeadLetter?.({
-        id: event.id,
-        type: event.type,
-        attempts: event.attempt,
-        error: error.message,
-      });
+      options.onDeadLetter?.({ id: event.id, type: event.type, attempts: event.attempt, error: error.message });
       return;
     }
     const delay = retryDelay(registry.retryScheduleFor(event.type), event.attempt, random);
     const runAt = finishedAt + delay;
-    const held = await store.scheduleRetry(lease, result, runAt);
-    if (!held) return;
-    log.warn(
-      { outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 },
-      'attempt failed; retry scheduled',
-    );
+    if (!(await store.scheduleRetry(event, result, runAt))) return;
+    eventLogger().warn({ outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 }, 'attempt failed; retry scheduled');
     wakeAt(runAt);
   }
 
   return {
     owner,
     get running() {
-      return inFlight.size;
+      return running.size;
     },
     start() {
       if (started) return;
       started = true;
+      dueHint = true;
+      pump();
+    },
+    reserve() {
+      // While due events wait to be claimed, new ones queue behind them instead of jumping ahead.
+      if (!started || stopping || dueHint || held() >= capacity) return undefined;
+      reserved++;
+      return leaseRequest;
+    },
+    accept(event) {
+      reserved--;
+      if (stopping) return giveBack(event, Date.now());
+      waiting.push(event);
+      pump();
+    },
+    cancel() {
+      reserved--;
       pump();
     },
     wake() {
+      dueHint = true;
       pump();
     },
     async stop(graceMs = 10_000) {
       stopping = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
-      const all = () => Promise.all([...inFlight.values()].map((e) => e.settled));
-      if (inFlight.size > 0) {
+      const now = Date.now();
+      for (const event of waiting.splice(0)) giveBack(event, now);
+      if (running.size > 0) {
         let graceTimer: NodeJS.Timeout | undefined;
         const graceOver = new Promise<void>((resolve) => {
           graceTimer = setTimeout(resolve, graceMs);
         });
-        await Promise.race([all(), graceOver]);
+        const drained = (async () => {
+          while (running.size > 0) await Promise.race([...settling]);
+        })();
+        await Promise.race([drained, graceOver]);
         clearTimeout(graceTimer);
       }
-      for (const entry of inFlight.values()) entry.controller.abort(new ShutdownAbort());
-      await all();
-      // A claim that was on its way when we stopped may still land; let it settle.
-      while (claiming) await new Promise((r) => setTimeout(r, 5));
-      for (const entry of inFlight.values()) entry.controller.abort(new ShutdownAbort());
-      await all();
+      for (const abort of running.values()) abort(new ShutdownAbort());
+      // Wait for claims and inserts on their way, then for every outcome to be written.
+      while (claiming || reserved > 0 || settling.size > 0) {
+        if (settling.size > 0) await Promise.all([...settling]);
+        else await new Promise((r) => setTimeout(r, 5));
+      }
     },
   };
 }

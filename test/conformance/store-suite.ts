@@ -17,7 +17,6 @@ export function newEvent(id: string, overrides: Partial<NewEvent> = {}): NewEven
     status: 'pending',
     created: 1,
     rawBody,
-    bodySha256: createHash('sha256').update(rawBody).digest('hex'),
     deliveryId: `dlv_${id}`,
     timestampHeader: '1711234567',
     receivedAt: Date.now(),
@@ -72,8 +71,11 @@ export function storeConformance(
 
     it('inserts once per id and records every delivery', async () => {
       const id = uid('evt');
-      assert.equal(await store.insertIfAbsent(newEvent(id)), 'inserted');
-      assert.equal(await store.insertIfAbsent(newEvent(id, { deliveryId: 'dlv_again' })), 'duplicate');
+      assert.deepEqual(await store.insertIfAbsent(newEvent(id)), { outcome: 'inserted', claimed: null });
+      assert.deepEqual(await store.insertIfAbsent(newEvent(id, { deliveryId: 'dlv_again' })), {
+        outcome: 'duplicate',
+        claimed: null,
+      });
       const detail = await store.get(id);
       assert.ok(detail);
       assert.equal(detail.status, 'pending');
@@ -91,12 +93,35 @@ export function storeConformance(
       );
     });
 
+    it('leases a new event in the same write when asked, and never a duplicate', async () => {
+      const id = uid('evt');
+      const first = await store.insertIfAbsent(newEvent(id), { owner: 'local', leaseMs: 60_000 });
+      assert.equal(first.outcome, 'inserted');
+      assert.equal(first.claimed?.id, id);
+      assert.equal(first.claimed?.attempt, 1);
+      assert.equal(first.claimed?.owner, 'local');
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'processing');
+      assert.equal(detail?.attempts, 1);
+      assert.equal(detail?.attemptHistory[0]?.outcome, 'running');
+      const again = await store.insertIfAbsent(newEvent(id), { owner: 'local', leaseMs: 60_000 });
+      assert.deepEqual(again, { outcome: 'duplicate', claimed: null });
+      // Not claimable by others while leased; completes with its fencing token.
+      const batch = await store.claimDue({ owner: 'other', limit: 100, leaseMs: 60_000 });
+      assert.ok(!batch.events.some((e) => e.id === id));
+      for (const e of batch.events) await store.complete(e, ok());
+      assert.equal(await store.complete(first.claimed!, ok()), true);
+      // Events that are not pending are never leased at insert.
+      const invalid = await store.insertIfAbsent(newEvent(uid('evt'), { status: 'invalid' }), { owner: 'local', leaseMs: 1 });
+      assert.equal(invalid.claimed, null);
+    });
+
     it('concurrent inserts of one id store it once', async () => {
       const id = uid('evt');
       const outcomes = await Promise.all(
         Array.from({ length: 50 }, () => store.insertIfAbsent(newEvent(id))),
       );
-      assert.equal(outcomes.filter((o) => o === 'inserted').length, 1);
+      assert.equal(outcomes.filter((o) => o.outcome === 'inserted').length, 1);
       assert.equal((await store.get(id))?.deliveries.length, 50);
     });
 
@@ -241,7 +266,7 @@ export function storeConformance(
       assert.ok(
         !(await store.list({ status: 'dead', excludeDiscarded: true, limit: 1000 })).some((e) => e.id === id),
       );
-      assert.equal(await store.insertIfAbsent(newEvent(id)), 'duplicate');
+      assert.equal((await store.insertIfAbsent(newEvent(id))).outcome, 'duplicate');
     });
 
     it('marks events whose type has no handler as unhandled', async () => {
@@ -264,13 +289,13 @@ export function storeConformance(
         );
       }
       const pages: string[] = [];
-      let before: { receivedAt: number; id: string } | undefined;
+      let before: string | undefined;
       for (;;) {
         const page = await store.list({ type: `${family}.*`, limit: 7, before });
         pages.push(...page.map((e) => e.id));
         const last = page.at(-1);
         if (!last) break;
-        before = { receivedAt: last.receivedAt, id: last.id };
+        before = last.id;
       }
       assert.equal(pages.length, 25);
       assert.equal(new Set(pages).size, 25, 'no event appears on two pages');

@@ -35,18 +35,18 @@ const allowed = new Set<string>(INBOX_OPERATIONS);
 
 /**
  * Runs a batch of operations in one transaction: one commit, so one fsync, for all of them (group
- * commit). Each operation runs in its own savepoint, so one that fails rolls back alone.
+ * commit). Each statement is atomic on its own; an operation that fails for a reason of its own
+ * (a handler's SQL) uses a savepoint inside. If SQLite rolled the whole transaction back (I/O
+ * error, disk full), the batch fails as a whole, so no operation is reported durable that is not.
  */
 export function runBatch(inbox: SqliteInbox, ops: BatchRequest['ops']): OperationResult[] {
-  const runOne = inbox.db.transaction((name: InboxOperation, args: unknown[]) => {
-    if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
-    return (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args);
-  });
   const runAll = inbox.db.transaction(() =>
     ops.map(([name, args]): OperationResult => {
       try {
-        return { ok: true, value: runOne(name, args) };
+        if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
+        return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
       } catch (error) {
+        if (!inbox.db.inTransaction) throw error;
         const e = error instanceof Error ? error : new Error(String(error));
         return { ok: false, error: { name: e.name, message: e.message } };
       }

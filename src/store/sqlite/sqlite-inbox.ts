@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,8 +12,9 @@ import {
   type EventDetail,
   type EventStatus,
   type EventSummary,
-  type InsertOutcome,
+  type InsertResult,
   type Lease,
+  type LeaseRequest,
   type ListFilter,
   type NewEvent,
   REPLAYABLE_STATUSES,
@@ -40,6 +42,10 @@ interface InboxRow {
   last_error: string | null;
   processed_at: number | null;
   discarded_at: number | null;
+  secret_index: number;
+  source_address: string | null;
+  lease_owner: string | null;
+  leased_at: number | null;
 }
 
 interface AttemptRow {
@@ -56,12 +62,12 @@ interface AttemptRow {
 interface DeliveryRow {
   delivery_id: string | null;
   received_at: number;
-  duplicate: number;
   timestamp_header: string | null;
   secret_index: number;
   source_address: string | null;
 }
 
+const EMPTY = new Uint8Array(0);
 const SUMMARY_COLUMNS =
   'id, type, environment, status, attempts, received_at, created, delivery_id, run_at, last_error';
 const INTERRUPTED = 'interrupted: the worker stopped or crashed during this attempt (lease expired)';
@@ -92,62 +98,54 @@ export class SqliteInbox {
     if (!options.readonly) migrate(this.db);
 
     const db = this.db;
+    // Hot statements bind positionally: cheaper than named parameters, once per event.
     this.stmt = {
-      insertEvent:
-        db.prepare(`INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256,
-          delivery_id, timestamp_header, received_at, validation_error, max_attempts, run_at, updated_at)
-        VALUES (@id, @type, @environment, @status, @created, @rawBody, @bodySha256, @deliveryId, @timestampHeader,
-          @receivedAt, @validationError, @maxAttempts, @runAt, @receivedAt)
+      insertEvent: db.prepare(`INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256,
+          delivery_id, timestamp_header, received_at, secret_index, source_address, validation_error, attempts,
+          max_attempts, run_at, lease_owner, leased_at, lease_expires_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO NOTHING`),
-      insertDelivery:
-        db.prepare(`INSERT INTO deliveries (event_id, delivery_id, received_at, duplicate, body_sha256,
-          timestamp_header, secret_index, source_address)
-        VALUES (@id, @deliveryId, @receivedAt, @duplicate, @bodySha256, @timestampHeader, @secretIndex, @sourceAddress)`),
-      interruptExpiredAttempts: db.prepare(`UPDATE attempts SET outcome = 'interrupted', finished_at = @now,
-          duration_ms = @now - started_at, error_message = '${INTERRUPTED}'
-        WHERE outcome = 'running' AND (event_id, number) IN
-          (SELECT id, attempts FROM events WHERE status = 'processing' AND lease_expires_at <= @now)`),
+      insertDuplicate: db.prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at, body_sha256,
+          timestamp_header, secret_index, source_address) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      interruptExpired: db.prepare(`INSERT OR REPLACE INTO attempts
+          (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
+        SELECT id, attempts, lease_owner, leased_at, @now, @now - leased_at, 'interrupted', '${INTERRUPTED}'
+        FROM events WHERE status = 'processing' AND lease_expires_at <= @now`),
       recoverExpired: db.prepare(`UPDATE events SET
           status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
           run_at = CASE WHEN attempts >= max_attempts THEN NULL ELSE @now END,
-          lease_owner = NULL, lease_expires_at = NULL, last_error = '${INTERRUPTED}', updated_at = @now
+          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = '${INTERRUPTED}', updated_at = @now
         WHERE status = 'processing' AND lease_expires_at <= @now
         RETURNING id, type, status`),
-      claim:
-        db.prepare(`UPDATE events SET status = 'processing', attempts = attempts + 1, lease_owner = @owner,
-          lease_expires_at = @now + @leaseMs, updated_at = @now
-        WHERE id IN (SELECT id FROM events WHERE status IN ('pending', 'retrying') AND run_at <= @now
-          ORDER BY run_at LIMIT @limit)
+      claim: db.prepare(`UPDATE events SET status = 'processing', attempts = attempts + 1, lease_owner = ?,
+          leased_at = ?, lease_expires_at = ?, run_at = NULL, updated_at = ?
+        WHERE id IN (SELECT id FROM events WHERE status IN ('pending', 'retrying') AND run_at <= ?
+          ORDER BY run_at LIMIT ?)
         RETURNING id, type, environment, raw_body, received_at, delivery_id, attempts, max_attempts`),
-      startAttempt: db.prepare(`INSERT INTO attempts (event_id, number, worker, started_at, outcome)
-        VALUES (?, ?, ?, ?, 'running')
-        ON CONFLICT (event_id, number) DO UPDATE SET worker = excluded.worker, started_at = excluded.started_at,
-          outcome = 'running', finished_at = NULL, duration_ms = NULL, error_message = NULL, error_stack = NULL`),
-      finishAttempt: db.prepare(`UPDATE attempts SET finished_at = @finishedAt, duration_ms = @durationMs,
-          outcome = @outcome, error_message = @errorMessage, error_stack = @errorStack
-        WHERE event_id = @id AND number = @attempt`),
-      markProcessed: db.prepare(`UPDATE events SET status = 'processed', processed_at = @now, run_at = NULL,
-          lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = @now
-        WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
-      markUnhandled: db.prepare(`UPDATE events SET status = 'unhandled', run_at = NULL,
-          lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      recordAttempt: db.prepare(`INSERT OR REPLACE INTO attempts
+          (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message, error_stack)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      // Every finishing write checks the fencing token: still processing, still this attempt.
+      markProcessed: db.prepare(`UPDATE events SET status = 'processed', processed_at = ?, lease_owner = NULL,
+          leased_at = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = ?
+        WHERE id = ? AND status = 'processing' AND attempts = ?`),
+      markUnhandled: db.prepare(`UPDATE events SET status = 'unhandled',
+          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
       markRetrying: db.prepare(`UPDATE events SET status = 'retrying', run_at = @runAt, last_error = @error,
-          lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
-      markDead: db.prepare(`UPDATE events SET status = 'dead', run_at = NULL, last_error = @error,
-          lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      markDead: db.prepare(`UPDATE events SET status = 'dead', last_error = @error,
+          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
-      release:
-        db.prepare(`UPDATE events SET status = 'retrying', run_at = @now, max_attempts = max_attempts + 1,
-          lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      release: db.prepare(`UPDATE events SET status = 'retrying', run_at = @now, max_attempts = max_attempts + 1,
+          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
       expireAll: db.prepare(`UPDATE events SET lease_expires_at = 0 WHERE status = 'processing'`),
       expireOwner: db.prepare(
         `UPDATE events SET lease_expires_at = 0 WHERE status = 'processing' AND substr(lease_owner, 1, length(@prefix)) = @prefix`,
       ),
-      replay:
-        db.prepare(`UPDATE events SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
+      replay: db.prepare(`UPDATE events SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
           last_error = NULL, discarded_at = NULL, updated_at = @now
         WHERE id = @id AND status IN (${REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ')})`),
       statusOf: db.prepare('SELECT status FROM events WHERE id = ?').pluck(),
@@ -155,39 +153,76 @@ export class SqliteInbox {
         WHERE id = @id AND status = 'dead' AND discarded_at IS NULL`),
       get: db.prepare('SELECT * FROM events WHERE id = ?'),
       attemptsOf: db.prepare('SELECT * FROM attempts WHERE event_id = ? ORDER BY number'),
-      deliveriesOf: db.prepare('SELECT * FROM deliveries WHERE event_id = ? ORDER BY seq'),
+      duplicatesOf: db.prepare('SELECT * FROM duplicate_deliveries WHERE event_id = ? ORDER BY seq'),
       countByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM events GROUP BY status'),
       nextDue: db.prepare(`SELECT MIN(run_at) FROM events WHERE status IN ('pending', 'retrying')`).pluck(),
-      nextLeaseExpiry: db
-        .prepare(`SELECT MIN(lease_expires_at) FROM events WHERE status = 'processing'`)
-        .pluck(),
+      nextLeaseExpiry: db.prepare(`SELECT MIN(lease_expires_at) FROM events WHERE status = 'processing'`).pluck(),
     };
   }
 
-  insertIfAbsent(event: NewEvent): InsertOutcome {
-    const row = {
-      ...event,
-      rawBody: Buffer.from(event.rawBody.buffer, event.rawBody.byteOffset, event.rawBody.byteLength),
-      runAt: event.status === 'pending' ? event.receivedAt : null,
+  insertIfAbsent(event: NewEvent, lease?: LeaseRequest): InsertResult {
+    const body = Buffer.from(event.rawBody.buffer, event.rawBody.byteOffset, event.rawBody.byteLength);
+    // Hashed here, on the writer thread, to keep it off the request path.
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const now = event.receivedAt;
+    const claim = lease !== undefined && event.status === 'pending';
+    const inserted =
+      this.stmt.insertEvent.run(
+        event.id,
+        event.type,
+        event.environment,
+        claim ? 'processing' : event.status,
+        event.created,
+        body,
+        sha256,
+        event.deliveryId,
+        event.timestampHeader,
+        now,
+        event.secretIndex,
+        event.sourceAddress,
+        event.validationError,
+        claim ? 1 : 0,
+        event.maxAttempts,
+        event.status === 'pending' && !claim ? now : null,
+        claim ? lease.owner : null,
+        claim ? now : null,
+        claim ? now + lease.leaseMs : null,
+        now,
+      ).changes === 1;
+    if (!inserted) {
+      this.stmt.insertDuplicate.run(
+        event.id,
+        event.deliveryId,
+        now,
+        sha256,
+        event.timestampHeader,
+        event.secretIndex,
+        event.sourceAddress,
+      );
+      return { outcome: 'duplicate', claimed: null };
+    }
+    if (!claim) return { outcome: 'inserted', claimed: null };
+    return {
+      outcome: 'inserted',
+      claimed: {
+        id: event.id,
+        type: event.type,
+        environment: event.environment,
+        // The caller has the body already; SqliteStore puts it back rather than copy it across threads.
+        rawBody: EMPTY,
+        receivedAt: now,
+        deliveryId: event.deliveryId,
+        attempt: 1,
+        maxAttempts: event.maxAttempts,
+        owner: lease.owner,
+      },
     };
-    const inserted = this.stmt.insertEvent.run(row).changes === 1;
-    this.stmt.insertDelivery.run({ ...row, duplicate: inserted ? 0 : 1 });
-    return inserted ? 'inserted' : 'duplicate';
   }
 
   claimDue(options: ClaimOptions, now = Date.now()): ClaimBatch {
-    this.stmt.interruptExpiredAttempts.run({ now });
-    const recovered = this.stmt.recoverExpired.all({ now }) as {
-      id: string;
-      type: string;
-      status: EventStatus;
-    }[];
-    const rows = this.stmt.claim.all({
-      now,
-      owner: options.owner,
-      leaseMs: options.leaseMs,
-      limit: options.limit,
-    }) as {
+    this.stmt.interruptExpired.run({ now });
+    const recovered = this.stmt.recoverExpired.all({ now }) as { id: string; type: string; status: EventStatus }[];
+    const rows = this.stmt.claim.all(options.owner, now, now + options.leaseMs, now, now, options.limit) as {
       id: string;
       type: string;
       environment: 'production' | 'sandbox';
@@ -197,7 +232,6 @@ export class SqliteInbox {
       attempts: number;
       max_attempts: number;
     }[];
-    for (const row of rows) this.stmt.startAttempt.run(row.id, row.attempts, options.owner, now);
     return {
       events: rows.map((row) => ({
         id: row.id,
@@ -208,6 +242,7 @@ export class SqliteInbox {
         deliveryId: row.delivery_id,
         attempt: row.attempts,
         maxAttempts: row.max_attempts,
+        owner: options.owner,
       })),
       deadLettered: recovered.filter((r) => r.status === 'dead').map((r) => ({ id: r.id, type: r.type })),
     };
@@ -215,54 +250,42 @@ export class SqliteInbox {
 
   complete(lease: Lease, result: AttemptResult, statements: readonly TransactionalStatement[] = []): boolean {
     const now = result.finishedAt;
-    if (this.stmt.markProcessed.run({ id: lease.id, attempt: lease.attempt, now }).changes !== 1)
-      return false;
-    // The handler's own statements commit, or roll back, together with the processed mark.
-    for (const statement of statements)
-      this.db.prepare(statement.sql).run(...(statement.params as unknown[]));
-    this.finishAttempt(lease, result);
-    return true;
+    const finish = () => {
+      if (this.stmt.markProcessed.run(now, now, lease.id, lease.attempt).changes !== 1) return false;
+      // The handler's own statements commit, or roll back, together with the processed mark.
+      for (const statement of statements) this.db.prepare(statement.sql).run(...(statement.params as unknown[]));
+      this.recordAttempt(lease, result);
+      return true;
+    };
+    // A handler's statement may fail on its own: a savepoint keeps that failure from leaving the
+    // event half-finished. Without statements, each write is a single atomic statement.
+    return statements.length > 0 ? this.db.transaction(finish)() : finish();
   }
 
   markUnhandled(lease: Lease, result: AttemptResult): boolean {
-    if (
-      this.stmt.markUnhandled.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt })
-        .changes !== 1
-    )
+    if (this.stmt.markUnhandled.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1)
       return false;
-    this.finishAttempt(lease, result);
+    this.recordAttempt(lease, result);
     return true;
   }
 
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): boolean {
-    const params = {
-      id: lease.id,
-      attempt: lease.attempt,
-      now: result.finishedAt,
-      runAt,
-      error: result.errorMessage ?? null,
-    };
+    const params = { id: lease.id, attempt: lease.attempt, now: result.finishedAt, runAt, error: result.errorMessage ?? null };
     if (this.stmt.markRetrying.run(params).changes !== 1) return false;
-    this.finishAttempt(lease, result);
+    this.recordAttempt(lease, result);
     return true;
   }
 
   deadLetter(lease: Lease, result: AttemptResult): boolean {
-    const params = {
-      id: lease.id,
-      attempt: lease.attempt,
-      now: result.finishedAt,
-      error: result.errorMessage ?? null,
-    };
+    const params = { id: lease.id, attempt: lease.attempt, now: result.finishedAt, error: result.errorMessage ?? null };
     if (this.stmt.markDead.run(params).changes !== 1) return false;
-    this.finishAttempt(lease, result);
+    this.recordAttempt(lease, result);
     return true;
   }
 
   release(lease: Lease, result: AttemptResult): boolean {
-    if (this.stmt.release.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1)
-      return false;
-    this.finishAttempt(lease, result);
+    if (this.stmt.release.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1) return false;
+    this.recordAttempt(lease, result);
     return true;
   }
 
@@ -284,10 +307,50 @@ export class SqliteInbox {
   }
 
   get(id: string): EventDetail | null {
-    const row = this.stmt.get.get(id) as (InboxRow & { updated_at: number }) | undefined;
+    const row = this.stmt.get.get(id) as InboxRow | undefined;
     if (!row) return null;
-    const attempts = this.stmt.attemptsOf.all(id) as AttemptRow[];
-    const deliveries = this.stmt.deliveriesOf.all(id) as DeliveryRow[];
+    const attempts = (this.stmt.attemptsOf.all(id) as AttemptRow[]).map(
+      (a): AttemptRecord => ({
+        number: a.number,
+        startedAt: a.started_at,
+        finishedAt: a.finished_at,
+        durationMs: a.duration_ms,
+        outcome: a.outcome,
+        errorMessage: a.error_message,
+        errorStack: a.error_stack,
+        worker: a.worker,
+      }),
+    );
+    if (row.status === 'processing' && row.leased_at !== null) {
+      attempts.push({
+        number: row.attempts,
+        startedAt: row.leased_at,
+        finishedAt: null,
+        durationMs: null,
+        outcome: 'running',
+        errorMessage: null,
+        errorStack: null,
+        worker: row.lease_owner,
+      });
+    }
+    const first: DeliveryRecord = {
+      deliveryId: row.delivery_id,
+      receivedAt: row.received_at,
+      duplicate: false,
+      timestampHeader: row.timestamp_header,
+      secretIndex: row.secret_index,
+      sourceAddress: row.source_address,
+    };
+    const repeats = (this.stmt.duplicatesOf.all(id) as DeliveryRow[]).map(
+      (d): DeliveryRecord => ({
+        deliveryId: d.delivery_id,
+        receivedAt: d.received_at,
+        duplicate: true,
+        timestampHeader: d.timestamp_header,
+        secretIndex: d.secret_index,
+        sourceAddress: d.source_address,
+      }),
+    );
     return {
       ...toSummary(row),
       rawBody: row.raw_body ?? new Uint8Array(),
@@ -297,26 +360,8 @@ export class SqliteInbox {
       maxAttempts: row.max_attempts,
       processedAt: row.processed_at,
       discardedAt: row.discarded_at,
-      attemptHistory: attempts.map((a) => ({
-        number: a.number,
-        startedAt: a.started_at,
-        finishedAt: a.finished_at,
-        durationMs: a.duration_ms,
-        outcome: a.outcome,
-        errorMessage: a.error_message,
-        errorStack: a.error_stack,
-        worker: a.worker,
-      })),
-      deliveries: deliveries.map(
-        (d): DeliveryRecord => ({
-          deliveryId: d.delivery_id,
-          receivedAt: d.received_at,
-          duplicate: d.duplicate === 1,
-          timestampHeader: d.timestamp_header,
-          secretIndex: d.secret_index,
-          sourceAddress: d.source_address,
-        }),
-      ),
+      attemptHistory: attempts,
+      deliveries: [first, ...repeats],
     };
   }
 
@@ -334,12 +379,12 @@ export class SqliteInbox {
     }
     if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
     if (filter.before) {
-      where.push('(received_at, id) < (@beforeAt, @beforeId)');
-      params.beforeAt = filter.before.receivedAt;
-      params.beforeId = filter.before.id;
+      // Keyset pagination on the insertion order (rowid): the cursor's row, found by its id.
+      where.push('rowid < (SELECT rowid FROM events WHERE id = @beforeId)');
+      params.beforeId = filter.before;
     }
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY received_at DESC, id DESC LIMIT @limit`;
+      ORDER BY rowid DESC LIMIT @limit`;
     return (this.db.prepare(sql).all(params) as InboxRow[]).map(toSummary);
   }
 
@@ -362,16 +407,18 @@ export class SqliteInbox {
     this.db.close();
   }
 
-  private finishAttempt(lease: Lease, result: AttemptResult): void {
-    this.stmt.finishAttempt.run({
-      id: lease.id,
-      attempt: lease.attempt,
-      finishedAt: result.finishedAt,
-      durationMs: result.finishedAt - result.startedAt,
-      outcome: result.outcome,
-      errorMessage: result.errorMessage ?? null,
-      errorStack: result.errorStack ?? null,
-    });
+  private recordAttempt(lease: Lease, result: AttemptResult): void {
+    this.stmt.recordAttempt.run(
+      lease.id,
+      lease.attempt,
+      lease.owner,
+      result.startedAt,
+      result.finishedAt,
+      result.finishedAt - result.startedAt,
+      result.outcome,
+      result.errorMessage ?? null,
+      result.errorStack ?? null,
+    );
   }
 }
 

@@ -8,7 +8,8 @@ import type {
   EventStatus,
   EventSummary,
   InboxStore,
-  InsertOutcome,
+  InsertResult,
+  LeaseRequest,
   Lease,
   ListFilter,
   NewEvent,
@@ -36,9 +37,10 @@ interface Pending {
 }
 
 /**
- * The embedded store. Operations queue up and are sent to the writer as one batch, which commits
- * as one transaction; while a batch is on disk the next one gathers. So the number of fsyncs
- * follows the disk's speed, not the request rate.
+ * The embedded store. Operations made in one turn of the event loop go to the writer thread as
+ * one message; the writer commits everything that queued up while its last commit was on disk
+ * as one transaction. So the number of fsyncs follows the disk's speed, not the request rate,
+ * and neither thread waits for the other.
  */
 export class SqliteStore implements InboxStore {
   readonly exclusive = true;
@@ -110,7 +112,7 @@ export class SqliteStore implements InboxStore {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ op, args, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.flushScheduled && this.inFlight.size === 0) {
+      if (!this.flushScheduled) {
         this.flushScheduled = true;
         // setImmediate, not a microtask: requests parsed in the same I/O phase join this batch.
         setImmediate(() => this.flush());
@@ -165,8 +167,6 @@ export class SqliteStore implements InboxStore {
         for (const [i, r] of reply.results.entries()) deliver(batch[i], r);
       }
     }
-    // What queued while that batch was on disk goes out now, as the next group commit.
-    if (this.queue.length > 0) this.flush();
   }
 
   private fail(error: Error): void {
@@ -177,8 +177,10 @@ export class SqliteStore implements InboxStore {
     this.queue = [];
   }
 
-  insertIfAbsent(event: NewEvent): Promise<InsertOutcome> {
-    return this.call('insertIfAbsent', [event]);
+  async insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
+    const result = await this.call<InsertResult>('insertIfAbsent', lease ? [event, lease] : [event]);
+    if (result.claimed) result.claimed.rawBody = event.rawBody;
+    return result;
   }
   claimDue(options: ClaimOptions): Promise<ClaimBatch> {
     return this.call('claimDue', [options]);

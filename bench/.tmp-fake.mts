@@ -1,0 +1,11 @@
+import { createNodeServer } from '../src/receiver/node-server.ts';
+import { createReceiver } from '../src/receiver/receiver.ts';
+import { silentLogger } from '../src/logging/logger.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+const mode = process.env.FAKE;
+const store: any = mode === 'mem' ? { insertIfAbsent: async () => ({ outcome: 'inserted', claimed: null }) } : new SqliteStore({ path: process.env.DBP!, mode: 'thread' });
+if (mode !== 'mem') await store.migrate();
+const r = createReceiver({ secrets: ['s'], store, logger: silentLogger() });
+const server = createNodeServer({ routes: { '/webhooks/procureiq': r }, logger: silentLogger() });
+server.listen(3777, '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
