@@ -16,5 +16,6 @@ export default {
 };
 
 process.on('exit', () => {
-  if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify({ count: waits.length, first, last, waits }));
+  if (process.env.BENCH_OUT)
+    writeFileSync(process.env.BENCH_OUT, JSON.stringify({ count: waits.length, first, last, waits }));
 });

@@ -20,6 +20,9 @@ const threads = 2;
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn';
 const secret = 'bench-secret';
 const targets = (process.env.BENCH_TARGETS ?? 'bare,express,sqlite').split(',');
+// "ingest only" runs the service without handlers (events are stored and marked unhandled, no
+// worker traffic): the receiver and the durable write alone. "+ no-op handler" adds the worker
+// leasing, running and completing every event in the same process, under the same load.
 
 function requireWrk() {
   try {
@@ -75,8 +78,20 @@ async function waitHealthy(url, child) {
 function runWrk(url, pool) {
   const out = execFileSync(
     'wrk',
-    [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
-    { env: { ...process.env, POOL_FILE: pool, WRK_THREADS: String(threads) }, encoding: 'utf8', maxBuffer: 1 << 24 },
+    [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${duration}s`,
+      '--latency',
+      '-s',
+      join(here, 'wrk', 'pool.lua'),
+      url,
+    ],
+    {
+      env: { ...process.env, POOL_FILE: pool, WRK_THREADS: String(threads) },
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
   );
   const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (!line) throw new Error(`wrk printed no summary:\n${out}`);
@@ -108,13 +123,17 @@ async function benchBaseline(name, file, pool) {
   return result;
 }
 
-async function benchService(dir, pool) {
+async function benchService(dir, pool, { handlers }) {
   const port = await freePort();
-  const db = join(dir, 'bench.db');
+  const db = join(dir, `bench-${handlers ? 'handlers' : 'ingest'}.db`);
   const statsFile = join(dir, 'handler-stats.json');
   const child = spawn(
     process.execPath,
-    [join(repo, 'bin', 'procureiq-webhooks.js'), 'serve', '--handlers', join(here, 'noop-handlers.mjs')],
+    [
+      join(repo, 'bin', 'procureiq-webhooks.js'),
+      'serve',
+      ...(handlers ? ['--handlers', join(here, 'noop-handlers.mjs')] : []),
+    ],
     {
       env: {
         ...process.env,
@@ -130,11 +149,17 @@ async function benchService(dir, pool) {
   );
   await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
   const ingest = runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool);
+  if (!handlers) {
+    await stop(child);
+    return { ingest };
+  }
   const ingestEnded = Date.now();
   // Let the worker drain what is left, then stop the service so the handler writes its figures.
   const { default: Database } = await import('better-sqlite3');
   const reader = new Database(db, { readonly: true });
-  const pendingQuery = reader.prepare("SELECT COUNT(*) FROM events WHERE status IN ('pending','processing','retrying')").pluck();
+  const pendingQuery = reader
+    .prepare("SELECT COUNT(*) FROM events WHERE status IN ('pending','processing','retrying')")
+    .pluck();
   let drainMs = 0;
   for (;;) {
     const pending = pendingQuery.get();
@@ -174,7 +199,9 @@ async function main() {
     const size = Number(process.env.BENCH_POOL ?? Math.max(200_000, duration * 90_000));
     console.log(`pre-signing ${fmt(size)} unique deliveries…`);
     await writePool(pool, size);
-    console.log(`wrk: ${threads} threads, ${connections} connections, ${duration}s per target; service LOG_LEVEL=${logLevel}\n`);
+    console.log(
+      `wrk: ${threads} threads, ${connections} connections, ${duration}s per target; service LOG_LEVEL=${logLevel}\n`,
+    );
 
     const rows = [];
     let bare;
@@ -189,8 +216,10 @@ async function main() {
     }
     let service;
     if (targets.includes('sqlite')) {
-      service = await benchService(dir, pool);
-      rows.push(['procureiq-webhooks, SQLite (durable)', service.ingest]);
+      const ingestOnly = await benchService(dir, pool, { handlers: false });
+      rows.push(['procureiq-webhooks, SQLite (durable), ingest only', ingestOnly.ingest]);
+      service = await benchService(dir, pool, { handlers: true });
+      rows.push(['procureiq-webhooks, SQLite (durable), + no-op handler', service.ingest]);
     }
 
     console.log('Ingest (unique signed order.created deliveries)');
@@ -206,12 +235,15 @@ async function main() {
     if (service) {
       const p = service.processing;
       console.log('\nProcessing (no-op handler, under the ingest load above)');
-      console.log('| stored | handled | handled/s | receive→handler p50 | p99 | backlog drained after load |');
+      console.log(
+        '| stored | handled | handled/s | receive→handler p50 | p99 | backlog drained after load |',
+      );
       console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
       console.log(
         `| ${fmt(service.stored)} | ${fmt(p.handled)} | ${fmt(p.perSecond)} | ${fmt(p.p50, 0)} ms | ${fmt(p.p99, 0)} ms | ${fmt(p.drainMs)} ms |`,
       );
-      if (service.stored !== p.handled) console.log(`WARNING: ${service.stored - p.handled} stored events were not handled`);
+      if (service.stored !== p.handled)
+        console.log(`WARNING: ${service.stored - p.handled} stored events were not handled`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -112,7 +112,10 @@ export function send(res: ServerResponse, response: HttpResponse): void {
     payload = JSON.stringify(response.body);
     if (Object.isFrozen(response.body)) serialized.set(response.body, payload);
   }
-  const headers: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(payload) };
+  const headers: Record<string, string | number> = {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(payload),
+  };
   if (response.headers) Object.assign(headers, response.headers);
   if (res.hasHeader('connection')) headers.connection = String(res.getHeader('connection'));
   res.writeHead(response.status, headers);

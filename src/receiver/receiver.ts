@@ -77,7 +77,10 @@ export interface Receiver {
 }
 
 const ACK_OK: HttpResponse = Object.freeze({ status: 200, body: Object.freeze({ status: 'ok' }) });
-const ACK_DUPLICATE: HttpResponse = Object.freeze({ status: 200, body: Object.freeze({ status: 'duplicate' }) });
+const ACK_DUPLICATE: HttpResponse = Object.freeze({
+  status: 200,
+  body: Object.freeze({ status: 'duplicate' }),
+});
 
 /**
  * The runtime-neutral receiver: `(headers, rawBody) -> { status, body }`. Server adapters (node:http,
@@ -153,9 +156,14 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       );
     } catch (error) {
       if (lease) dispatcher?.cancel();
-      log.error({ eventId: envelope.id, eventType: envelope.type, err: toError(error) }, 'could not store event');
+      log.error(
+        { eventId: envelope.id, eventType: envelope.type, err: toError(error) },
+        'could not store event',
+      );
       const unavailable =
-        error instanceof StoreUnavailableError ? error : new StoreUnavailableError('could not store the event', { cause: error });
+        error instanceof StoreUnavailableError
+          ? error
+          : new StoreUnavailableError('could not store the event', { cause: error });
       return refuse(unavailable, 'unavailable', { eventId: envelope.id, eventType: envelope.type });
     }
     const inserted = result.outcome;

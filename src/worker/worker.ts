@@ -139,7 +139,8 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Starts waiting events while there is room, then claims more if some may be due. */
   function pump(): void {
     if (!started) return;
-    while (!stopping && running.size < concurrency && waiting.length > 0) begin(waiting.shift() as ClaimedEvent);
+    while (!stopping && running.size < concurrency && waiting.length > 0)
+      begin(waiting.shift() as ClaimedEvent);
     if (stopping || claiming || !dueHint || held() >= capacity) return;
     claiming = true;
     void claimLoop().finally(() => {
@@ -156,8 +157,16 @@ export function createWorker(options: WorkerOptions): Worker {
         const batch = await store.claimDue({ owner, limit, leaseMs });
         failures = 0;
         for (const dead of batch.deadLettered) {
-          logger.error({ eventId: dead.id, eventType: dead.type }, 'event dead-lettered: its last attempt was interrupted');
-          options.onDeadLetter?.({ id: dead.id, type: dead.type, attempts: 0, error: 'last attempt was interrupted' });
+          logger.error(
+            { eventId: dead.id, eventType: dead.type },
+            'event dead-lettered: its last attempt was interrupted',
+          );
+          options.onDeadLetter?.({
+            id: dead.id,
+            type: dead.type,
+            attempts: 0,
+            error: 'last attempt was interrupted',
+          });
         }
         if (stopping) {
           for (const event of batch.events) giveBack(event, Date.now());
@@ -181,11 +190,15 @@ export function createWorker(options: WorkerOptions): Worker {
 
   function begin(event: ClaimedEvent): void {
     track(
-      runAttempt(event, (abort) => running.set(event.id, abort), () => {
-        // The slot frees when the handler settles; the outcome is written meanwhile.
-        running.delete(event.id);
-        pump();
-      }),
+      runAttempt(
+        event,
+        (abort) => running.set(event.id, abort),
+        () => {
+          // The slot frees when the handler settles; the outcome is written meanwhile.
+          running.delete(event.id);
+          pump();
+        },
+      ),
       event.id,
     );
   }
@@ -303,7 +316,12 @@ export function createWorker(options: WorkerOptions): Worker {
     }
 
     if (error instanceof ShutdownAbort) {
-      const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'aborted', errorMessage: error.message };
+      const result: AttemptResult = {
+        startedAt,
+        finishedAt: Date.now(),
+        outcome: 'aborted',
+        errorMessage: error.message,
+      };
       await store.release(event, result);
       eventLogger().warn({ outcome: 'aborted' }, 'attempt aborted by shutdown; the event will run again');
       report('aborted', result.finishedAt);
@@ -315,11 +333,17 @@ export function createWorker(options: WorkerOptions): Worker {
       try {
         if (await store.complete(event, result, statements)) {
           if (logger.isLevelEnabled('info')) {
-            eventLogger().info({ outcome: 'processed', durationMs: result.finishedAt - startedAt }, 'event processed');
+            eventLogger().info(
+              { outcome: 'processed', durationMs: result.finishedAt - startedAt },
+              'event processed',
+            );
           }
           report('succeeded', result.finishedAt);
         } else {
-          eventLogger().warn({ outcome: 'fenced' }, 'lease was lost before completion; another attempt owns this event');
+          eventLogger().warn(
+            { outcome: 'fenced' },
+            'lease was lost before completion; another attempt owns this event',
+          );
         }
         return;
       } catch (caught) {
@@ -330,7 +354,13 @@ export function createWorker(options: WorkerOptions): Worker {
 
     const finishedAt = Date.now();
     const outcome = error instanceof HandlerTimeoutError ? 'timed_out' : 'failed';
-    const result: AttemptResult = { startedAt, finishedAt, outcome, errorMessage: error.message, errorStack: error.stack };
+    const result: AttemptResult = {
+      startedAt,
+      finishedAt,
+      outcome,
+      errorMessage: error.message,
+      errorStack: error.stack,
+    };
     report(outcome, finishedAt);
     if (error instanceof NonRetryableError || event.attempt >= event.maxAttempts) {
       if (!(await store.deadLetter(event, result))) return;
@@ -340,13 +370,21 @@ export function createWorker(options: WorkerOptions): Worker {
           ? 'handler refused the event (NonRetryableError); dead-lettered'
           : 'attempts exhausted; dead-lettered',
       );
-      options.onDeadLetter?.({ id: event.id, type: event.type, attempts: event.attempt, error: error.message });
+      options.onDeadLetter?.({
+        id: event.id,
+        type: event.type,
+        attempts: event.attempt,
+        error: error.message,
+      });
       return;
     }
     const delay = retryDelay(registry.retryScheduleFor(event.type), event.attempt, random);
     const runAt = finishedAt + delay;
     if (!(await store.scheduleRetry(event, result, runAt))) return;
-    eventLogger().warn({ outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 }, 'attempt failed; retry scheduled');
+    eventLogger().warn(
+      { outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 },
+      'attempt failed; retry scheduled',
+    );
     wakeAt(runAt);
   }
 

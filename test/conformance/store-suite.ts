@@ -112,7 +112,10 @@ export function storeConformance(
       for (const e of batch.events) await store.complete(e, ok());
       assert.equal(await store.complete(first.claimed!, ok()), true);
       // Events that are not pending are never leased at insert.
-      const invalid = await store.insertIfAbsent(newEvent(uid('evt'), { status: 'invalid' }), { owner: 'local', leaseMs: 1 });
+      const invalid = await store.insertIfAbsent(newEvent(uid('evt'), { status: 'invalid' }), {
+        owner: 'local',
+        leaseMs: 1,
+      });
       assert.equal(invalid.claimed, null);
     });
 

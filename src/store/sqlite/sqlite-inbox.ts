@@ -100,12 +100,14 @@ export class SqliteInbox {
     const db = this.db;
     // Hot statements bind positionally: cheaper than named parameters, once per event.
     this.stmt = {
-      insertEvent: db.prepare(`INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256,
+      insertEvent:
+        db.prepare(`INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256,
           delivery_id, timestamp_header, received_at, secret_index, source_address, validation_error, attempts,
           max_attempts, run_at, lease_owner, leased_at, lease_expires_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO NOTHING`),
-      insertDuplicate: db.prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at, body_sha256,
+      insertDuplicate:
+        db.prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at, body_sha256,
           timestamp_header, secret_index, source_address) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       interruptExpired: db.prepare(`INSERT OR REPLACE INTO attempts
           (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
@@ -138,14 +140,16 @@ export class SqliteInbox {
       markDead: db.prepare(`UPDATE events SET status = 'dead', last_error = @error,
           lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
-      release: db.prepare(`UPDATE events SET status = 'retrying', run_at = @now, max_attempts = max_attempts + 1,
+      release:
+        db.prepare(`UPDATE events SET status = 'retrying', run_at = @now, max_attempts = max_attempts + 1,
           lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'processing' AND attempts = @attempt`),
       expireAll: db.prepare(`UPDATE events SET lease_expires_at = 0 WHERE status = 'processing'`),
       expireOwner: db.prepare(
         `UPDATE events SET lease_expires_at = 0 WHERE status = 'processing' AND substr(lease_owner, 1, length(@prefix)) = @prefix`,
       ),
-      replay: db.prepare(`UPDATE events SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
+      replay:
+        db.prepare(`UPDATE events SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
           last_error = NULL, discarded_at = NULL, updated_at = @now
         WHERE id = @id AND status IN (${REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ')})`),
       statusOf: db.prepare('SELECT status FROM events WHERE id = ?').pluck(),
@@ -156,7 +160,9 @@ export class SqliteInbox {
       duplicatesOf: db.prepare('SELECT * FROM duplicate_deliveries WHERE event_id = ? ORDER BY seq'),
       countByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM events GROUP BY status'),
       nextDue: db.prepare(`SELECT MIN(run_at) FROM events WHERE status IN ('pending', 'retrying')`).pluck(),
-      nextLeaseExpiry: db.prepare(`SELECT MIN(lease_expires_at) FROM events WHERE status = 'processing'`).pluck(),
+      nextLeaseExpiry: db
+        .prepare(`SELECT MIN(lease_expires_at) FROM events WHERE status = 'processing'`)
+        .pluck(),
     };
   }
 
@@ -221,7 +227,11 @@ export class SqliteInbox {
 
   claimDue(options: ClaimOptions, now = Date.now()): ClaimBatch {
     this.stmt.interruptExpired.run({ now });
-    const recovered = this.stmt.recoverExpired.all({ now }) as { id: string; type: string; status: EventStatus }[];
+    const recovered = this.stmt.recoverExpired.all({ now }) as {
+      id: string;
+      type: string;
+      status: EventStatus;
+    }[];
     const rows = this.stmt.claim.all(options.owner, now, now + options.leaseMs, now, now, options.limit) as {
       id: string;
       type: string;
@@ -253,7 +263,8 @@ export class SqliteInbox {
     const finish = () => {
       if (this.stmt.markProcessed.run(now, now, lease.id, lease.attempt).changes !== 1) return false;
       // The handler's own statements commit, or roll back, together with the processed mark.
-      for (const statement of statements) this.db.prepare(statement.sql).run(...(statement.params as unknown[]));
+      for (const statement of statements)
+        this.db.prepare(statement.sql).run(...(statement.params as unknown[]));
       this.recordAttempt(lease, result);
       return true;
     };
@@ -263,28 +274,43 @@ export class SqliteInbox {
   }
 
   markUnhandled(lease: Lease, result: AttemptResult): boolean {
-    if (this.stmt.markUnhandled.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1)
+    if (
+      this.stmt.markUnhandled.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt })
+        .changes !== 1
+    )
       return false;
     this.recordAttempt(lease, result);
     return true;
   }
 
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): boolean {
-    const params = { id: lease.id, attempt: lease.attempt, now: result.finishedAt, runAt, error: result.errorMessage ?? null };
+    const params = {
+      id: lease.id,
+      attempt: lease.attempt,
+      now: result.finishedAt,
+      runAt,
+      error: result.errorMessage ?? null,
+    };
     if (this.stmt.markRetrying.run(params).changes !== 1) return false;
     this.recordAttempt(lease, result);
     return true;
   }
 
   deadLetter(lease: Lease, result: AttemptResult): boolean {
-    const params = { id: lease.id, attempt: lease.attempt, now: result.finishedAt, error: result.errorMessage ?? null };
+    const params = {
+      id: lease.id,
+      attempt: lease.attempt,
+      now: result.finishedAt,
+      error: result.errorMessage ?? null,
+    };
     if (this.stmt.markDead.run(params).changes !== 1) return false;
     this.recordAttempt(lease, result);
     return true;
   }
 
   release(lease: Lease, result: AttemptResult): boolean {
-    if (this.stmt.release.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1) return false;
+    if (this.stmt.release.run({ id: lease.id, attempt: lease.attempt, now: result.finishedAt }).changes !== 1)
+      return false;
     this.recordAttempt(lease, result);
     return true;
   }

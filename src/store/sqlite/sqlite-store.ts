@@ -9,8 +9,8 @@ import type {
   EventSummary,
   InboxStore,
   InsertResult,
-  LeaseRequest,
   Lease,
+  LeaseRequest,
   ListFilter,
   NewEvent,
   ReplayOutcome,
@@ -178,7 +178,14 @@ export class SqliteStore implements InboxStore {
   }
 
   async insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
-    const result = await this.call<InsertResult>('insertIfAbsent', lease ? [event, lease] : [event]);
+    // A Buffer is often a view into a much larger pooled or socket ArrayBuffer, and postMessage
+    // clones the whole backing store: copy the body into a buffer of its own size first.
+    const body = event.rawBody;
+    const sent =
+      body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+        ? event
+        : { ...event, rawBody: new Uint8Array(body) };
+    const result = await this.call<InsertResult>('insertIfAbsent', lease ? [sent, lease] : [sent]);
     if (result.claimed) result.claimed.rawBody = event.rawBody;
     return result;
   }
