@@ -87,10 +87,9 @@ export function storeConformance(
           ['dlv_again', true],
         ],
       );
-      assert.equal(
-        Buffer.from(detail.rawBody).toString(),
-        JSON.stringify({ id, type: 'order.created', created: 1, data: {} }),
-      );
+      const body = JSON.stringify({ id, type: 'order.created', created: 1, data: {} });
+      assert.equal(Buffer.from(detail.rawBody).toString(), body);
+      assert.equal(detail.bodySha256, createHash('sha256').update(body).digest('hex'));
     });
 
     it('leases a new event in the same write when asked, and never a duplicate', async () => {
