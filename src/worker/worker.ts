@@ -114,6 +114,7 @@ export function createWorker(options: WorkerOptions): Worker {
   let stopping = false;
   let claiming = false;
   let dueHint = false;
+  let pumpScheduled = false;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Number.POSITIVE_INFINITY;
   let failures = 0;
@@ -409,7 +410,14 @@ export function createWorker(options: WorkerOptions): Worker {
       reserved--;
       if (stopping) return giveBack(event, Date.now());
       waiting.push(event);
-      pump();
+      // Start it after the current turn, so the delivery's 200 is written before any handler code runs.
+      if (!pumpScheduled) {
+        pumpScheduled = true;
+        setImmediate(() => {
+          pumpScheduled = false;
+          pump();
+        });
+      }
     },
     cancel() {
       reserved--;
