@@ -1,7 +1,10 @@
 // Copies non-TypeScript assets (SQL migrations) next to the compiled output.
 import { cpSync, existsSync } from 'node:fs';
 
-const assets = [['src/store/sqlite/migrations', 'dist/store/sqlite/migrations']];
+const assets = [
+  ['src/store/sqlite/migrations', 'dist/store/sqlite/migrations'],
+  ['src/store/postgres/migrations', 'dist/store/postgres/migrations'],
+];
 for (const [from, to] of assets) {
   if (existsSync(from)) cpSync(from, to, { recursive: true });
 }

@@ -57,6 +57,10 @@ export interface ConsumerOptions {
   handlers?: HandlerMap;
   /** Run the background worker in this process. @defaultValue true */
   worker?: boolean;
+  /** Apply pending migrations at start. (The embedded SQLite store always does.) @defaultValue true */
+  migrate?: boolean;
+  /** PostgreSQL connections in the pool. @defaultValue 10 */
+  poolSize?: number;
   /** Called for every delivery (metrics). */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Called for every finished attempt (metrics, benchmarks). */
@@ -127,7 +131,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       mkdirSync(dirname(location.path), { recursive: true });
       releaseLock = acquireInstanceLock(location.path);
     }
-    store = openStore(location);
+    store = openStore(location, { logger, ...(options.poolSize ? { poolSize: options.poolSize } : {}) });
   }
 
   const alerter = createAlerter({
@@ -151,6 +155,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
   let accepting = true;
   let startPromise: Promise<void> | undefined;
+  let unsubscribe: (() => Promise<void>) | undefined;
   let server: Server | undefined;
   let closed: Promise<void> | undefined;
 
@@ -200,7 +205,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     },
     start() {
       startPromise ??= (async () => {
-        await store.migrate();
+        if (options.migrate !== false || store.exclusive) await store.migrate();
+        else await store.ping();
         if (store.exclusive) {
           // One process serves this store, so every lease in it is left over from a process
           // that died: recover those attempts now rather than after their lease expires.
@@ -208,6 +214,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           if (orphans > 0)
             logger.warn({ events: orphans }, 'recovering attempts interrupted by a previous crash');
         }
+        // Other instances (or an operator's replay) make events due here too: wake on their signal.
+        if (worker && store.subscribe) unsubscribe = store.subscribe(() => worker.wake());
         worker?.start();
       })();
       return startPromise;
@@ -240,6 +248,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         server?.closeIdleConnections();
         if (startPromise) await startPromise.catch(() => {});
         await worker?.stop(shutdownGraceMs);
+        await unsubscribe?.();
         await alerter.flush();
         await store.close();
         releaseLock?.();

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ProcureIqWebhooksError } from '../util/errors.ts';
 import { registerDeadLetter } from './dead-letter.ts';
 import { registerEvents } from './events.ts';
+import { registerMigrate } from './migrate.ts';
 import { registerSchema } from './schema.ts';
 import { registerSend } from './send.ts';
 import { registerServe } from './serve.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerSend(program);
   registerEvents(program);
   registerDeadLetter(program);
+  registerMigrate(program);
   registerSchema(program);
   return program;
 }

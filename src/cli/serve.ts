@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { redactUrl } from '../config/database-url.ts';
+import { defaults } from '../config/defaults.ts';
 import { resolveServeConfig, type ServeInput } from '../config/resolve-config.ts';
 import { createConsumer } from '../consumer.ts';
 import { createLogger } from '../logging/logger.ts';
@@ -68,6 +69,10 @@ export function registerServe(program: Command): void {
         'signature failures per minute that raise an alert (default 10)',
       ).env('SIGNATURE_ALERT_THRESHOLD'),
     )
+    .option(
+      '--no-migrate',
+      'do not apply database migrations at start (run "procureiq-webhooks migrate" instead)',
+    )
     .option('--dev', 'development mode: generate and keep a local secret when none is set')
     .action(async (input: ServeInput) => {
       await serve(input);
@@ -81,7 +86,7 @@ async function serve(input: ServeInput): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   const consumer = createConsumer({
     secret: config.secrets,
-    database: config.database.kind === 'sqlite' ? `sqlite:${config.database.path}` : config.database.url,
+    database: input.db ?? defaults.databaseUrl,
     logger,
     concurrency: config.workerConcurrency,
     handlerTimeout: config.handlerTimeoutMs,
@@ -90,6 +95,7 @@ async function serve(input: ServeInput): Promise<void> {
     shutdownGrace: config.shutdownGraceMs,
     maxBodyBytes: config.maxBodyBytes,
     signatureFailuresPerMinute: config.signatureAlertThreshold,
+    migrate: input.migrate !== false,
     ...(config.alertWebhookUrl ? { alertWebhookUrl: config.alertWebhookUrl } : {}),
   });
   try {

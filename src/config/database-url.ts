@@ -1,11 +1,14 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../util/errors.ts';
 
-export type DatabaseLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+export type DatabaseLocation =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema: string | undefined };
 
 /**
  * Parses `DATABASE_URL`: `sqlite:./data/x.db`, `sqlite:/abs/x.db`, `sqlite::memory:`, or
- * `postgres://user@host/db`.
+ * `postgres://user@host/db` (with `?schema=name` for the inbox's schema; default
+ * `procureiq_webhooks`).
  */
 export function parseDatabaseUrl(input: string, cwd = process.cwd()): DatabaseLocation {
   const text = input.trim();
@@ -17,8 +20,18 @@ export function parseDatabaseUrl(input: string, cwd = process.cwd()): DatabaseLo
     if (path === ':memory:') return { kind: 'sqlite', path };
     return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) };
   }
-  if (text.startsWith('postgres://') || text.startsWith('postgresql://'))
-    return { kind: 'postgres', url: text };
+  if (text.startsWith('postgres://') || text.startsWith('postgresql://')) {
+    // `?schema=name` picks the schema for the inbox's tables; the driver does not see it.
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new ConfigError(`DATABASE_URL: "${redactUrl(text)}" is not a valid URL`);
+    }
+    const schema = url.searchParams.get('schema') ?? undefined;
+    url.searchParams.delete('schema');
+    return { kind: 'postgres', url: url.toString(), schema };
+  }
   throw new ConfigError(
     `DATABASE_URL: "${redactUrl(text)}" is not supported; use "sqlite:./path/to/file.db" or "postgres://user@host:5432/db"`,
   );

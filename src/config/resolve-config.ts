@@ -20,6 +20,7 @@ export interface ServeInput {
   alertWebhookUrl?: string | undefined;
   signatureAlertThreshold?: string | undefined;
   dev?: boolean | undefined;
+  migrate?: boolean | undefined;
 }
 
 /** Validated options for `serve`. */

@@ -248,7 +248,13 @@ export interface InboxStore {
   countByStatus(): Promise<Record<EventStatus, number>>;
   /** When the next pending or retrying event falls due (epoch ms), or null if none is waiting. */
   nextDueAt(): Promise<number | null>;
-  /** Cheap check that the store answers. */
+  /** Checks that the store answers and its migrations are current; rejects with the reason. */
   ping(): Promise<void>;
+  /**
+   * Calls `onDue` when events may have become due through another process (another instance
+   * stored one, or an operator replayed one), so workers need not poll tightly. Returns an
+   * unsubscribe function. Stores without such a channel rely on the worker's poll.
+   */
+  subscribe?(onDue: () => void): () => Promise<void>;
   close(): Promise<void>;
 }

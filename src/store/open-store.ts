@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { DatabaseLocation } from '../config/database-url.ts';
+import type { Logger } from '../logging/logger.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { InboxStore } from './inbox-store.ts';
+import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 
 export interface OpenStoreOptions {
@@ -9,14 +11,20 @@ export interface OpenStoreOptions {
   mode?: 'thread' | 'inline';
   /** Refuse to create a database that does not exist yet (read-only CLI commands). */
   mustExist?: boolean;
+  logger?: Logger;
+  /** PostgreSQL connections in the pool. */
+  poolSize?: number;
 }
 
 /** Opens the store a `DATABASE_URL` names. */
 export function openStore(location: DatabaseLocation, options: OpenStoreOptions = {}): InboxStore {
   if (location.kind === 'postgres') {
-    throw new ConfigError(
-      'DATABASE_URL: the PostgreSQL backend is not available in this version yet; use sqlite:./path/to/file.db',
-    );
+    return new PostgresStore({
+      connectionString: location.url,
+      ...(location.schema ? { schema: location.schema } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    });
   }
   if (options.mustExist && location.path !== ':memory:' && !existsSync(location.path)) {
     throw new ConfigError(

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { dropSchema, PG_URL, uniqueSchema } from '../helpers/index.ts';
+import { newEvent, storeConformance } from './store-suite.ts';
+
+storeConformance('PostgreSQL', async () => {
+  const schema = uniqueSchema();
+  return {
+    store: new PostgresStore({ connectionString: PG_URL, schema }),
+    cleanup: () => dropSchema(schema),
+  };
+});
+
+describe('PostgreSQL specifics', () => {
+  const schema = uniqueSchema();
+  after(() => dropSchema(schema));
+
+  it('migrations from several instances at once apply once', async () => {
+    const stores = Array.from({ length: 4 }, () => new PostgresStore({ connectionString: PG_URL, schema }));
+    try {
+      await Promise.all(stores.map((s) => s.migrate()));
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      const { rows } = await client.query(`SELECT version, name FROM "${schema}".schema_migrations`);
+      await client.end();
+      assert.deepEqual(rows, [{ version: 1, name: 'inbox' }]);
+      await stores[0]!.ping();
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('the schema refuses a status outside the vocabulary', async () => {
+    const store = new PostgresStore({ connectionString: PG_URL, schema });
+    await store.migrate();
+    await store.insertIfAbsent(newEvent('evt_pg_check'));
+    await store.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      await assert.rejects(
+        client.query(`UPDATE "${schema}".events SET status = 'done' WHERE id = 'evt_pg_check'`),
+        /violates check constraint/,
+      );
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('wakes subscribers by LISTEN/NOTIFY when another instance stores a pending event', async () => {
+    const a = new PostgresStore({ connectionString: PG_URL, schema });
+    const b = new PostgresStore({ connectionString: PG_URL, schema });
+    let woken = 0;
+    const unsubscribe = b.subscribe(() => woken++);
+    try {
+      await a.migrate();
+      // The first wake comes on connecting; wait for it, then count what the insert causes.
+      for (let i = 0; i < 100 && woken === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const before = woken;
+      await a.insertIfAbsent(newEvent(`evt_notify_${Date.now()}`));
+      for (let i = 0; i < 100 && woken === before; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(woken > before, 'notified');
+    } finally {
+      await unsubscribe();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('answers StoreUnavailableError, not a crash, when the server cannot be reached', async () => {
+    const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema });
+    await assert.rejects(
+      store.insertIfAbsent(newEvent('evt_unreachable')),
+      (e: Error) => e.name === 'StoreUnavailableError',
+    );
+    await assert.rejects(store.ping(), (e: Error) => e.name === 'StoreUnavailableError');
+    await store.close();
+  });
+});
