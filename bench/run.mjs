@@ -19,7 +19,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const threads = 2;
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn';
 const secret = 'bench-secret';
-const targets = (process.env.BENCH_TARGETS ?? 'bare,express,sqlite').split(',');
+const targets = (process.env.BENCH_TARGETS ?? 'bare,express,sqlite,postgres').split(',');
+const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // "ingest only" runs the service without handlers (events are stored and marked unhandled, no
 // worker traffic): the receiver and the durable write alone. "+ no-op handler" adds the worker
 // leasing, running and completing every event in the same process, under the same load.
@@ -75,28 +76,52 @@ async function waitHealthy(url, child) {
   throw new Error(`no answer from ${url}`);
 }
 
-function runWrk(url, pool) {
-  const out = execFileSync(
-    'wrk',
-    [
-      `-t${threads}`,
-      `-c${connections}`,
-      `-d${duration}s`,
-      '--latency',
-      '-s',
-      join(here, 'wrk', 'pool.lua'),
-      url,
-    ],
-    {
-      env: { ...process.env, POOL_FILE: pool, WRK_THREADS: String(threads) },
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    },
+function runWrk(url, pool, { shard = 0, shards = 1, conns = connections } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'wrk',
+      [`-t${threads}`, `-c${conns}`, `-d${duration}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
+      {
+        env: {
+          ...process.env,
+          POOL_FILE: pool,
+          WRK_THREADS: String(threads),
+          POOL_SHARD: String(shard),
+          POOL_SHARDS: String(shards),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('exit', () => {
+      const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+      if (!line) return reject(new Error(`wrk printed no summary:\n${out}`));
+      const r = JSON.parse(line.slice('WRK_JSON '.length));
+      resolve({ ...r, rps: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000 });
+    });
+  });
+}
+
+/** Load on several instances at once (one wrk each, connections split); figures combined. */
+async function runWrkOn(urls, pool) {
+  const conns = Math.max(threads, Math.floor(connections / urls.length));
+  const parts = await Promise.all(
+    urls.map((url, shard) => runWrk(url, pool, { shard, shards: urls.length, conns })),
   );
-  const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
-  if (!line) throw new Error(`wrk printed no summary:\n${out}`);
-  const r = JSON.parse(line.slice('WRK_JSON '.length));
-  return { ...r, rps: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000 };
+  const sum = (k) => parts.reduce((a, p) => a + p[k], 0);
+  return {
+    requests: sum('requests'),
+    rps: sum('rps'),
+    non2xx: sum('non2xx'),
+    errors: sum('errors'),
+    // Percentiles of the parts cannot be merged exactly: report the worst part's.
+    p50: Math.max(...parts.map((p) => p.p50)),
+    p99: Math.max(...parts.map((p) => p.p99)),
+  };
 }
 
 async function stop(child) {
@@ -118,73 +143,119 @@ async function benchBaseline(name, file, pool) {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
   });
-  const result = runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool);
+  const result = await runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool);
   await stop(child);
   return result;
 }
 
-async function benchService(dir, pool, { handlers }) {
-  const port = await freePort();
-  const db = join(dir, `bench-${handlers ? 'handlers' : 'ingest'}.db`);
-  const statsFile = join(dir, 'handler-stats.json');
-  const child = spawn(
-    process.execPath,
-    [
-      join(repo, 'bin', 'procureiq-webhooks.js'),
-      'serve',
-      ...(handlers ? ['--handlers', join(here, 'noop-handlers.mjs')] : []),
-    ],
-    {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        WEBHOOK_SECRET: secret,
-        DATABASE_URL: `sqlite:${db}`,
-        LOG_LEVEL: logLevel,
-        BENCH_OUT: statsFile,
+/** Runs `instances` service processes on one database, loads them, and measures processing. */
+async function benchService(dir, pool, { handlers, database, instances = 1, label }) {
+  const children = [];
+  const statsFiles = [];
+  const urls = [];
+  for (let i = 0; i < instances; i++) {
+    const port = await freePort();
+    const statsFile = join(dir, `handler-stats-${label}-${i}.json`);
+    statsFiles.push(statsFile);
+    const child = spawn(
+      process.execPath,
+      [
+        join(repo, 'bin', 'procureiq-webhooks.js'),
+        'serve',
+        ...(handlers ? ['--handlers', join(here, 'noop-handlers.mjs')] : []),
+      ],
+      {
+        env: {
+          ...process.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          WEBHOOK_SECRET: secret,
+          DATABASE_URL: database,
+          LOG_LEVEL: logLevel,
+          BENCH_OUT: statsFile,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
-  const ingest = runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool);
+    );
+    children.push(child);
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
+    urls.push(`http://127.0.0.1:${port}/webhooks/procureiq`);
+  }
+  const ingest = await runWrkOn(urls, pool);
   if (!handlers) {
-    await stop(child);
+    await Promise.all(children.map(stop));
     return { ingest };
   }
   const ingestEnded = Date.now();
-  // Let the worker drain what is left, then stop the service so the handler writes its figures.
-  const { default: Database } = await import('better-sqlite3');
-  const reader = new Database(db, { readonly: true });
-  const pendingQuery = reader
-    .prepare("SELECT COUNT(*) FROM events WHERE status IN ('pending','processing','retrying')")
-    .pluck();
+  // Let the workers drain what is left, then stop the services so the handlers write their figures.
+  const counter = await openCounter(database);
   let drainMs = 0;
   for (;;) {
-    const pending = pendingQuery.get();
+    const pending = await counter.pending();
     if (pending === 0) break;
-    if (Date.now() - ingestEnded > 120_000) throw new Error(`worker did not drain: ${pending} left`);
+    if (Date.now() - ingestEnded > 120_000) throw new Error(`workers did not drain: ${pending} left`);
     await sleep(20);
     drainMs = Date.now() - ingestEnded;
   }
-  const stored = reader.prepare('SELECT COUNT(*) FROM events').pluck().get();
-  reader.close();
-  await stop(child);
-  const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
-  const waits = stats.waits.sort((a, b) => a - b);
+  const stored = await counter.stored();
+  await counter.close();
+  await Promise.all(children.map(stop));
+  const all = statsFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));
+  const waits = all.flatMap((s) => s.waits).sort((a, b) => a - b);
+  const first = Math.min(...all.filter((s) => s.count > 0).map((s) => s.first));
+  const last = Math.max(...all.map((s) => s.last));
   const pct = (p) => waits[Math.min(waits.length - 1, Math.floor((p / 100) * waits.length))];
   return {
     ingest,
     stored,
     processing: {
-      handled: stats.count,
-      perSecond: stats.count / ((stats.last - stats.first) / 1000),
+      handled: waits.length,
+      perSecond: waits.length / ((last - first) / 1000),
       drainMs,
       p50: pct(50),
       p99: pct(99),
     },
   };
+}
+
+/** Counts stored and unfinished events, in SQLite or PostgreSQL. */
+async function openCounter(database) {
+  const unfinished = "status IN ('pending','processing','retrying')";
+  if (database.startsWith('sqlite:')) {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(database.slice('sqlite:'.length), { readonly: true });
+    return {
+      pending: async () => db.prepare(`SELECT COUNT(*) FROM events WHERE ${unfinished}`).pluck().get(),
+      stored: async () => db.prepare('SELECT COUNT(*) FROM events').pluck().get(),
+      close: async () => db.close(),
+    };
+  }
+  const { default: pg } = await import('pg');
+  const url = new URL(database);
+  const schema = url.searchParams.get('schema');
+  url.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  const count = async (where) =>
+    Number((await client.query(`SELECT COUNT(*) AS n FROM "${schema}".events ${where}`)).rows[0].n);
+  return {
+    pending: () => count(`WHERE ${unfinished}`),
+    stored: () => count(''),
+    close: () => client.end(),
+  };
+}
+
+async function withPgSchema(fn) {
+  const { default: pg } = await import('pg');
+  const schema = `piq_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    return await fn(`${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=${schema}`);
+  } finally {
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
 }
 
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -214,12 +285,36 @@ async function main() {
       express = await benchBaseline('guide Express example', 'express-guide.cjs', pool);
       rows.push(["guide's Express example (in memory)", express]);
     }
-    let service;
+    const services = [];
     if (targets.includes('sqlite')) {
-      const ingestOnly = await benchService(dir, pool, { handlers: false });
-      rows.push(['procureiq-webhooks, SQLite (durable), ingest only', ingestOnly.ingest]);
-      service = await benchService(dir, pool, { handlers: true });
-      rows.push(['procureiq-webhooks, SQLite (durable), + no-op handler', service.ingest]);
+      const database = (name) => `sqlite:${join(dir, `${name}.db`)}`;
+      const ingestOnly = await benchService(dir, pool, {
+        handlers: false,
+        database: database('ingest'),
+        label: 'si',
+      });
+      rows.push(['SQLite (durable), ingest only', ingestOnly.ingest]);
+      const withHandler = await benchService(dir, pool, {
+        handlers: true,
+        database: database('handlers'),
+        label: 'sh',
+      });
+      rows.push(['SQLite (durable), + no-op handler', withHandler.ingest]);
+      services.push(['SQLite, 1 instance', withHandler]);
+    }
+    if (targets.includes('postgres')) {
+      for (const instances of [1, 2]) {
+        const name = `PostgreSQL, ${instances} instance${instances > 1 ? 's' : ''}`;
+        const ingestOnly = await withPgSchema((database) =>
+          benchService(dir, pool, { handlers: false, database, instances, label: `pi${instances}` }),
+        );
+        rows.push([`${name}, ingest only`, ingestOnly.ingest]);
+        const withHandler = await withPgSchema((database) =>
+          benchService(dir, pool, { handlers: true, database, instances, label: `ph${instances}` }),
+        );
+        rows.push([`${name}, + no-op handler`, withHandler.ingest]);
+        services.push([name, withHandler]);
+      }
     }
 
     console.log('Ingest (unique signed order.created deliveries)');
@@ -232,18 +327,20 @@ async function main() {
         `| ${name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} ms | ${fmt(r.p99, 2)} ms | ${r.non2xx + r.errors} | ${vsBare} | ${vsExpress} |`,
       );
     }
-    if (service) {
-      const p = service.processing;
+    if (services.length > 0) {
       console.log('\nProcessing (no-op handler, under the ingest load above)');
       console.log(
-        '| stored | handled | handled/s | receive→handler p50 | p99 | backlog drained after load |',
+        '| store | stored | handled | handled/s | receive→handler p50 | p99 | backlog drained after load |',
       );
-      console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
-      console.log(
-        `| ${fmt(service.stored)} | ${fmt(p.handled)} | ${fmt(p.perSecond)} | ${fmt(p.p50, 0)} ms | ${fmt(p.p99, 0)} ms | ${fmt(p.drainMs)} ms |`,
-      );
-      if (service.stored !== p.handled)
-        console.log(`WARNING: ${service.stored - p.handled} stored events were not handled`);
+      console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const [name, service] of services) {
+        const p = service.processing;
+        console.log(
+          `| ${name} | ${fmt(service.stored)} | ${fmt(p.handled)} | ${fmt(p.perSecond)} | ${fmt(p.p50, 0)} ms | ${fmt(p.p99, 0)} ms | ${fmt(p.drainMs)} ms |`,
+        );
+        if (service.stored !== p.handled)
+          console.log(`WARNING: ${service.stored - p.handled} stored events were not handled`);
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -12,10 +12,14 @@ end
 function init(args)
   local pool = os.getenv("POOL_FILE")
   local nthreads = tonumber(os.getenv("WRK_THREADS"))
+  -- Several wrk processes (one per instance) each take their own shard of the pool.
+  local shards = tonumber(os.getenv("POOL_SHARDS") or "1")
+  local shard = tonumber(os.getenv("POOL_SHARD") or "0")
+  local slot = shard * nthreads + id
   requests = {}
   local i = 0
   for line in io.lines(pool) do
-    if i % nthreads == id then
+    if i % (nthreads * shards) == slot then
       local tab = line:find("\t", 1, true)
       local sig = line:sub(1, tab - 1)
       local body = line:sub(tab + 1)

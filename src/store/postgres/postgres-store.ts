@@ -23,6 +23,7 @@ import {
   type ReplayOutcome,
   type TransactionalStatement,
 } from '../inbox-store.ts';
+import { Batcher } from './batcher.ts';
 import { currentVersion, LATEST_MIGRATION, migrate } from './migrate.ts';
 
 // bigint columns hold epoch milliseconds, well inside a double's exact range.
@@ -44,8 +45,17 @@ export interface PostgresStoreOptions {
 interface PendingInsert {
   event: NewEvent;
   lease: LeaseRequest | undefined;
-  resolve: (result: InsertResult) => void;
-  reject: (error: Error) => void;
+}
+
+/** A fenced finishing write: the event's new status and the attempt to record. */
+interface Finish {
+  lease: Lease;
+  result: AttemptResult;
+  status: 'processed' | 'unhandled' | 'retrying' | 'dead';
+  /** For `retrying`: when (epoch ms); `'now'` on the database clock. */
+  runAt: number | 'now' | null;
+  /** Extra attempts granted (1 when a lease is given back unused). */
+  bump: number;
 }
 
 interface EventRow {
@@ -86,8 +96,14 @@ export class PostgresStore implements InboxStore {
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly options: PostgresStoreOptions;
-  private queue: PendingInsert[] = [];
-  private flushScheduled = false;
+  private readonly inserts = new Batcher<PendingInsert, InsertResult>(
+    (p) => p.event.id,
+    (batch) => this.insertMany(batch),
+  );
+  private readonly finishes = new Batcher<Finish, boolean>(
+    (f) => f.lease.id,
+    (batch) => this.finishMany(batch),
+  );
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -149,62 +165,36 @@ export class PostgresStore implements InboxStore {
 
   insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ event, lease, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushInserts());
-      }
-    });
+    return this.inserts.push({ event, lease });
   }
 
-  /** Sends the inserts queued this turn as one statement; a repeated id waits for the next one. */
-  private flushInserts(): void {
-    this.flushScheduled = false;
-    const batch: PendingInsert[] = [];
-    const later: PendingInsert[] = [];
-    const ids = new Set<string>();
-    for (const p of this.queue) {
-      if (ids.has(p.event.id)) later.push(p);
-      else {
-        ids.add(p.event.id);
-        batch.push(p);
+  private async insertMany(batch: PendingInsert[]): Promise<InsertResult[]> {
+    let inserted: Map<string, number | null>;
+    try {
+      inserted = await this.insertBatch(batch);
+    } catch (error) {
+      throw error instanceof StoreUnavailableError
+        ? error
+        : new StoreUnavailableError(`could not store events: ${toError(error).message}`, { cause: error });
+    }
+    let notify = false;
+    const results = batch.map(({ event, lease }): InsertResult => {
+      if (!inserted.has(event.id)) return { outcome: 'duplicate', claimed: null };
+      if (lease && event.status === 'pending' && inserted.get(event.id) != null) {
+        return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
       }
-    }
-    this.queue = later;
-    if (later.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flushInserts());
-    }
-    if (batch.length === 0) return;
-    void this.insertBatch(batch).then(
-      (inserted) => {
-        let notify = false;
-        for (const p of batch) {
-          const e = p.event;
-          if (!inserted.has(e.id)) {
-            p.resolve({ outcome: 'duplicate', claimed: null });
-            continue;
-          }
-          const leasedAt = inserted.get(e.id);
-          if (p.lease && e.status === 'pending' && leasedAt !== null && leasedAt !== undefined) {
-            p.resolve({ outcome: 'inserted', claimed: claimedFrom(e, p.lease.owner) });
-          } else {
-            if (e.status === 'pending') notify = true;
-            p.resolve({ outcome: 'inserted', claimed: null });
-          }
-        }
-        if (notify) void this.query(`SELECT pg_notify('${CHANNEL}', '')`).catch(() => {});
-      },
-      (error: unknown) => {
-        const e =
-          error instanceof StoreUnavailableError
-            ? error
-            : new StoreUnavailableError(`could not store events: ${toError(error).message}`, {
-                cause: error,
-              });
-        for (const p of batch) p.reject(e);
-      },
+      if (event.status === 'pending') notify = true;
+      return { outcome: 'inserted', claimed: null };
+    });
+    // Other instances' workers wake for the pending events no local worker leased.
+    if (notify) void this.notify();
+    return results;
+  }
+
+  private notify(): Promise<void> {
+    return this.query(`SELECT pg_notify('${CHANNEL}', '')`).then(
+      () => {},
+      () => {},
     );
   }
 
@@ -330,33 +320,68 @@ export class PostgresStore implements InboxStore {
   }
 
   /**
-   * One statement: the fenced status change and, only if it held, the attempt record. `set` is a
-   * fixed SQL fragment from this file; values are parameters from $5 on.
+   * Finishing writes made in one turn go out as one statement: each event's fenced status change
+   * (still processing, still this attempt) and, only where it held, its attempt record.
    */
-  private finishSql(set: string): string {
-    return `WITH upd AS (
-        UPDATE events SET ${set}, lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = $4
-        WHERE id = $1 AND status = 'processing' AND attempts = $2
-        RETURNING id
-      )
-      INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message, error_stack)
-      SELECT $1, $2, $3, $5, $4, $4 - $5, $6, $7, $8 FROM upd
-      ON CONFLICT (event_id, number) DO UPDATE SET finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
-        outcome = excluded.outcome, error_message = excluded.error_message, error_stack = excluded.error_stack`;
+  private async finishMany(batch: Finish[]): Promise<boolean[]> {
+    const col = <T>(fn: (f: Finish) => T) => batch.map(fn);
+    const { rows } = await this.query<{ event_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[],
+           $8::text[], $9::text[], $10::int8[], $11::bool[], $12::int4[])
+           AS t(id, attempt, owner, started_at, finished_at, outcome, error_message, error_stack, status, run_at,
+                run_now, bump)
+       ), upd AS (
+         UPDATE events e SET
+           status = i.status,
+           processed_at = CASE WHEN i.status = 'processed' THEN i.finished_at ELSE e.processed_at END,
+           run_at = CASE WHEN i.run_now THEN piq_now_ms() ELSE i.run_at END,
+           last_error = CASE WHEN i.status = 'processed' THEN NULL
+                             WHEN i.status IN ('retrying', 'dead') AND i.bump = 0 THEN i.error_message
+                             ELSE e.last_error END,
+           max_attempts = e.max_attempts + i.bump,
+           lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = i.finished_at
+         FROM input i
+         WHERE e.id = i.id AND e.status = 'processing' AND e.attempts = i.attempt
+         RETURNING e.id
+       )
+       INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message, error_stack)
+       SELECT i.id, i.attempt, i.owner, i.started_at, i.finished_at, i.finished_at - i.started_at, i.outcome,
+         i.error_message, i.error_stack
+       FROM input i JOIN upd u ON u.id = i.id
+       ON CONFLICT (event_id, number) DO UPDATE SET finished_at = excluded.finished_at,
+         duration_ms = excluded.duration_ms, outcome = excluded.outcome, error_message = excluded.error_message,
+         error_stack = excluded.error_stack
+       RETURNING event_id`,
+      [
+        col((f) => f.lease.id),
+        col((f) => f.lease.attempt),
+        col((f) => f.lease.owner),
+        col((f) => f.result.startedAt),
+        col((f) => f.result.finishedAt),
+        col((f) => f.result.outcome),
+        col((f) => f.result.errorMessage ?? null),
+        col((f) => f.result.errorStack ?? null),
+        col((f) => f.status),
+        col((f) => (typeof f.runAt === 'number' ? f.runAt : null)),
+        col((f) => f.runAt === 'now'),
+        col((f) => f.bump),
+      ],
+    );
+    const held = new Set(rows.map((r) => r.event_id));
+    if (batch.some((f) => f.runAt === 'now' && held.has(f.lease.id))) void this.notify();
+    return batch.map((f) => held.has(f.lease.id));
   }
 
-  private finishParams(lease: Lease, result: AttemptResult, ...extra: unknown[]): unknown[] {
-    return [
-      lease.id,
-      lease.attempt,
-      lease.owner,
-      result.finishedAt,
-      result.startedAt,
-      result.outcome,
-      result.errorMessage ?? null,
-      result.errorStack ?? null,
-      ...extra,
-    ];
+  private finish(
+    lease: Lease,
+    result: AttemptResult,
+    status: Finish['status'],
+    runAt: Finish['runAt'],
+    bump = 0,
+  ) {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    return this.finishes.push({ lease, result, status, runAt, bump });
   }
 
   async complete(
@@ -364,15 +389,28 @@ export class PostgresStore implements InboxStore {
     result: AttemptResult,
     statements: readonly TransactionalStatement[] = [],
   ): Promise<boolean> {
-    const sql = this.finishSql(`status = 'processed', processed_at = $4, last_error = NULL`);
-    const params = this.finishParams(lease, result);
-    if (statements.length === 0) return (await this.query(sql, params)).rowCount === 1;
+    if (statements.length === 0) return this.finish(lease, result, 'processed', null);
     // The handler's own statements commit, or roll back, together with the processed mark.
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      const held = (await client.query(sql, params)).rowCount === 1;
-      if (held) for (const s of statements) await client.query(s.sql, [...s.params]);
+      const marked = await client.query(
+        `UPDATE events SET status = 'processed', processed_at = $3, last_error = NULL, lease_owner = NULL,
+           leased_at = NULL, lease_expires_at = NULL, updated_at = $3
+         WHERE id = $1 AND status = 'processing' AND attempts = $2`,
+        [lease.id, lease.attempt, result.finishedAt],
+      );
+      const held = marked.rowCount === 1;
+      if (held) {
+        for (const s of statements) await client.query(s.sql, [...s.params]);
+        await client.query(
+          `INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome)
+           VALUES ($1, $2, $3, $4, $5, $5 - $4, $6)
+           ON CONFLICT (event_id, number) DO UPDATE SET finished_at = excluded.finished_at,
+             duration_ms = excluded.duration_ms, outcome = excluded.outcome`,
+          [lease.id, lease.attempt, lease.owner, result.startedAt, result.finishedAt, result.outcome],
+        );
+      }
       await client.query(held ? 'COMMIT' : 'ROLLBACK');
       return held;
     } catch (error) {
@@ -383,26 +421,21 @@ export class PostgresStore implements InboxStore {
     }
   }
 
-  async markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
-    const sql = this.finishSql(`status = 'unhandled'`);
-    return (await this.query(sql, this.finishParams(lease, result))).rowCount === 1;
+  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.finish(lease, result, 'unhandled', null);
   }
 
-  async scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
-    const sql = this.finishSql(`status = 'retrying', run_at = $9, last_error = $7`);
-    return (await this.query(sql, this.finishParams(lease, result, runAt))).rowCount === 1;
+  scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
+    return this.finish(lease, result, 'retrying', runAt);
   }
 
-  async deadLetter(lease: Lease, result: AttemptResult): Promise<boolean> {
-    const sql = this.finishSql(`status = 'dead', last_error = $7`);
-    return (await this.query(sql, this.finishParams(lease, result))).rowCount === 1;
+  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.finish(lease, result, 'dead', null);
   }
 
-  async release(lease: Lease, result: AttemptResult): Promise<boolean> {
-    const sql = this.finishSql(`status = 'retrying', run_at = piq_now_ms(), max_attempts = max_attempts + 1`);
-    const held = (await this.query(sql, this.finishParams(lease, result))).rowCount === 1;
-    if (held) await this.query(`SELECT pg_notify('${CHANNEL}', '')`);
-    return held;
+  /** Gives a lease back without spending an attempt: due again now, one more attempt allowed. */
+  release(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.finish(lease, result, 'retrying', 'now', 1);
   }
 
   async expireLeases(ownerPrefix?: string): Promise<number> {
@@ -632,8 +665,8 @@ export class PostgresStore implements InboxStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Let queued inserts go out first: they may already be promised to a waiting request.
-    while (this.queue.length > 0 || this.flushScheduled) await new Promise((r) => setImmediate(r));
+    // Let queued writes go out first: they may already be promised to a waiting request.
+    while (this.inserts.busy || this.finishes.busy) await new Promise((r) => setTimeout(r, 2));
     this.closed = true;
     await this.pool.end();
   }
