@@ -149,7 +149,7 @@ async function benchBaseline(name, file, pool) {
 }
 
 /** Runs `instances` service processes on one database, loads them, and measures processing. */
-async function benchService(dir, pool, { handlers, database, instances = 1, label }) {
+async function benchService(dir, pool, { handlers, database, instances = 1, label, env = {} }) {
   const children = [];
   const statsFiles = [];
   const urls = [];
@@ -173,6 +173,7 @@ async function benchService(dir, pool, { handlers, database, instances = 1, labe
           DATABASE_URL: database,
           LOG_LEVEL: logLevel,
           BENCH_OUT: statsFile,
+          ...env,
         },
         stdio: ['ignore', 'ignore', 'inherit'],
       },
@@ -294,6 +295,13 @@ async function main() {
         label: 'si',
       });
       rows.push(['SQLite (durable), ingest only', ingestOnly.ingest]);
+      const inline = await benchService(dir, pool, {
+        handlers: false,
+        database: database('inline'),
+        label: 'sl',
+        env: { SQLITE_WRITER: 'inline' },
+      });
+      rows.push(['SQLite (durable), ingest only, commits on the event loop', inline.ingest]);
       const withHandler = await benchService(dir, pool, {
         handlers: true,
         database: database('handlers'),

@@ -61,6 +61,11 @@ export interface ConsumerOptions {
   migrate?: boolean;
   /** PostgreSQL connections in the pool. @defaultValue 10 */
   poolSize?: number;
+  /**
+   * Where SQLite commits run: `thread` (a writer thread; fsyncs never block the event loop) or
+   * `inline` (on the event loop, still grouped per turn). Kept for comparison. @defaultValue 'thread'
+   */
+  sqliteWriter?: 'thread' | 'inline';
   /** Called for every delivery (metrics). */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Called for every finished attempt (metrics, benchmarks). */
@@ -131,7 +136,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       mkdirSync(dirname(location.path), { recursive: true });
       releaseLock = acquireInstanceLock(location.path);
     }
-    store = openStore(location, { logger, ...(options.poolSize ? { poolSize: options.poolSize } : {}) });
+    store = openStore(location, {
+      logger,
+      mode: options.sqliteWriter ?? 'thread',
+      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    });
   }
 
   const alerter = createAlerter({

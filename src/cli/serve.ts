@@ -96,6 +96,7 @@ async function serve(input: ServeInput): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
     signatureFailuresPerMinute: config.signatureAlertThreshold,
     migrate: input.migrate !== false,
+    sqliteWriter: config.sqliteWriter,
     ...(config.alertWebhookUrl ? { alertWebhookUrl: config.alertWebhookUrl } : {}),
   });
   try {

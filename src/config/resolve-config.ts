@@ -21,6 +21,7 @@ export interface ServeInput {
   signatureAlertThreshold?: string | undefined;
   dev?: boolean | undefined;
   migrate?: boolean | undefined;
+  sqliteWriter?: string | undefined;
 }
 
 /** Validated options for `serve`. */
@@ -43,6 +44,7 @@ export interface ServeConfig {
   alertWebhookUrl: string | undefined;
   signatureAlertThreshold: number;
   dev: boolean;
+  sqliteWriter: 'thread' | 'inline';
 }
 
 /**
@@ -133,6 +135,10 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
       undefined,
     );
   }
+  const sqliteWriter = input.sqliteWriter?.trim() || 'thread';
+  if (sqliteWriter !== 'thread' && sqliteWriter !== 'inline') {
+    problems.push(`SQLITE_WRITER (--sqlite-writer): "${input.sqliteWriter}" must be "thread" or "inline"`);
+  }
   if (pollIntervalMs <= 0) problems.push('POLL_INTERVAL (--poll-interval): must be greater than 0');
   if (handlerTimeoutMs <= 0) problems.push('HANDLER_TIMEOUT (--handler-timeout): must be greater than 0');
 
@@ -157,6 +163,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     alertWebhookUrl,
     signatureAlertThreshold,
     dev: input.dev === true,
+    sqliteWriter: sqliteWriter === 'inline' ? 'inline' : 'thread',
   };
 }
 

@@ -69,6 +69,38 @@ describe('PostgreSQL specifics', () => {
     }
   });
 
+  it('re-establishes a dropped LISTEN connection and keeps waking the worker', async () => {
+    const a = new PostgresStore({ connectionString: PG_URL, schema });
+    const b = new PostgresStore({ connectionString: PG_URL, schema });
+    let woken = 0;
+    const unsubscribe = b.subscribe(() => woken++);
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      await a.migrate();
+      const until = async (check: () => boolean, what: string) => {
+        for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(check(), what);
+      };
+      await until(() => woken > 0, 'first LISTEN');
+      // Cut the listener off, as a restart, a failover or an idle-connection reaper would.
+      const killed = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN procureiq_webhooks_due%' AND pid <> pg_backend_pid()",
+      );
+      assert.ok((killed.rowCount ?? 0) >= 1);
+      const afterDrop = woken;
+      await until(() => woken > afterDrop, 'woken once on reconnect, to catch up');
+      const beforeInsert = woken;
+      await a.insertIfAbsent(newEvent(`evt_after_reconnect_${Date.now()}`));
+      await until(() => woken > beforeInsert, 'notified again after the reconnect');
+    } finally {
+      await admin.end();
+      await unsubscribe();
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('answers StoreUnavailableError, not a crash, when the server cannot be reached', async () => {
     const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema });
     await assert.rejects(

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
@@ -147,6 +148,46 @@ describe('serve, end to end', () => {
       assert.equal(alert.alert, 'dead_letter');
       assert.equal(alert.eventId, event.id);
       await waitFor(() => server!.stdout().includes('"alert":"dead_letter"'), { what: 'alert log line' });
+    } finally {
+      await collector.close();
+    }
+  });
+
+  it('a hung handler is timed out by HANDLER_TIMEOUT and retried', async () => {
+    // order.shipped's first attempt sleeps for a minute, far past the timeout.
+    server = await startServer(tmp.dir, env({ HANDLER_TIMEOUT: '300ms', RETRY_SCHEDULE: '100ms' }));
+    const event = examplePayloads['order.shipped'];
+    await postSigned(server.url, event);
+    await waitFor(() => statusOf(tmp.dir, event.id) === 'processed', { what: 'processed after the timeout' });
+    const attempts = readInbox(tmp.dir, (i) =>
+      i.db.prepare('SELECT outcome, error_message FROM attempts WHERE event_id = ? ORDER BY number').all(event.id),
+    ) as { outcome: string; error_message: string | null }[];
+    assert.deepEqual(
+      attempts.map((a) => a.outcome),
+      ['timed_out', 'succeeded'],
+    );
+    assert.match(attempts[0]?.error_message ?? '', /timed out after 300ms/);
+    // The signal fired, so the first attempt's handler stopped waiting too.
+    await waitFor(() => readFileSync(log, 'utf8').includes(`done ${event.id} 1`), { what: 'the aborted handler to return' });
+  });
+
+  it('a burst of signature failures raises one alert', async () => {
+    const collector = await startCollector();
+    try {
+      server = await startServer(tmp.dir, env({ SIGNATURE_ALERT_THRESHOLD: '3', ALERT_WEBHOOK_URL: collector.url }));
+      for (let i = 0; i < 5; i++) {
+        const res = await postSigned(server.url, examplePayloads['order.created'], { secret: 'forged' });
+        assert.equal(res.status, 401);
+      }
+      const alert = await waitFor(() => collector.received[0] as { alert: string; count: number; text: string } | undefined, {
+        what: 'alert',
+      });
+      assert.equal(alert.alert, 'signature_failures');
+      assert.equal(alert.count, 3);
+      assert.match(alert.text, /3 deliveries failed signature verification within a minute/);
+      await sleep(200);
+      assert.equal(collector.received.length, 1, 'one alert per minute, not one per failure');
+      assert.match(server.stdout(), /"alert":"signature_failures"/);
     } finally {
       await collector.close();
     }
