@@ -9,7 +9,9 @@ const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const total = Number(process.env.BENCH_EVENTS ?? 20_000);
 const lanes = 50;
 const schema = `piq_bench_ins_${process.pid}`;
-const body = Buffer.from(JSON.stringify({ id: 'x', type: 'order.created', created: 1, data: { orderId: 'o' } }));
+const body = Buffer.from(
+  JSON.stringify({ id: 'x', type: 'order.created', created: 1, data: { orderId: 'o' } }),
+);
 
 const event = (id) => ({
   id,
@@ -40,7 +42,11 @@ async function drive(insert) {
 
 const store = new PostgresStore({ connectionString: url, schema });
 await store.migrate();
-const pool = new pg.Pool({ connectionString: url, max: 10, options: `-c search_path=${schema} -c synchronous_commit=on` });
+const pool = new pg.Pool({
+  connectionString: url,
+  max: 10,
+  options: `-c search_path=${schema} -c synchronous_commit=on`,
+});
 try {
   const single = await drive((i) =>
     pool.query(

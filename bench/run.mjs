@@ -115,6 +115,7 @@ async function runWrkOn(urls, pool) {
   const sum = (k) => parts.reduce((a, p) => a + p[k], 0);
   return {
     requests: sum('requests'),
+    seconds: Math.max(...parts.map((p) => p.duration_us / 1e6)),
     rps: sum('rps'),
     non2xx: sum('non2xx'),
     errors: sum('errors'),
@@ -203,8 +204,6 @@ async function benchService(dir, pool, { handlers, database, instances = 1, labe
   await Promise.all(children.map(stop));
   const all = statsFiles.map((f) => JSON.parse(readFileSync(f, 'utf8')));
   const waits = all.flatMap((s) => s.waits).sort((a, b) => a - b);
-  const first = Math.min(...all.filter((s) => s.count > 0).map((s) => s.first));
-  const last = Math.max(...all.map((s) => s.last));
   const pct = (p) => waits[Math.min(waits.length - 1, Math.floor((p / 100) * waits.length))];
   return {
     ingest,

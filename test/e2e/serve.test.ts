@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
 import {
@@ -160,7 +160,9 @@ describe('serve, end to end', () => {
     await postSigned(server.url, event);
     await waitFor(() => statusOf(tmp.dir, event.id) === 'processed', { what: 'processed after the timeout' });
     const attempts = readInbox(tmp.dir, (i) =>
-      i.db.prepare('SELECT outcome, error_message FROM attempts WHERE event_id = ? ORDER BY number').all(event.id),
+      i.db
+        .prepare('SELECT outcome, error_message FROM attempts WHERE event_id = ? ORDER BY number')
+        .all(event.id),
     ) as { outcome: string; error_message: string | null }[];
     assert.deepEqual(
       attempts.map((a) => a.outcome),
@@ -168,20 +170,28 @@ describe('serve, end to end', () => {
     );
     assert.match(attempts[0]?.error_message ?? '', /timed out after 300ms/);
     // The signal fired, so the first attempt's handler stopped waiting too.
-    await waitFor(() => readFileSync(log, 'utf8').includes(`done ${event.id} 1`), { what: 'the aborted handler to return' });
+    await waitFor(() => readFileSync(log, 'utf8').includes(`done ${event.id} 1`), {
+      what: 'the aborted handler to return',
+    });
   });
 
   it('a burst of signature failures raises one alert', async () => {
     const collector = await startCollector();
     try {
-      server = await startServer(tmp.dir, env({ SIGNATURE_ALERT_THRESHOLD: '3', ALERT_WEBHOOK_URL: collector.url }));
+      server = await startServer(
+        tmp.dir,
+        env({ SIGNATURE_ALERT_THRESHOLD: '3', ALERT_WEBHOOK_URL: collector.url }),
+      );
       for (let i = 0; i < 5; i++) {
         const res = await postSigned(server.url, examplePayloads['order.created'], { secret: 'forged' });
         assert.equal(res.status, 401);
       }
-      const alert = await waitFor(() => collector.received[0] as { alert: string; count: number; text: string } | undefined, {
-        what: 'alert',
-      });
+      const alert = await waitFor(
+        () => collector.received[0] as { alert: string; count: number; text: string } | undefined,
+        {
+          what: 'alert',
+        },
+      );
       assert.equal(alert.alert, 'signature_failures');
       assert.equal(alert.count, 3);
       assert.match(alert.text, /3 deliveries failed signature verification within a minute/);
