@@ -152,6 +152,13 @@ export interface EventDetail extends EventSummary {
 export interface ListFilter {
   status?: EventStatus | undefined;
   type?: string | undefined;
+  environment?: Environment | undefined;
+  /** Received at or after (epoch ms). */
+  since?: number | undefined;
+  /** Received before (epoch ms). */
+  until?: number | undefined;
+  /** Text that appears in the raw payload, e.g. an order id. */
+  text?: string | undefined;
   /** Excludes discarded dead letters when true. */
   excludeDiscarded?: boolean | undefined;
   limit?: number | undefined;
@@ -173,6 +180,34 @@ export interface ClaimBatch {
 }
 
 export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable';
+
+/** What the dashboard and the metrics show about the inbox. */
+export interface InboxStats {
+  byStatus: Record<EventStatus, number>;
+  /** Counts by type and status, for events received in the window. */
+  byType: { type: string; status: EventStatus; count: number }[];
+  /** When the oldest event still waiting (pending or retrying) was received. */
+  oldestWaitingAt: number | null;
+  /** Events received per minute and type in the window (minute = epoch ms of its start). */
+  receivedPerMinute: { minute: number; type: string; count: number }[];
+  /** Failed, timed-out or interrupted attempts per minute in the window. */
+  failedAttemptsPerMinute: { minute: number; count: number }[];
+}
+
+export interface SecretUse {
+  environment: Environment;
+  secretIndex: number;
+  /** Epoch ms. */
+  lastVerifiedAt: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  /** Who: the admin credential's fingerprint and the caller's address. */
+  actor: string;
+  action: string;
+  details: Record<string, unknown>;
+}
 
 export interface InboxStore {
   /**
@@ -246,6 +281,21 @@ export interface InboxStore {
   list(filter: ListFilter): Promise<EventSummary[]>;
   /** Counts by status. */
   countByStatus(): Promise<Record<EventStatus, number>>;
+  /** Counts, throughput and failures for events received since `since` (epoch ms). */
+  stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats>;
+  /** Records when secrets verified deliveries (keeps the latest time per secret). */
+  recordSecretUse(uses: readonly SecretUse[]): Promise<void>;
+  secretUsage(): Promise<SecretUse[]>;
+  /** Appends to the audit log. */
+  audit(entry: AuditEntry): Promise<void>;
+  /** The newest audit entries first. */
+  auditLog(limit: number): Promise<AuditEntry[]>;
+  /**
+   * Retention: drops the payload and attempt history of up to `limit` processed events processed
+   * before `olderThan`. The event row (id, type, body hash) stays as the dedupe key. Returns how
+   * many were purged; call again until it returns 0.
+   */
+  purgeProcessed(olderThan: number, limit: number): Promise<number>;
   /** When the next pending or retrying event falls due (epoch ms), or null if none is waiting. */
   nextDueAt(): Promise<number | null>;
   /** Checks that the store answers and its migrations are current; rejects with the reason. */

@@ -25,7 +25,10 @@ describe('PostgreSQL specifics', () => {
       await client.connect();
       const { rows } = await client.query(`SELECT version, name FROM "${schema}".schema_migrations`);
       await client.end();
-      assert.deepEqual(rows, [{ version: 1, name: 'inbox' }]);
+      assert.deepEqual(rows, [
+        { version: 1, name: 'inbox' },
+        { version: 2, name: 'operations' },
+      ]);
       await stores[0]!.ping();
     } finally {
       await Promise.all(stores.map((s) => s.close()));

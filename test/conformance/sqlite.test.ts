@@ -58,7 +58,10 @@ describe('SQLite schema', () => {
       new SqliteInbox(path).close();
       const inbox = new SqliteInbox(path);
       const rows = inbox.db.prepare('SELECT version, name FROM schema_migrations').all();
-      assert.deepEqual(rows, [{ version: 1, name: 'inbox' }]);
+      assert.deepEqual(rows, [
+        { version: 1, name: 'inbox' },
+        { version: 2, name: 'operations' },
+      ]);
       inbox.close();
     } finally {
       tmp.cleanup();

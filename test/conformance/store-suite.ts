@@ -309,6 +309,94 @@ export function storeConformance(
       assert.equal(typeof counts.dead, 'number');
     });
 
+    it('filters by environment, time range and text inside the payload', async () => {
+      const marker = uid('ord');
+      const t = Date.now();
+      const inPayload = (id: string) =>
+        Buffer.from(JSON.stringify({ id, type: 'order.created', created: 1, data: { orderId: marker } }));
+      const a = uid('evt');
+      const b = uid('evt');
+      const c = uid('evt');
+      await store.insertIfAbsent(newEvent(a, { rawBody: inPayload(a), receivedAt: t - 5000 }));
+      await store.insertIfAbsent(
+        newEvent(b, { rawBody: inPayload(b), environment: 'sandbox', receivedAt: t - 1000 }),
+      );
+      await store.insertIfAbsent(newEvent(c, { receivedAt: t - 1000 }));
+      const ids = async (f: Parameters<InboxStore['list']>[0]) =>
+        (await store.list({ limit: 1000, ...f })).map((e) => e.id);
+      assert.deepEqual(await ids({ text: marker }), [b, a]);
+      assert.deepEqual(await ids({ text: marker, environment: 'sandbox' }), [b]);
+      assert.deepEqual(await ids({ text: marker, since: t - 2000 }), [b]);
+      assert.deepEqual(await ids({ text: marker, until: t - 2000 }), [a]);
+      assert.ok(!(await ids({ environment: 'sandbox' })).includes(c));
+    });
+
+    it('reports stats for a time window', async () => {
+      const since = Date.now() - 60_000;
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { type: 'stats.probe' }));
+      const claimed = await claimOne(id);
+      await store.scheduleRetry(claimed, failed(), Date.now() + 60_000);
+      const stats = await store.stats({ since });
+      assert.ok(stats.byStatus.retrying >= 1);
+      assert.deepEqual(
+        stats.byType.filter((r) => r.type === 'stats.probe'),
+        [{ type: 'stats.probe', status: 'retrying', count: 1 }],
+      );
+      assert.ok(stats.receivedPerMinute.some((r) => r.type === 'stats.probe' && r.count === 1));
+      assert.ok(stats.failedAttemptsPerMinute.reduce((n, r) => n + r.count, 0) >= 1);
+      assert.ok(stats.oldestWaitingAt !== null && stats.oldestWaitingAt <= Date.now());
+      const sandbox = await store.stats({ since, environment: 'sandbox' });
+      assert.ok(!sandbox.byType.some((r) => r.type === 'stats.probe'));
+    });
+
+    it('keeps the latest use of each secret, and an audit log', async () => {
+      await store.recordSecretUse([
+        { environment: 'production', secretIndex: 0, lastVerifiedAt: 2000 },
+        { environment: 'production', secretIndex: 1, lastVerifiedAt: 1000 },
+      ]);
+      await store.recordSecretUse([{ environment: 'production', secretIndex: 0, lastVerifiedAt: 1500 }]);
+      const uses = (await store.secretUsage()).filter((u) => u.environment === 'production');
+      assert.deepEqual(uses, [
+        { environment: 'production', secretIndex: 0, lastVerifiedAt: 2000 },
+        { environment: 'production', secretIndex: 1, lastVerifiedAt: 1000 },
+      ]);
+      await store.audit({ at: 1, actor: 'admin@127.0.0.1', action: 'replay', details: { id: 'evt_1' } });
+      await store.audit({ at: 2, actor: 'admin@127.0.0.1', action: 'discard', details: { ids: ['evt_2'] } });
+      const log = await store.auditLog(2);
+      assert.deepEqual(
+        log.map((e) => [e.action, e.details]),
+        [
+          ['discard', { ids: ['evt_2'] }],
+          ['replay', { id: 'evt_1' }],
+        ],
+      );
+    });
+
+    it('retention purges payloads and attempts of old processed events, keeping the dedupe key', async () => {
+      const old = uid('evt');
+      const dead = uid('evt');
+      await store.insertIfAbsent(newEvent(old));
+      await store.complete(await claimOne(old), ok());
+      await store.insertIfAbsent(newEvent(dead, { maxAttempts: 1 }));
+      await store.deadLetter(await claimOne(dead), failed());
+      let purged = 0;
+      for (let n = 1; n > 0; ) {
+        n = await store.purgeProcessed(Date.now() + 1000, 2);
+        purged += n;
+      }
+      assert.ok(purged >= 1);
+      const detail = await store.get(old);
+      assert.equal(detail?.status, 'processed');
+      assert.equal(detail?.rawBody.byteLength, 0);
+      assert.deepEqual(detail?.attemptHistory, []);
+      assert.match(detail?.bodySha256 ?? '', /^[0-9a-f]{64}$/);
+      assert.equal((await store.insertIfAbsent(newEvent(old))).outcome, 'duplicate');
+      const deadDetail = await store.get(dead);
+      assert.ok((deadDetail?.rawBody.byteLength ?? 0) > 0, 'dead letters are never purged');
+      assert.equal(deadDetail?.attemptHistory.length, 1);
+    });
+
     it('reports when the next event falls due', async () => {
       const due = await store.nextDueAt();
       assert.ok(due === null || typeof due === 'number');

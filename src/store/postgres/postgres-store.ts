@@ -5,14 +5,17 @@ import { ConfigError, StoreUnavailableError, toError } from '../../util/errors.t
 import {
   type AttemptRecord,
   type AttemptResult,
+  type AuditEntry,
   type ClaimBatch,
   type ClaimedEvent,
   type ClaimOptions,
   type DeliveryRecord,
+  type Environment,
   EVENT_STATUSES,
   type EventDetail,
   type EventStatus,
   type EventSummary,
+  type InboxStats,
   type InboxStore,
   type InsertResult,
   type Lease,
@@ -21,6 +24,7 @@ import {
   type NewEvent,
   REPLAYABLE_STATUSES,
   type ReplayOutcome,
+  type SecretUse,
   type TransactionalStatement,
 } from '../inbox-store.ts';
 import { Batcher } from './batcher.ts';
@@ -564,6 +568,10 @@ export class PostgresStore implements InboxStore {
         where.push(`type LIKE ${param(pattern)}`);
       } else where.push(`type = ${param(filter.type)}`);
     }
+    if (filter.environment) where.push(`environment = ${param(filter.environment)}`);
+    if (filter.since !== undefined) where.push(`received_at >= ${param(filter.since)}`);
+    if (filter.until !== undefined) where.push(`received_at < ${param(filter.until)}`);
+    if (filter.text) where.push(`position(convert_to(${param(filter.text)}, 'UTF8') in raw_body) > 0`);
     if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
     if (filter.before) where.push(`seq < (SELECT seq FROM events WHERE id = ${param(filter.before)})`);
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -579,6 +587,103 @@ export class PostgresStore implements InboxStore {
     );
     for (const r of rows) counts[r.status] = r.n;
     return counts;
+  }
+
+  async stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
+    const env = options.environment ?? null;
+    const params = [options.since, env];
+    const byType = await this.query<{ type: string; status: EventStatus; count: number }>(
+      `SELECT type, status, COUNT(*)::int8 AS count FROM events
+       WHERE received_at >= $1 AND ($2::text IS NULL OR environment = $2)
+       GROUP BY type, status ORDER BY type, status`,
+      params,
+    );
+    const byStatus = Object.fromEntries(EVENT_STATUSES.map((s) => [s, 0])) as Record<EventStatus, number>;
+    const statusRows = await this.query<{ status: EventStatus; n: number }>(
+      `SELECT status, COUNT(*)::int8 AS n FROM events WHERE $1::text IS NULL OR environment = $1 GROUP BY status`,
+      [env],
+    );
+    for (const r of statusRows.rows) byStatus[r.status] = r.n;
+    const oldest = await this.query<{ at: number | null }>(
+      `SELECT MIN(received_at) AS at FROM events WHERE status IN ('pending', 'retrying') AND ($1::text IS NULL OR environment = $1)`,
+      [env],
+    );
+    const perMinute = await this.query<{ minute: number; type: string; count: number }>(
+      `SELECT (received_at / 60000) * 60000 AS minute, type, COUNT(*)::int8 AS count FROM events
+       WHERE received_at >= $1 AND ($2::text IS NULL OR environment = $2)
+       GROUP BY 1, 2 ORDER BY 1`,
+      params,
+    );
+    const failures = await this.query<{ minute: number; count: number }>(
+      `SELECT (a.finished_at / 60000) * 60000 AS minute, COUNT(*)::int8 AS count FROM attempts a
+       JOIN events e ON e.id = a.event_id
+       WHERE a.finished_at >= $1 AND a.outcome IN ('failed', 'timed_out', 'interrupted')
+         AND ($2::text IS NULL OR e.environment = $2)
+       GROUP BY 1 ORDER BY 1`,
+      params,
+    );
+    return {
+      byStatus,
+      byType: byType.rows,
+      oldestWaitingAt: oldest.rows[0]?.at ?? null,
+      receivedPerMinute: perMinute.rows,
+      failedAttemptsPerMinute: failures.rows,
+    };
+  }
+
+  async recordSecretUse(uses: readonly SecretUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    await this.query(
+      `INSERT INTO secret_usage (environment, secret_index, last_verified_at)
+       SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[])
+       ON CONFLICT (environment, secret_index) DO UPDATE SET
+         last_verified_at = GREATEST(secret_usage.last_verified_at, excluded.last_verified_at)`,
+      [uses.map((u) => u.environment), uses.map((u) => u.secretIndex), uses.map((u) => u.lastVerifiedAt)],
+    );
+  }
+
+  async secretUsage(): Promise<SecretUse[]> {
+    const { rows } = await this.query<{
+      environment: Environment;
+      secret_index: number;
+      last_verified_at: number;
+    }>(
+      'SELECT environment, secret_index, last_verified_at FROM secret_usage ORDER BY environment, secret_index',
+    );
+    return rows.map((r) => ({
+      environment: r.environment,
+      secretIndex: r.secret_index,
+      lastVerifiedAt: r.last_verified_at,
+    }));
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.query('INSERT INTO audit_log (at, actor, action, details) VALUES ($1, $2, $3, $4)', [
+      entry.at,
+      entry.actor,
+      entry.action,
+      JSON.stringify(entry.details),
+    ]);
+  }
+
+  async auditLog(limit: number): Promise<AuditEntry[]> {
+    const { rows } = await this.query<AuditEntry>(
+      'SELECT at, actor, action, details FROM audit_log ORDER BY seq DESC LIMIT $1',
+      [limit],
+    );
+    return rows;
+  }
+
+  async purgeProcessed(olderThan: number, limit: number): Promise<number> {
+    const result = await this.query(
+      `WITH old AS (
+         SELECT id FROM events WHERE status = 'processed' AND raw_body IS NOT NULL AND processed_at < $1
+         ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), gone AS (DELETE FROM attempts WHERE event_id IN (SELECT id FROM old))
+       UPDATE events SET raw_body = NULL FROM old WHERE events.id = old.id`,
+      [olderThan, limit],
+    );
+    return result.rowCount ?? 0;
   }
 
   async nextDueAt(): Promise<number | null> {

@@ -15,6 +15,12 @@ export const INBOX_OPERATIONS = [
   'get',
   'list',
   'countByStatus',
+  'stats',
+  'recordSecretUse',
+  'secretUsage',
+  'audit',
+  'auditLog',
+  'purgeProcessed',
   'nextDueAt',
 ] as const satisfies readonly (keyof SqliteInbox)[];
 

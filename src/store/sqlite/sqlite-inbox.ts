@@ -5,13 +5,16 @@ import Database from 'better-sqlite3';
 import {
   type AttemptRecord,
   type AttemptResult,
+  type AuditEntry,
   type ClaimBatch,
   type ClaimOptions,
   type DeliveryRecord,
+  type Environment,
   EVENT_STATUSES,
   type EventDetail,
   type EventStatus,
   type EventSummary,
+  type InboxStats,
   type InsertResult,
   type Lease,
   type LeaseRequest,
@@ -19,6 +22,7 @@ import {
   type NewEvent,
   REPLAYABLE_STATUSES,
   type ReplayOutcome,
+  type SecretUse,
   type TransactionalStatement,
 } from '../inbox-store.ts';
 import { migrate } from './migrate.ts';
@@ -403,6 +407,23 @@ export class SqliteInbox {
       where.push(filter.type.includes('*') ? 'type GLOB @type' : 'type = @type');
       params.type = filter.type;
     }
+    if (filter.environment) {
+      where.push('environment = @environment');
+      params.environment = filter.environment;
+    }
+    if (filter.since !== undefined) {
+      where.push('received_at >= @since');
+      params.since = filter.since;
+    }
+    if (filter.until !== undefined) {
+      where.push('received_at < @until');
+      params.until = filter.until;
+    }
+    if (filter.text) {
+      // The raw body is bytes: search it as bytes, so any text (an order id) matches exactly.
+      where.push('instr(raw_body, @text) > 0');
+      params.text = Buffer.from(filter.text, 'utf8');
+    }
     if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
     if (filter.before) {
       // Keyset pagination on the insertion order (rowid): the cursor's row, found by its id.
@@ -419,6 +440,103 @@ export class SqliteInbox {
     for (const row of this.stmt.countByStatus.all() as { status: EventStatus; n: number }[])
       counts[row.status] = row.n;
     return counts;
+  }
+
+  stats(options: { since: number; environment?: Environment | undefined }): InboxStats {
+    const env = options.environment ?? null;
+    const envClause = 'AND (@env IS NULL OR environment = @env)';
+    const params = { since: options.since, env };
+    const byType = this.db
+      .prepare(
+        `SELECT type, status, COUNT(*) AS count FROM events WHERE received_at >= @since ${envClause}
+         GROUP BY type, status ORDER BY type, status`,
+      )
+      .all(params) as InboxStats['byType'];
+    const byStatus = Object.fromEntries(EVENT_STATUSES.map((s) => [s, 0])) as Record<EventStatus, number>;
+    const statusRows = this.db
+      .prepare(
+        `SELECT status, COUNT(*) AS n FROM events WHERE @env IS NULL OR environment = @env GROUP BY status`,
+      )
+      .all({ env }) as { status: EventStatus; n: number }[];
+    for (const row of statusRows) byStatus[row.status] = row.n;
+    const oldestWaitingAt = this.db
+      .prepare(
+        `SELECT MIN(received_at) FROM events WHERE status IN ('pending', 'retrying') ${envClause.replace('AND', 'AND')}`,
+      )
+      .pluck()
+      .get({ env }) as number | null;
+    const receivedPerMinute = this.db
+      .prepare(
+        `SELECT (received_at / 60000) * 60000 AS minute, type, COUNT(*) AS count FROM events
+         WHERE received_at >= @since ${envClause} GROUP BY minute, type ORDER BY minute`,
+      )
+      .all(params) as InboxStats['receivedPerMinute'];
+    const failedAttemptsPerMinute = this.db
+      .prepare(
+        `SELECT (a.finished_at / 60000) * 60000 AS minute, COUNT(*) AS count FROM attempts a
+         JOIN events e ON e.id = a.event_id
+         WHERE a.finished_at >= @since AND a.outcome IN ('failed', 'timed_out', 'interrupted')
+           AND (@env IS NULL OR e.environment = @env)
+         GROUP BY minute ORDER BY minute`,
+      )
+      .all(params) as InboxStats['failedAttemptsPerMinute'];
+    return { byStatus, byType, oldestWaitingAt, receivedPerMinute, failedAttemptsPerMinute };
+  }
+
+  recordSecretUse(uses: readonly SecretUse[]): void {
+    const upsert =
+      this.db.prepare(`INSERT INTO secret_usage (environment, secret_index, last_verified_at) VALUES (?, ?, ?)
+      ON CONFLICT (environment, secret_index) DO UPDATE SET
+        last_verified_at = MAX(last_verified_at, excluded.last_verified_at)`);
+    for (const use of uses) upsert.run(use.environment, use.secretIndex, use.lastVerifiedAt);
+  }
+
+  secretUsage(): SecretUse[] {
+    const rows = this.db
+      .prepare(
+        'SELECT environment, secret_index, last_verified_at FROM secret_usage ORDER BY environment, secret_index',
+      )
+      .all() as { environment: Environment; secret_index: number; last_verified_at: number }[];
+    return rows.map((r) => ({
+      environment: r.environment,
+      secretIndex: r.secret_index,
+      lastVerifiedAt: r.last_verified_at,
+    }));
+  }
+
+  audit(entry: AuditEntry): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)')
+      .run(entry.at, entry.actor, entry.action, JSON.stringify(entry.details));
+  }
+
+  auditLog(limit: number): AuditEntry[] {
+    const rows = this.db
+      .prepare('SELECT at, actor, action, details FROM audit_log ORDER BY seq DESC LIMIT ?')
+      .all(limit) as {
+      at: number;
+      actor: string;
+      action: string;
+      details: string;
+    }[];
+    return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+
+  purgeProcessed(olderThan: number, limit: number): number {
+    const ids = this.db
+      .prepare(
+        `SELECT id FROM events WHERE status = 'processed' AND raw_body IS NOT NULL AND processed_at < ?
+         ORDER BY processed_at LIMIT ?`,
+      )
+      .pluck()
+      .all(olderThan, limit) as string[];
+    const dropBody = this.db.prepare('UPDATE events SET raw_body = NULL WHERE id = ?');
+    const dropAttempts = this.db.prepare('DELETE FROM attempts WHERE event_id = ?');
+    for (const id of ids) {
+      dropBody.run(id);
+      dropAttempts.run(id);
+    }
+    return ids.length;
   }
 
   nextDueAt(): number | null {

@@ -2,11 +2,14 @@ import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../../util/errors.ts';
 import type {
   AttemptResult,
+  AuditEntry,
   ClaimBatch,
   ClaimOptions,
+  Environment,
   EventDetail,
   EventStatus,
   EventSummary,
+  InboxStats,
   InboxStore,
   InsertResult,
   Lease,
@@ -14,6 +17,7 @@ import type {
   ListFilter,
   NewEvent,
   ReplayOutcome,
+  SecretUse,
   TransactionalStatement,
 } from '../inbox-store.ts';
 import { type BatchReply, type InboxOperation, type OperationResult, runBatch } from './protocol.ts';
@@ -231,6 +235,24 @@ export class SqliteStore implements InboxStore {
   }
   nextDueAt(): Promise<number | null> {
     return this.call('nextDueAt', []);
+  }
+  stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
+    return this.call('stats', [options]);
+  }
+  recordSecretUse(uses: readonly SecretUse[]): Promise<void> {
+    return this.call('recordSecretUse', [uses]);
+  }
+  secretUsage(): Promise<SecretUse[]> {
+    return this.call('secretUsage', []);
+  }
+  audit(entry: AuditEntry): Promise<void> {
+    return this.call('audit', [entry]);
+  }
+  auditLog(limit: number): Promise<AuditEntry[]> {
+    return this.call('auditLog', [limit]);
+  }
+  purgeProcessed(olderThan: number, limit: number): Promise<number> {
+    return this.call('purgeProcessed', [olderThan, limit]);
   }
   async ping(): Promise<void> {
     await this.call('nextDueAt', []);
