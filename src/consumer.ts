@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { parseDatabaseUrl } from './config/database-url.ts';
@@ -7,15 +7,20 @@ import { defaults } from './config/defaults.ts';
 import { parseDuration, parseDurationList } from './config/duration.ts';
 import type { EventType } from './events/catalogue.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
+import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
+import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { MinuteSeries } from './ops/minute-series.ts';
+import { createRetention } from './ops/retention.ts';
+import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
 import { webHandler } from './receiver/web.ts';
-import type { InboxStore } from './store/inbox-store.ts';
+import type { Environment, InboxStore } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
-import { ConfigError } from './util/errors.ts';
+import { ConfigError, toError } from './util/errors.ts';
 import {
   type AnyHandler,
   type Handler,
@@ -29,8 +34,10 @@ import { type AttemptInfo, createWorker, type Worker } from './worker/worker.ts'
 export type Duration = number | string;
 
 export interface ConsumerOptions {
-  /** The signing secret(s). Several verify side by side while a secret is being rotated. */
+  /** The production signing secret(s). Several verify side by side while a secret is being rotated. */
   secret: string | readonly string[];
+  /** The sandbox signing secret(s); enables `POST /webhooks/procureiq/sandbox`. */
+  sandboxSecret?: string | readonly string[];
   /** @defaultValue `sqlite:./data/procureiq-webhooks.db` */
   database?: string;
   /** A store of your own, instead of `database`. */
@@ -49,7 +56,7 @@ export interface ConsumerOptions {
   shutdownGrace?: Duration;
   /** @defaultValue 1 MiB */
   maxBodyBytes?: number;
-  /** POST alerts (dead letters, signature-failure bursts) here, Slack-compatible. */
+  /** POST alerts (dead letters, signature-failure bursts, environment mismatches) here, Slack-compatible. */
   alertWebhookUrl?: string;
   /** @defaultValue 10 */
   signatureFailuresPerMinute?: number;
@@ -66,9 +73,15 @@ export interface ConsumerOptions {
    * `inline` (on the event loop, still grouped per turn). Kept for comparison. @defaultValue 'thread'
    */
   sqliteWriter?: 'thread' | 'inline';
-  /** Called for every delivery (metrics). */
+  /** Enables the admin API (`/admin/api`) and dashboard (`/admin`). Without it they answer 404. */
+  adminToken?: string;
+  /** Serve the admin surface and `/metrics` on this port instead of next to the webhook endpoint. */
+  adminPort?: number;
+  /** Purge payloads and attempt logs of processed events older than this. Off by default. */
+  retention?: Duration;
+  /** Called for every delivery. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
-  /** Called for every finished attempt (metrics, benchmarks). */
+  /** Called for every finished attempt (benchmarks). */
   onAttempt?: (info: AttemptInfo) => void;
 }
 
@@ -97,12 +110,17 @@ export interface Consumer {
   use(handlers: HandlerMap): Consumer;
   /** Opens the store, recovers interrupted attempts and starts the worker. Idempotent. */
   start(): Promise<void>;
-  /** Runs the standalone server: `POST /webhooks/procureiq`, `/healthz`, `/readyz`. */
-  listen(options?: ListenOptions): Promise<{ port: number; server: Server }>;
-  /** Express middleware for the webhook route; mount it before `express.json()`. */
-  middleware(): ReturnType<typeof expressMiddleware>;
-  /** A web-standard `(Request) => Promise<Response>` handler. */
-  fetchHandler(): (request: Request) => Promise<Response>;
+  /**
+   * Runs the standalone server: `POST /webhooks/procureiq` (and `/sandbox`), `/healthz`,
+   * `/readyz`, `/metrics`, and the admin surface when `adminToken` is set.
+   */
+  listen(options?: ListenOptions): Promise<{ port: number; server: Server; adminPort?: number }>;
+  /** Express middleware for one environment's webhook route; mount it before `express.json()`. */
+  middleware(options?: { environment?: Environment }): ReturnType<typeof expressMiddleware>;
+  /** A web-standard `(Request) => Promise<Response>` handler for one environment. */
+  fetchHandler(options?: { environment?: Environment }): (request: Request) => Promise<Response>;
+  /** Prometheus metrics of this consumer. */
+  readonly metrics: Metrics;
   /** Graceful shutdown: refuse new deliveries (503), drain handlers, close the store. */
   close(): Promise<void>;
   readonly store: InboxStore;
@@ -112,11 +130,13 @@ export interface Consumer {
 
 export function createConsumer(options: ConsumerOptions): Consumer {
   const logger = options.logger ?? createLogger();
-  const secrets = (typeof options.secret === 'string' ? [options.secret] : [...options.secret]).filter(
-    (s) => s !== '',
-  );
-  if (secrets.length === 0)
+  const secretList = (value: string | readonly string[] | undefined) =>
+    (value === undefined ? [] : typeof value === 'string' ? [value] : [...value]).filter((s) => s !== '');
+  const secrets = secretList(options.secret);
+  const sandboxSecrets = secretList(options.sandboxSecret);
+  if (secrets.length === 0) {
     throw new ConfigError('createConsumer: `secret` must hold at least one non-empty secret');
+  }
   const toMs = (value: Duration, name: string) =>
     typeof value === 'number' ? value : parseDuration(value, name);
   const schedule = (options.retrySchedule ?? parseDurationList(defaults.retrySchedule, 'retrySchedule')).map(
@@ -143,6 +163,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     });
   }
 
+  const metrics = createMetrics(store);
+  const secretUsage = createSecretUsageTracker(store, logger);
+  const signatureFailures = new MinuteSeries();
   const alerter = createAlerter({
     logger,
     webhookUrl: options.alertWebhookUrl,
@@ -158,45 +181,104 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         handlerTimeoutMs: toMs(options.handlerTimeout ?? defaults.handlerTimeout, 'handlerTimeout'),
         pollIntervalMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
         onDeadLetter: (info) => alerter.deadLetter(info),
-        ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
+        onAttempt: (info) => {
+          metrics.attempt(info);
+          options.onAttempt?.(info);
+        },
       })
     : undefined;
+  const retention =
+    options.retention === undefined
+      ? undefined
+      : createRetention(store, logger, toMs(options.retention, 'retention'));
 
   let accepting = true;
   let startPromise: Promise<void> | undefined;
   let unsubscribe: (() => Promise<void>) | undefined;
-  let server: Server | undefined;
+  const servers: Server[] = [];
   let closed: Promise<void> | undefined;
 
-  const receiver = createReceiver({
-    secrets,
-    store,
-    logger,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    // Decided at insert time: events no handler wants never cost the worker a claim.
-    initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
-    maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
-    ...(worker ? { dispatcher: worker } : {}),
-    onOutcome: (outcome) => {
-      if (outcome.outcome === 'bad_signature') alerter.signatureFailure(outcome.remoteAddress);
-      options.onDelivery?.(outcome);
-    },
-    isAccepting: () => accepting,
-  });
-  // Adapters may be called before start(): the first delivery waits for the store to open.
-  const startedReceiver: Receiver = {
-    maxBodyBytes: receiver.maxBodyBytes,
-    tooLarge: () => receiver.tooLarge(),
-    handle: async (delivery) => {
-      await consumer.start();
-      return receiver.handle(delivery);
-    },
+  const makeReceiver = (environment: Environment, envSecrets: string[]) =>
+    createReceiver({
+      secrets: envSecrets,
+      environment,
+      store,
+      logger,
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      // Decided at insert time: events no handler wants never cost the worker a claim.
+      initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
+      maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
+      ...(worker ? { dispatcher: worker } : {}),
+      onOutcome: (outcome) => {
+        metrics.delivery(outcome);
+        if (outcome.secretIndex !== undefined && outcome.outcome !== 'bad_request') {
+          const now = Date.now();
+          secretUsage.used(outcome.environment, outcome.secretIndex, now);
+          metrics.secretUsed(outcome.environment, outcome.secretIndex, now);
+        }
+        if (outcome.outcome === 'bad_signature') {
+          signatureFailures.add();
+          alerter.signatureFailure(outcome.remoteAddress);
+        }
+        if (outcome.environmentMismatch && outcome.eventId && outcome.eventType) {
+          alerter.environmentMismatch({
+            id: outcome.eventId,
+            type: outcome.eventType,
+            endpoint: outcome.environment,
+            claimed: outcome.environmentMismatch,
+          });
+        }
+        options.onDelivery?.(outcome);
+      },
+      isAccepting: () => accepting,
+    });
+  const receivers: Partial<Record<Environment, Receiver>> = {
+    production: makeReceiver('production', secrets),
   };
+  if (sandboxSecrets.length > 0) receivers.sandbox = makeReceiver('sandbox', sandboxSecrets);
+  const receiverFor = (environment: Environment = 'production'): Receiver => {
+    const receiver = receivers[environment];
+    if (!receiver)
+      throw new ConfigError(`createConsumer: no ${environment} secret is configured (sandboxSecret)`);
+    // Adapters may be called before start(): the first delivery waits for the store to open.
+    return {
+      maxBodyBytes: receiver.maxBodyBytes,
+      tooLarge: () => receiver.tooLarge(),
+      handle: async (delivery) => {
+        await consumer.start();
+        return receiver.handle(delivery);
+      },
+    };
+  };
+
+  const admin = createAdminHandler({
+    store,
+    token: options.adminToken,
+    logger,
+    replayBudget: (type) => registry.maxAttemptsFor(type),
+    signatureFailures,
+    secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
+  });
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    if (req.url !== '/metrics' || req.method !== 'GET') return false;
+    try {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+    } catch (error) {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end(`metrics unavailable: ${toError(error).message}\n`);
+    }
+    return true;
+  };
+  const opsRoutes = async (req: IncomingMessage, res: ServerResponse) =>
+    (await serveMetrics(req, res)) || (await admin(req, res));
 
   const consumer: Consumer = {
     store,
-    receiver: startedReceiver,
+    receiver: receiverFor('production'),
     logger,
+    metrics,
     on(type, handler, handlerOptions) {
       registry.on(type, handler, handlerOptions);
       return consumer;
@@ -226,47 +308,69 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // Other instances (or an operator's replay) make events due here too: wake on their signal.
         if (worker && store.subscribe) unsubscribe = store.subscribe(() => worker.wake());
         worker?.start();
+        retention?.start();
       })();
       return startPromise;
     },
     async listen(listenOptions = {}) {
       await consumer.start();
-      const s = createNodeServer({
-        routes: { '/webhooks/procureiq': receiver },
+      const routes: Record<string, Receiver> = {};
+      if (receivers.production) routes['/webhooks/procureiq'] = receivers.production;
+      if (receivers.sandbox) routes['/webhooks/procureiq/sandbox'] = receivers.sandbox;
+      const separateAdmin = options.adminPort !== undefined;
+      const main = createNodeServer({
+        routes,
         logger,
         readiness: () => store.ping(),
+        onResponse: (route, status, seconds) => metrics.ack(route, status, seconds),
+        ...(separateAdmin ? {} : { extra: opsRoutes }),
       });
-      server = s;
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(listenOptions.port ?? defaults.port, listenOptions.host, () => {
-          s.off('error', reject);
-          resolve();
-        });
+      const port = await listenOn(main, listenOptions.port ?? defaults.port, listenOptions.host);
+      servers.push(main);
+      if (!separateAdmin) return { port, server: main };
+      const adminServer = createNodeServer({
+        routes: {},
+        logger,
+        readiness: () => store.ping(),
+        extra: opsRoutes,
       });
-      return { port: (s.address() as AddressInfo).port, server: s };
+      const adminPort = await listenOn(adminServer, options.adminPort ?? 0, listenOptions.host);
+      servers.push(adminServer);
+      return { port, server: main, adminPort };
     },
-    middleware: () => expressMiddleware(startedReceiver),
-    fetchHandler: () => webHandler(startedReceiver),
+    middleware: (o = {}) => expressMiddleware(receiverFor(o.environment)),
+    fetchHandler: (o = {}) => webHandler(receiverFor(o.environment)),
     close() {
       closed ??= (async () => {
         accepting = false;
-        const serverClosed = server
-          ? new Promise<void>((resolve) => server?.close(() => resolve()))
-          : Promise.resolve();
-        server?.closeIdleConnections();
+        const serversClosed = Promise.all(
+          servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+        );
+        for (const s of servers) s.closeIdleConnections();
         if (startPromise) await startPromise.catch(() => {});
+        retention?.stop();
         await worker?.stop(shutdownGraceMs);
         await unsubscribe?.();
+        await secretUsage.close();
         await alerter.flush();
         await store.close();
         releaseLock?.();
-        server?.closeAllConnections();
-        await serverClosed;
+        for (const s of servers) s.closeAllConnections();
+        await serversClosed;
       })();
       return closed;
     },
   };
   if (options.handlers) consumer.use(options.handlers);
   return consumer;
+}
+
+function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseInteger } from '../config/resolve-config.ts';
+import { parseEnvironment } from '../ops/filters.ts';
 import { EVENT_STATUSES, type EventStatus } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { detailJson, printDetail, printTable, summaryJson } from './format.ts';
@@ -19,17 +20,30 @@ export function registerEvents(program: Command): void {
     .description('list events, newest first')
     .option('--status <status>', `only this status (${EVENT_STATUSES.join(', ')})`)
     .option('--type <type>', "only this type; a family with a wildcard, e.g. 'order.*'")
+    .option('--environment <env>', 'production or sandbox')
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print a JSON array')
     .addOption(dbOption())
-    .action(async (opts: { status?: string; type?: string; limit: string; json?: boolean; db?: string }) => {
-      const status = parseStatus(opts.status);
-      const limit = parseInteger(opts.limit, '--limit', 50, 1, 100_000);
-      const list = await withStore(opts.db, (store) => store.list({ status, type: opts.type, limit }));
-      process.stdout.write(
-        opts.json ? `${JSON.stringify(list.map(summaryJson), null, 2)}\n` : printTable(list),
-      );
-    });
+    .action(
+      async (opts: {
+        status?: string;
+        type?: string;
+        environment?: string;
+        limit: string;
+        json?: boolean;
+        db?: string;
+      }) => {
+        const status = parseStatus(opts.status);
+        const limit = parseInteger(opts.limit, '--limit', 50, 1, 100_000);
+        const environment = parseEnvironment(opts.environment ?? null);
+        const list = await withStore(opts.db, (store) =>
+          store.list({ status, type: opts.type, environment, limit }),
+        );
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(list.map(summaryJson), null, 2)}\n` : printTable(list),
+        );
+      },
+    );
 
   events
     .command('show')

@@ -3,7 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { ProcureIqWebhooksError } from '../util/errors.ts';
 import { registerDeadLetter } from './dead-letter.ts';
 import { registerEvents } from './events.ts';
+import { registerExportImport } from './export-import.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerReplay } from './replay.ts';
 import { registerSchema } from './schema.ts';
 import { registerSend } from './send.ts';
 import { registerServe } from './serve.ts';
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerSend(program);
   registerEvents(program);
   registerDeadLetter(program);
+  registerReplay(program);
+  registerExportImport(program);
   registerMigrate(program);
   registerSchema(program);
   return program;

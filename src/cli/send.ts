@@ -18,6 +18,7 @@ interface SendInput {
   url: string;
   secret?: string;
   quiet?: boolean;
+  sandbox?: boolean;
 }
 
 export function registerSend(program: Command): void {
@@ -43,8 +44,15 @@ export function registerSend(program: Command): void {
         'signing secret (default: WEBHOOK_SECRET, else the dev secret in data/)',
       ).env('WEBHOOK_SECRET'),
     )
+    .option('--sandbox', 'send sandbox events to the sandbox endpoint, signed with WEBHOOK_SECRET_SANDBOX')
     .option('--quiet', 'print only the summary')
-    .action(async (types: string[], input: SendInput) => {
+    .action(async (types: string[], input: SendInput, command: Command) => {
+      if (input.sandbox) {
+        if (command.getOptionValueSource('url') === 'default') input.url = `${input.url}/sandbox`;
+        if (command.getOptionValueSource('secret') !== 'cli' && process.env.WEBHOOK_SECRET_SANDBOX) {
+          input.secret = process.env.WEBHOOK_SECRET_SANDBOX;
+        }
+      }
       process.exitCode = await send(types, input);
     });
 }
@@ -93,7 +101,9 @@ async function send(types: string[], input: SendInput): Promise<number> {
     }
     makeDeliveries = () =>
       (selected as EventType[]).map((t) =>
-        buildDelivery(freshEvent(t), secret, { badSignature: input.badSignature === true }),
+        buildDelivery(freshEvent(t, Date.now(), input.sandbox ? 'sandbox' : 'production'), secret, {
+          badSignature: input.badSignature === true,
+        }),
       );
   }
 

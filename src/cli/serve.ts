@@ -97,11 +97,15 @@ async function serve(input: ServeInput): Promise<void> {
     signatureFailuresPerMinute: config.signatureAlertThreshold,
     migrate: input.migrate !== false,
     sqliteWriter: config.sqliteWriter,
+    ...(config.sandboxSecrets.length > 0 ? { sandboxSecret: config.sandboxSecrets } : {}),
+    ...(config.adminToken ? { adminToken: config.adminToken } : {}),
+    ...(config.adminPort !== undefined ? { adminPort: config.adminPort } : {}),
+    ...(config.retentionMs !== undefined ? { retention: config.retentionMs } : {}),
     ...(config.alertWebhookUrl ? { alertWebhookUrl: config.alertWebhookUrl } : {}),
   });
   try {
     if (config.handlers) await loadHandlers(config.handlers, consumer);
-    const { port } = await consumer.listen({ port: config.port, host: config.host });
+    const { port, adminPort } = await consumer.listen({ port: config.port, host: config.host });
     const database =
       config.database.kind === 'sqlite' ? `sqlite:${config.database.path}` : redactUrl(config.database.url);
     logger.info(
@@ -112,6 +116,9 @@ async function serve(input: ServeInput): Promise<void> {
         handlers: config.handlers ?? null,
         workerConcurrency: config.workerConcurrency,
         retrySchedule: config.retryScheduleMs,
+        sandbox: config.sandboxSecrets.length > 0,
+        admin: config.adminToken ? `port ${adminPort ?? port}` : 'off',
+        retentionMs: config.retentionMs ?? null,
       },
       `listening on port ${port}`,
     );

@@ -22,6 +22,10 @@ export interface ServeInput {
   dev?: boolean | undefined;
   migrate?: boolean | undefined;
   sqliteWriter?: string | undefined;
+  secretSandbox?: string | undefined;
+  adminToken?: string | undefined;
+  adminPort?: string | undefined;
+  retention?: string | undefined;
 }
 
 /** Validated options for `serve`. */
@@ -45,6 +49,10 @@ export interface ServeConfig {
   signatureAlertThreshold: number;
   dev: boolean;
   sqliteWriter: 'thread' | 'inline';
+  sandboxSecrets: string[];
+  adminToken: string | undefined;
+  adminPort: number | undefined;
+  retentionMs: number | undefined;
 }
 
 /**
@@ -139,6 +147,27 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   if (sqliteWriter !== 'thread' && sqliteWriter !== 'inline') {
     problems.push(`SQLITE_WRITER (--sqlite-writer): "${input.sqliteWriter}" must be "thread" or "inline"`);
   }
+  const sandboxSecrets = parseSecrets(input.secretSandbox);
+  const overlap = sandboxSecrets.filter((secret) => secrets.includes(secret));
+  if (overlap.length > 0) {
+    problems.push(
+      'WEBHOOK_SECRET_SANDBOX (--secret-sandbox): a sandbox secret is also a production secret; each environment needs its own, or sandbox events would verify on the production endpoint',
+    );
+  }
+  const adminToken = input.adminToken?.trim() || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    problems.push(
+      'ADMIN_TOKEN (--admin-token): use at least 16 characters, e.g. the output of "openssl rand -hex 32"',
+    );
+  }
+  const adminPort =
+    input.adminPort === undefined || input.adminPort.trim() === ''
+      ? undefined
+      : attempt(() => parseInteger(input.adminPort, 'ADMIN_PORT (--admin-port)', 0, 0, 65535), undefined);
+  const retentionMs =
+    input.retention === undefined || input.retention.trim() === ''
+      ? undefined
+      : attempt(() => parseDuration(input.retention ?? '', 'RETENTION (--retention)'), undefined);
   if (pollIntervalMs <= 0) problems.push('POLL_INTERVAL (--poll-interval): must be greater than 0');
   if (handlerTimeoutMs <= 0) problems.push('HANDLER_TIMEOUT (--handler-timeout): must be greater than 0');
 
@@ -164,6 +193,10 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     signatureAlertThreshold,
     dev: input.dev === true,
     sqliteWriter: sqliteWriter === 'inline' ? 'inline' : 'thread',
+    sandboxSecrets,
+    adminToken,
+    adminPort,
+    retentionMs,
   };
 }
 

@@ -12,6 +12,8 @@ const REDACT = [
   '*.secrets',
   'headers["x-procureiq-signature"]',
   'headers.authorization',
+  'adminToken',
+  '*.adminToken',
   'config.secrets',
 ];
 

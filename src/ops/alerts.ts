@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.ts';
 import { toError } from '../util/errors.ts';
 
-export type AlertKind = 'dead_letter' | 'signature_failures';
+export type AlertKind = 'dead_letter' | 'signature_failures' | 'environment_mismatch';
 
 export interface AlerterOptions {
   logger: Logger;
@@ -16,6 +16,7 @@ export interface AlerterOptions {
 export interface Alerter {
   deadLetter(info: { id: string; type: string; attempts: number; error: string }): void;
   signatureFailure(remoteAddress: string | undefined): void;
+  environmentMismatch(info: { id: string; type: string; endpoint: string; claimed: string }): void;
   /** Waits for alerts still being sent. */
   flush(): Promise<void>;
 }
@@ -69,6 +70,13 @@ export function createAlerter(options: AlerterOptions): Alerter {
           attempts: info.attempts,
           error: info.error,
         },
+      );
+    },
+    environmentMismatch(info) {
+      raise(
+        'environment_mismatch',
+        `event ${info.id} (${info.type}) says it is ${info.claimed} but came to the ${info.endpoint} endpoint; stored as invalid`,
+        { eventId: info.id, eventType: info.type, endpoint: info.endpoint, claimed: info.claimed },
       );
     },
     signatureFailure(remoteAddress) {

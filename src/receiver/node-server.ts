@@ -16,6 +16,8 @@ export interface NodeServerOptions {
   headersTimeoutMs?: number;
   /** Idle keep-alive sockets are closed after this. @defaultValue 5s */
   keepAliveTimeoutMs?: number;
+  /** Called after each webhook response: route, status and seconds since the request arrived. */
+  onResponse?: (route: string, status: number, seconds: number) => void;
   /** Extra routes (admin, metrics) tried before answering 404. Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 }
@@ -51,7 +53,9 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
       });
       return;
     }
+    const started = process.hrtime.bigint();
     await receive(req, res, receiver);
+    options.onResponse?.(path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
     return;
   }
   if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

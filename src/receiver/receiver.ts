@@ -39,6 +39,8 @@ export interface DeliveryOutcome {
   eventType?: string;
   secretIndex?: number;
   remoteAddress?: string | undefined;
+  /** The envelope's `metadata.environment`, when it contradicts the endpoint. */
+  environmentMismatch?: string;
 }
 
 export interface ReceiverOptions {
@@ -127,7 +129,16 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       return refuse(error, 'bad_request', { secretIndex: verified.secretIndex });
     }
 
-    const validationError = validateKnownEvent(envelope);
+    // A sandbox event on the production endpoint (or the reverse) is stored for operators to see,
+    // as invalid, so no handler mixes it into the other environment.
+    const claimedEnvironment = envelope.metadata?.environment;
+    const mismatch =
+      typeof claimedEnvironment === 'string' && claimedEnvironment !== environment
+        ? claimedEnvironment
+        : undefined;
+    const validationError = mismatch
+      ? `metadata.environment is "${mismatch}" but the event was delivered to the ${environment} endpoint`
+      : validateKnownEvent(envelope);
     const status =
       validationError !== null ? 'invalid' : (options.initialStatus?.(envelope.type) ?? 'pending');
     const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
@@ -196,6 +207,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       eventType: envelope.type,
       secretIndex: verified.secretIndex,
       remoteAddress,
+      ...(mismatch && inserted === 'inserted' ? { environmentMismatch: mismatch } : {}),
     });
     return inserted === 'duplicate' ? ACK_DUPLICATE : ACK_OK;
   }

@@ -28,9 +28,19 @@ export interface SimulatedDelivery {
 }
 
 /** The guide's example payload of a type, with a fresh event id and `created` time. */
-export function freshEvent(type: EventType, now = Date.now()): Record<string, unknown> {
+export function freshEvent(
+  type: EventType,
+  now = Date.now(),
+  environment: 'production' | 'sandbox' = 'production',
+): Record<string, unknown> {
   const example = examplePayloads[type];
-  return { ...example, id: `evt_${ulid(now)}`, created: Math.floor(now / 1000), data: { ...example.data } };
+  return {
+    ...example,
+    id: `evt_${ulid(now)}`,
+    created: Math.floor(now / 1000),
+    data: { ...example.data },
+    metadata: { ...example.metadata, environment },
+  };
 }
 
 /**

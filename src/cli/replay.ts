@@ -1,0 +1,125 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { parseFilter } from '../ops/filters.ts';
+import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
+import { ConfigError } from '../util/errors.ts';
+import { replayIds } from './events.ts';
+import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
+
+export interface FilterFlags {
+  status?: string;
+  type?: string;
+  environment?: string;
+  since?: string;
+  until?: string;
+  q?: string;
+}
+
+/** The same filters as the admin API, from CLI flags. */
+export function filterFromFlags(flags: FilterFlags): ListFilter {
+  const params = new URLSearchParams();
+  for (const key of ['status', 'type', 'environment', 'since', 'until', 'q'] as const) {
+    const value = flags[key];
+    if (value !== undefined) params.set(key, value);
+  }
+  const { limit: _limit, ...filter } = parseFilter(params);
+  return filter;
+}
+
+/** Pages through every event matching a filter, newest first. */
+export async function* matching(
+  store: InboxStore,
+  filter: ListFilter,
+  pageSize = 500,
+): AsyncGenerator<EventSummary[]> {
+  let before: string | undefined;
+  for (;;) {
+    const page = await store.list({ ...filter, limit: pageSize, before });
+    if (page.length > 0) yield page;
+    if (page.length < pageSize) return;
+    before = page.at(-1)?.id;
+  }
+}
+
+export function addFilterOptions(command: Command): Command {
+  return command
+    .option('--status <status>', 'pending, processing, retrying, processed, unhandled, invalid or dead')
+    .option('--type <type>', "an event type, or a family: 'order.*'")
+    .option('--environment <env>', 'production or sandbox')
+    .option('--since <time>', 'received at or after: an ISO time, epoch ms, or a duration ago like 2h')
+    .option('--until <time>', 'received before: same forms as --since')
+    .option('--q <text>', 'text inside the payload, e.g. an order id');
+}
+
+export function registerReplay(program: Command): void {
+  const command = program
+    .command('replay')
+    .description('replay events by filter, or by id (adds attempts; never duplicates events)')
+    .option('--id <ids...>', 'replay these events')
+    .option('--dry-run', 'count what matches, replay nothing');
+  addFilterOptions(command)
+    .addOption(retryScheduleOption())
+    .addOption(dbOption())
+    .action(
+      async (
+        opts: FilterFlags & { id?: string[]; dryRun?: boolean; db?: string; retrySchedule?: string },
+      ) => {
+        const byFilter = ['status', 'type', 'environment', 'since', 'until', 'q'].some((k) => k in opts);
+        if (opts.id && byFilter) throw new ConfigError('replay: give --id, or filters, not both');
+        if (opts.id) {
+          process.exitCode = await replayIds(opts.id, opts);
+          return;
+        }
+        if (!byFilter)
+          throw new ConfigError(
+            "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h",
+          );
+        const filter = filterFromFlags(opts);
+        const budget = replayBudget(opts.retrySchedule);
+        await withStore(opts.db, async (store) => {
+          // Count first: the summary and the progress bar need a total, and --dry-run stops here.
+          let total = 0;
+          for await (const page of matching(store, filter)) total += page.length;
+          if (opts.dryRun || total === 0) {
+            process.stdout.write(
+              `${total} event(s) match${opts.dryRun ? '; dry run, nothing replayed' : ''}\n`,
+            );
+            return;
+          }
+          let interrupted = false;
+          const onSignal = () => {
+            interrupted = true;
+          };
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
+          const bar = new SingleBar({
+            format: 'replaying [{bar}] {value}/{total} {eta_formatted} left',
+            stream: process.stderr,
+            noTTYOutput: true,
+            notTTYSchedule: 1000,
+          });
+          bar.start(total, 0);
+          const outcomes = { replayed: 0, skipped: 0 };
+          // Each replay moves the event out of the filter's status (e.g. dead -> pending) as it
+          // commits, so an interrupted run resumes where it stopped: nothing is replayed twice.
+          outer: for await (const page of matching(store, filter)) {
+            for (const event of page) {
+              if (interrupted) break outer;
+              const outcome = await store.replay(event.id, budget);
+              outcomes[outcome === 'replayed' ? 'replayed' : 'skipped']++;
+              bar.increment();
+            }
+          }
+          bar.stop();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          process.stdout.write(
+            `${interrupted ? 'interrupted: ' : ''}replayed ${outcomes.replayed} of ${total} matching event(s)` +
+              `${outcomes.skipped ? `, ${outcomes.skipped} skipped (no longer replayable)` : ''}` +
+              `${interrupted ? '; run the same command again to continue' : ''}\n`,
+          );
+          if (interrupted) process.exitCode = 130;
+        });
+      },
+    );
+}

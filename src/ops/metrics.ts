@@ -1,0 +1,109 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isKnownEventType } from '../events/catalogue.ts';
+import type { DeliveryOutcome } from '../receiver/receiver.ts';
+import { EVENT_STATUSES, type InboxStore } from '../store/inbox-store.ts';
+import type { AttemptInfo } from '../worker/worker.ts';
+
+/**
+ * Prometheus metrics on a registry of their own. Event types become label values only when the
+ * catalogue knows them (others count as `other`), so a flood of made-up types cannot blow up the
+ * number of series.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  delivery(outcome: DeliveryOutcome): void;
+  attempt(info: AttemptInfo): void;
+  ack(route: string, status: number, seconds: number): void;
+  secretUsed(environment: string, secretIndex: number, at: number): void;
+}
+
+const typeLabel = (type: string | undefined) =>
+  type === undefined ? 'none' : isKnownEventType(type) ? type : 'other';
+
+export function createMetrics(store: InboxStore): Metrics {
+  const registry = new Registry();
+  const prefix = 'procureiq_webhooks_';
+  const deliveries = new Counter({
+    name: `${prefix}deliveries_total`,
+    help: 'Deliveries received, by event type, environment and outcome (ok, duplicate, invalid, unhandled, bad_signature, bad_request, too_large, unsupported_media_type, unavailable).',
+    labelNames: ['type', 'environment', 'outcome'],
+    registers: [registry],
+  });
+  const verified = new Counter({
+    name: `${prefix}signature_verified_total`,
+    help: 'Deliveries whose signature verified, by environment and the index of the secret that matched.',
+    labelNames: ['environment', 'secret_index'],
+    registers: [registry],
+  });
+  const lastVerified = new Gauge({
+    name: `${prefix}secret_last_verified_timestamp_seconds`,
+    help: 'When each secret last verified a delivery (seen by this process). An old secret whose value stops moving is safe to remove.',
+    labelNames: ['environment', 'secret_index'],
+    registers: [registry],
+  });
+  const attempts = new Counter({
+    name: `${prefix}attempts_total`,
+    help: 'Processing attempts, by event type and outcome (succeeded, failed, timed_out, aborted, unhandled).',
+    labelNames: ['type', 'outcome'],
+    registers: [registry],
+  });
+  const attemptDuration = new Histogram({
+    name: `${prefix}attempt_duration_seconds`,
+    help: 'How long handlers ran, by event type.',
+    labelNames: ['type'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const handlerLag = new Histogram({
+    name: `${prefix}receive_to_handler_seconds`,
+    help: 'From storing a delivery to its handler starting.',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+    registers: [registry],
+  });
+  const ackLatency = new Histogram({
+    name: `${prefix}ack_duration_seconds`,
+    help: 'From receiving a webhook request to answering it, by route and status.',
+    labelNames: ['route', 'status'],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${prefix}queue_depth`,
+    help: 'Events in the inbox by status.',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const counts = await store.countByStatus();
+      for (const status of EVENT_STATUSES) this.set({ status }, counts[status]);
+    },
+  });
+  new Gauge({
+    name: `${prefix}oldest_waiting_age_seconds`,
+    help: 'Age of the oldest event waiting to be processed (pending or retrying); 0 when none waits.',
+    registers: [registry],
+    async collect() {
+      const { oldestWaitingAt } = await store.stats({ since: Date.now() });
+      this.set(oldestWaitingAt === null ? 0 : Math.max(0, (Date.now() - oldestWaitingAt) / 1000));
+    },
+  });
+
+  return {
+    registry,
+    delivery(o) {
+      deliveries.inc({ type: typeLabel(o.eventType), environment: o.environment, outcome: o.outcome });
+      if (o.secretIndex !== undefined)
+        verified.inc({ environment: o.environment, secret_index: String(o.secretIndex) });
+    },
+    attempt(info) {
+      attempts.inc({ type: typeLabel(info.type), outcome: info.outcome });
+      attemptDuration.observe({ type: typeLabel(info.type) }, info.durationMs / 1000);
+      if (info.attempt === 1) handlerLag.observe(Math.max(0, info.queuedMs) / 1000);
+    },
+    ack(route, status, seconds) {
+      ackLatency.observe({ route, status: String(status) }, seconds);
+    },
+    secretUsed(environment, secretIndex, at) {
+      lastVerified.set({ environment, secret_index: String(secretIndex) }, at / 1000);
+    },
+  };
+}
