@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { runCli, startCli, tempDir, waitFor } from '../helpers/index.ts';
+import { newEvent } from '../conformance/store-suite.ts';
+
+/** Seeds `n` dead letters straight into an inbox file. */
+function seedDead(path: string, n: number, type = 'order.created'): void {
+  const inbox = new SqliteInbox(path);
+  try {
+    inbox.db.transaction(() => {
+      for (let i = 0; i < n; i++) inbox.insertIfAbsent(newEvent(`evt_dead_${String(i).padStart(5, '0')}`, { type, maxAttempts: 1 }));
+      inbox.db.prepare("UPDATE events SET status = 'dead', attempts = 1, run_at = NULL").run();
+    })();
+  } finally {
+    inbox.close();
+  }
+}
+
+describe('CLI replay by filter', () => {
+  it('replays 10k dead letters; interrupted and rerun, nothing is replayed twice', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    try {
+      seedDead(path, 10_000);
+      const db = ['--db', `sqlite:${path}`];
+      const dry = await runCli(['replay', '--status', 'dead', '--type', 'order.*', '--since', '1h', '--dry-run', ...db]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /10000 event\(s\) match; dry run, nothing replayed/);
+
+      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again.
+      const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
+      await waitFor(() => /replaying \[.*\] [1-9]\d*\/10000/.test(first.stderr()), { what: 'progress', timeoutMs: 30_000 });
+      first.child.kill('SIGINT');
+      const code = await first.exited;
+      const firstOut = first.stdout();
+      const done = Number(/replayed (\d+) of 10000/.exec(firstOut)?.[1] ?? -1);
+      if (code === 130) {
+        assert.match(firstOut, /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue/);
+        assert.ok(done > 0 && done < 10_000, `first run replayed ${done}`);
+      } else {
+        assert.equal(done, 10_000, 'the run finished before the interrupt landed');
+      }
+      const second = await runCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
+      assert.equal(second.code, 0, second.stderr);
+      const rest = Number(/replayed (\d+) of (\d+)/.exec(second.stdout)?.[1] ?? (/^0 event/.test(second.stdout) ? 0 : -1));
+      assert.equal(done + rest, 10_000, `${done} + ${rest}`);
+
+      const inbox = new SqliteInbox(path);
+      try {
+        const counts = inbox.countByStatus();
+        assert.equal(counts.pending, 10_000);
+        assert.equal(counts.dead, 0);
+        // Each event got exactly one fresh budget: replayed twice would show 1 + 2 × budget.
+        const budgets = inbox.db.prepare('SELECT DISTINCT max_attempts FROM events').pluck().all();
+        assert.deepEqual(budgets, [1 + 4]);
+        assert.equal(inbox.db.prepare('SELECT COUNT(*) FROM events').pluck().get(), 10_000, 'no new events');
+      } finally {
+        inbox.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('replays by id, and refuses unclear requests', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    try {
+      seedDead(path, 3);
+      const db = ['--db', `sqlite:${path}`];
+      const byId = await runCli(['replay', '--id', 'evt_dead_00001', ...db]);
+      assert.match(byId.stdout, /replayed evt_dead_00001/);
+      const both = await runCli(['replay', '--id', 'evt_dead_00002', '--status', 'dead', ...db]);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /give --id, or filters, not both/);
+      const none = await runCli(['replay', ...db]);
+      assert.equal(none.code, 2);
+      const badSince = await runCli(['replay', '--status', 'dead', '--since', 'last tuesday', ...db]);
+      assert.equal(badSince.code, 2);
+      assert.match(badSince.stderr, /since "last tuesday" is not a time/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('CLI export and import', () => {
+  it('moves events between inboxes byte for byte, skipping ids already there', async () => {
+    const tmp = tempDir();
+    try {
+      const from = join(tmp.dir, 'from.db');
+      seedDead(from, 5, 'payment.failed');
+      const exported = await runCli(['export', '--type', 'payment.*', '--db', `sqlite:${from}`]);
+      assert.equal(exported.code, 0, exported.stderr);
+      const lines = exported.stdout.trim().split('\n');
+      assert.equal(lines.length, 5);
+      assert.match(exported.stderr, /exported 5 event\(s\)/);
+      const file = join(tmp.dir, 'events.ndjson');
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(file, `${exported.stdout}not json\n`);
+
+      const to = join(tmp.dir, 'to.db');
+      new SqliteInbox(to).close();
+      const imported = await runCli(['import', file, '--environment', 'sandbox', '--db', `sqlite:${to}`]);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(imported.stdout, /imported 5 event\(s\); 0 already stored; 1 skipped/);
+      const again = await runCli(['import', file, '--db', `sqlite:${to}`]);
+      assert.match(again.stdout, /imported 0 event\(s\); 5 already stored/);
+
+      const a = new SqliteInbox(from);
+      const b = new SqliteInbox(to);
+      try {
+        const original = a.get('evt_dead_00003');
+        const copy = b.get('evt_dead_00003');
+        assert.equal(Buffer.from(copy!.rawBody).toString(), Buffer.from(original!.rawBody).toString());
+        assert.equal(copy?.bodySha256, original?.bodySha256);
+        assert.equal(copy?.environment, 'sandbox');
+        assert.equal(copy?.status, 'invalid', 'the seeded payload is not a valid payment.failed');
+      } finally {
+        a.close();
+        b.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createConsumer, type Consumer } from '../../src/consumer.ts';
+import { examplePayloads } from '../../src/events/examples.ts';
+import { silentLogger } from '../../src/logging/logger.ts';
+import { postSigned, SECRET, startCollector, tempDir, waitFor } from '../helpers/index.ts';
+
+const TOKEN = 'admin-token-0123456789abcdef';
+const SANDBOX_SECRET = 'sandbox-secret-0123456789';
+
+describe('admin API, metrics and sandbox over real HTTP', () => {
+  const tmp = tempDir();
+  let consumer: Consumer;
+  let base: string;
+  let webhook: string;
+  let collector: Awaited<ReturnType<typeof startCollector>>;
+
+  const api = async (path: string, init: RequestInit & { token?: string | null } = {}) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (init.token !== null) headers.authorization = `Bearer ${init.token ?? TOKEN}`;
+    const res = await fetch(`${base}/admin/api${path}`, { ...init, headers });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  before(async () => {
+    collector = await startCollector();
+    consumer = createConsumer({
+      secret: [SECRET],
+      sandboxSecret: SANDBOX_SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: silentLogger(),
+      adminToken: TOKEN,
+      retrySchedule: ['50ms'],
+      alertWebhookUrl: collector.url,
+    });
+    consumer.on('order.created', async () => {});
+    consumer.on('payment.failed', async () => {
+      throw new Error('payments API down');
+    });
+    const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+    webhook = `${base}/webhooks/procureiq`;
+  });
+  after(async () => {
+    await consumer.close();
+    await collector.close();
+    tmp.cleanup();
+  });
+
+  it('refuses without a token and with a wrong one', async () => {
+    const none = await api('/events', { token: null });
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error.code, 'unauthorized');
+    const wrong = await api('/events', { token: 'nope-nope-nope-nope' });
+    assert.equal(wrong.status, 401);
+    const basic = await fetch(`${base}/admin/api/events`, { headers: { authorization: `Basic ${TOKEN}` } });
+    assert.equal(basic.status, 401);
+    assert.equal(basic.headers.get('www-authenticate'), 'Bearer');
+  });
+
+  it('lists and searches events, with keyset pagination', async () => {
+    for (let i = 0; i < 7; i++) {
+      await postSigned(webhook, { ...examplePayloads['order.created'], id: `evt_api_${i}`, data: { ...examplePayloads['order.created'].data, orderId: `ord_api_${i}` } });
+    }
+    await postSigned(webhook, examplePayloads['user.registered']);
+    const page1 = await api('/events?type=order.*&limit=5');
+    assert.equal(page1.status, 200);
+    assert.equal(page1.body.events.length, 5);
+    assert.equal(page1.body.events[0].id, 'evt_api_6');
+    assert.ok(page1.body.next);
+    const page2 = await api(`/events?type=order.*&limit=5&before=${page1.body.next}`);
+    assert.deepEqual(
+      page2.body.events.map((e: { id: string }) => e.id),
+      ['evt_api_1', 'evt_api_0'],
+    );
+    assert.equal(page2.body.next, null);
+    const byText = await api('/events?q=ord_api_3');
+    assert.deepEqual(
+      byText.body.events.map((e: { id: string }) => e.id),
+      ['evt_api_3'],
+    );
+    const byTime = await api(`/events?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    assert.deepEqual(byTime.body.events, []);
+    const recent = await api('/events?since=1h&environment=production&type=user.registered');
+    assert.equal(recent.body.events.length, 1);
+  });
+
+  it('refuses bad input with a clear message', async () => {
+    const cases: [string, RegExp][] = [
+      ['/events?status=done', /status "done" is not one of pending/],
+      ['/events?limit=0', /limit "0" must be a whole number from 1 to 500/],
+      ['/events?since=yesterday', /since "yesterday" is not a time/],
+      ['/events?environment=staging', /environment "staging" must be production or sandbox/],
+      ['/events?type=order;drop', /type "order;drop" may hold/],
+      ['/events?color=red', /unknown filter "color"/],
+    ];
+    for (const [path, message] of cases) {
+      const res = await api(path);
+      assert.equal(res.status, 400, path);
+      assert.match(res.body.error.message, message, path);
+    }
+    const badJson = await fetch(`${base}/admin/api/dead-letters/discard`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    assert.equal(badJson.status, 400);
+    const noIds = await api('/dead-letters/discard', { method: 'POST', body: JSON.stringify({ ids: [] }) });
+    assert.equal(noIds.status, 400);
+    assert.match(noIds.body.error.message, /"ids" must be an array/);
+    assert.equal((await api('/nope')).status, 404);
+    assert.equal((await api('/events/evt_missing')).status, 404);
+  });
+
+  it('shows an event with its payload, headers, deliveries and attempts', async () => {
+    await postSigned(webhook, { ...examplePayloads['order.created'], id: 'evt_api_0' }); // a duplicate delivery
+    await waitFor(async () => (await consumer.store.get('evt_api_0'))?.status === 'processed');
+    const res = await api('/events/evt_api_0');
+    assert.equal(res.status, 200);
+    const e = res.body.event;
+    assert.equal(e.payload.data.orderId, 'ord_api_0');
+    assert.equal(typeof e.rawBody, 'string');
+    assert.equal(e.deliveries.length, 2);
+    assert.equal(e.deliveries[1].duplicate, true);
+    assert.equal(e.attempts[0].outcome, 'succeeded');
+    assert.ok('x-procureiq-delivery' in e.headers);
+  });
+
+  it('replays one event, and by filter after a dry run; audit-logs both', async () => {
+    const one = await api('/events/evt_api_1/replay', { method: 'POST' });
+    assert.deepEqual(one.body, { id: 'evt_api_1', outcome: 'replayed' });
+    await waitFor(async () => (await consumer.store.get('evt_api_1'))?.attempts === 2, { what: 'replayed attempt' });
+    const pending = await api('/events/evt_api_1/replay', { method: 'POST' });
+    assert.ok(pending.status === 200 || pending.status === 409);
+
+    const filter = { type: 'order.created', q: 'ord_api_5' };
+    const dry = await api('/replay', { method: 'POST', body: JSON.stringify({ filter }) });
+    assert.deepEqual(
+      { dryRun: dry.body.dryRun, matching: dry.body.matching },
+      { dryRun: true, matching: 1 },
+    );
+    assert.equal((await consumer.store.get('evt_api_5'))?.attempts, 1, 'a dry run replays nothing');
+    const real = await api('/replay', { method: 'POST', body: JSON.stringify({ filter, dryRun: false }) });
+    assert.equal(real.body.replayed, 1);
+    await waitFor(async () => (await consumer.store.get('evt_api_5'))?.attempts === 2, { what: 'replay by filter' });
+    const audit = await api('/audit');
+    const actions = audit.body.entries.map((e: { action: string }) => e.action);
+    assert.ok(actions.includes('replay') && actions.includes('replay_by_filter'));
+    assert.match(audit.body.entries[0].actor, /^admin:[0-9a-f]{8}@/);
+  });
+
+  it('dead letters: list, replay, discard', async () => {
+    await postSigned(webhook, examplePayloads['payment.failed']);
+    const id = examplePayloads['payment.failed'].id;
+    await waitFor(async () => (await consumer.store.get(id))?.status === 'dead', { what: 'dead' });
+    const list = await api('/dead-letters');
+    assert.deepEqual(
+      list.body.events.map((e: { id: string }) => e.id),
+      [id],
+    );
+    const replay = await api('/dead-letters/replay', { method: 'POST', body: JSON.stringify({ ids: [id] }) });
+    assert.equal(replay.body.replayed, 1);
+    await waitFor(async () => (await consumer.store.get(id))?.status === 'dead' && (await consumer.store.get(id))?.attempts === 4);
+    const discard = await api('/dead-letters/discard', { method: 'POST', body: JSON.stringify({ ids: [id] }) });
+    assert.equal(discard.body.discarded, 1);
+    assert.deepEqual((await api('/dead-letters')).body.events, []);
+  });
+
+  it('stats: counts, throughput, oldest waiting, signature failures', async () => {
+    await postSigned(webhook, examplePayloads['order.created'], { secret: 'forged-secret' });
+    const res = await api('/stats?window=1h');
+    assert.equal(res.status, 200);
+    assert.ok(res.body.byStatus.processed >= 7);
+    assert.ok(res.body.byType.some((r: { type: string }) => r.type === 'order.created'));
+    assert.ok(res.body.receivedPerMinute.length >= 1);
+    assert.ok(res.body.failedAttemptsPerMinute.length >= 1);
+    assert.equal(typeof res.body.oldestWaitingAgeSeconds, 'number');
+    assert.ok(res.body.signatureFailuresPerMinute.reduce((n: number, r: { count: number }) => n + r.count, 0) >= 1);
+  });
+
+  it('sandbox: its own endpoint and secret; a secret never verifies on the other endpoint', async () => {
+    const sandbox = `${webhook}/sandbox`;
+    const event = { ...examplePayloads['order.created'], id: 'evt_sandbox_1', metadata: { environment: 'sandbox' } };
+    assert.equal((await postSigned(sandbox, event, { secret: SANDBOX_SECRET })).status, 200);
+    assert.equal((await postSigned(sandbox, { ...event, id: 'evt_sandbox_2' }, { secret: SECRET })).status, 401);
+    assert.equal((await postSigned(webhook, { ...event, id: 'evt_sandbox_3' }, { secret: SANDBOX_SECRET })).status, 401);
+    assert.equal((await consumer.store.get('evt_sandbox_1'))?.environment, 'sandbox');
+    const listed = await api('/events?environment=sandbox');
+    assert.deepEqual(
+      listed.body.events.map((e: { id: string }) => e.id),
+      ['evt_sandbox_1'],
+    );
+  });
+
+  it('an event whose metadata.environment contradicts the endpoint is flagged invalid and alerted', async () => {
+    const event = { ...examplePayloads['order.created'], id: 'evt_mixed', metadata: { environment: 'sandbox' } };
+    assert.equal((await postSigned(webhook, event)).status, 200);
+    const stored = await consumer.store.get('evt_mixed');
+    assert.equal(stored?.status, 'invalid');
+    assert.match(stored?.validationError ?? '', /metadata.environment is "sandbox" but the event was delivered to the production endpoint/);
+    await waitFor(() => collector.received.some((a) => (a as { alert?: string }).alert === 'environment_mismatch'), {
+      what: 'mismatch alert',
+    });
+  });
+
+  it('secrets: when each last verified a delivery', async () => {
+    await waitFor(async () => {
+      const res = await api('/secrets');
+      const prod = res.body.secrets.find((s: { environment: string; index: number }) => s.environment === 'production' && s.index === 0);
+      return prod?.lastVerifiedAt !== null && prod !== undefined;
+    }, { what: 'secret usage flushed', timeoutMs: 10_000 });
+    const res = await api('/secrets');
+    assert.deepEqual(
+      res.body.secrets.map((s: { environment: string; index: number }) => [s.environment, s.index]),
+      [
+        ['production', 0],
+        ['sandbox', 0],
+      ],
+    );
+  });
+
+  it('Prometheus metrics: the series are there and move', async () => {
+    const scrape = async () => (await (await fetch(`${base}/metrics`)).text());
+    const before = await scrape();
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(series));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const ok = 'procureiq_webhooks_deliveries_total{type="order.created",environment="production",outcome="ok"}';
+    await postSigned(webhook, { ...examplePayloads['order.created'], id: 'evt_metrics_1' });
+    await postSigned(webhook, { ...examplePayloads['order.created'], id: 'evt_metrics_1' });
+    await postSigned(webhook, examplePayloads['order.created'], { secret: 'forged-secret' });
+    await waitFor(async () => (await consumer.store.get('evt_metrics_1'))?.status === 'processed');
+    const afterText = await scrape();
+    assert.equal(value(afterText, ok), value(before, ok) + 1);
+    for (const series of [
+      'procureiq_webhooks_deliveries_total{type="order.created",environment="production",outcome="duplicate"}',
+      'procureiq_webhooks_deliveries_total{type="none",environment="production",outcome="bad_signature"}',
+      'procureiq_webhooks_signature_verified_total{environment="production",secret_index="0"}',
+      'procureiq_webhooks_secret_last_verified_timestamp_seconds{environment="production",secret_index="0"}',
+      'procureiq_webhooks_attempts_total{type="order.created",outcome="succeeded"}',
+      'procureiq_webhooks_attempt_duration_seconds_count{type="order.created"}',
+      'procureiq_webhooks_ack_duration_seconds_count{route="/webhooks/procureiq",status="200"}',
+      'procureiq_webhooks_receive_to_handler_seconds_count',
+      'procureiq_webhooks_queue_depth{status="processed"}',
+      'procureiq_webhooks_oldest_waiting_age_seconds',
+    ]) {
+      assert.ok(value(afterText, series) > 0 || series.includes('oldest'), `${series} missing or zero:\n${afterText.slice(0, 300)}`);
+    }
+    assert.ok(value(afterText, 'procureiq_webhooks_ack_duration_seconds_count{route="/webhooks/procureiq",status="200"}') >
+      value(before, 'procureiq_webhooks_ack_duration_seconds_count{route="/webhooks/procureiq",status="200"}'));
+  });
+});
+
+describe('admin surface switched off', () => {
+  it('answers 404 when no token is configured, and serves on a separate port when asked', async () => {
+    const tmp = tempDir();
+    const off = createConsumer({ secret: SECRET, database: `sqlite:${join(tmp.dir, 'a.db')}`, logger: silentLogger() });
+    const { port } = await off.listen({ port: 0, host: '127.0.0.1' });
+    const res = await fetch(`http://127.0.0.1:${port}/admin/api/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/admin`)).status, 404);
+    await off.close();
+
+    const split = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'b.db')}`,
+      logger: silentLogger(),
+      adminToken: TOKEN,
+      adminPort: 0,
+    });
+    const ports = await split.listen({ port: 0, host: '127.0.0.1' });
+    assert.ok(ports.adminPort && ports.adminPort !== ports.port);
+    const onMain = await fetch(`http://127.0.0.1:${ports.port}/admin/api/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(onMain.status, 404);
+    const onAdmin = await fetch(`http://127.0.0.1:${ports.adminPort}/admin/api/events`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(onAdmin.status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${ports.adminPort}/metrics`)).status, 200);
+    await split.close();
+    tmp.cleanup();
+  });
+});
