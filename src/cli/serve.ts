@@ -19,6 +19,24 @@ export function registerServe(program: Command): void {
       ),
     )
     .addOption(
+      new Option(
+        '--secret-sandbox <secrets>',
+        'sandbox signing secret(s); enables POST /webhooks/procureiq/sandbox',
+      ).env('WEBHOOK_SECRET_SANDBOX'),
+    )
+    .addOption(
+      new Option('--admin-token <token>', 'enables the admin API and dashboard at /admin').env('ADMIN_TOKEN'),
+    )
+    .addOption(
+      new Option('--admin-port <port>', 'serve /admin and /metrics on this port instead').env('ADMIN_PORT'),
+    )
+    .addOption(
+      new Option(
+        '--retention <duration>',
+        'purge payloads of processed events older than this, e.g. 30d',
+      ).env('RETENTION'),
+    )
+    .addOption(
       new Option('--db <url>', 'sqlite:./file.db (default sqlite:./data/procureiq-webhooks.db)').env(
         'DATABASE_URL',
       ),

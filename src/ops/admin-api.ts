@@ -355,7 +355,7 @@ export function detailJson(e: EventDetail) {
     payload,
     rawBody: raw,
     deliveries: e.deliveries.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
-    attempts: e.attemptHistory.map((a) => ({
+    attemptHistory: e.attemptHistory.map((a) => ({
       ...a,
       startedAt: iso(a.startedAt),
       finishedAt: iso(a.finishedAt),

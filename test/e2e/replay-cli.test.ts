@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
-import { runCli, startCli, tempDir, waitFor } from '../helpers/index.ts';
 import { newEvent } from '../conformance/store-suite.ts';
+import { runCli, startCli, tempDir, waitFor } from '../helpers/index.ts';
 
 /** Seeds `n` dead letters straight into an inbox file. */
 function seedDead(path: string, n: number, type = 'order.created'): void {
   const inbox = new SqliteInbox(path);
   try {
     inbox.db.transaction(() => {
-      for (let i = 0; i < n; i++) inbox.insertIfAbsent(newEvent(`evt_dead_${String(i).padStart(5, '0')}`, { type, maxAttempts: 1 }));
+      for (let i = 0; i < n; i++)
+        inbox.insertIfAbsent(newEvent(`evt_dead_${String(i).padStart(5, '0')}`, { type, maxAttempts: 1 }));
       inbox.db.prepare("UPDATE events SET status = 'dead', attempts = 1, run_at = NULL").run();
     })();
   } finally {
@@ -25,26 +26,44 @@ describe('CLI replay by filter', () => {
     try {
       seedDead(path, 10_000);
       const db = ['--db', `sqlite:${path}`];
-      const dry = await runCli(['replay', '--status', 'dead', '--type', 'order.*', '--since', '1h', '--dry-run', ...db]);
+      const dry = await runCli([
+        'replay',
+        '--status',
+        'dead',
+        '--type',
+        'order.*',
+        '--since',
+        '1h',
+        '--dry-run',
+        ...db,
+      ]);
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /10000 event\(s\) match; dry run, nothing replayed/);
 
       // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again.
       const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
-      await waitFor(() => /replaying \[.*\] [1-9]\d*\/10000/.test(first.stderr()), { what: 'progress', timeoutMs: 30_000 });
+      await waitFor(() => /replaying \[.*\] [1-9]\d*\/10000/.test(first.stderr()), {
+        what: 'progress',
+        timeoutMs: 30_000,
+      });
       first.child.kill('SIGINT');
       const code = await first.exited;
       const firstOut = first.stdout();
       const done = Number(/replayed (\d+) of 10000/.exec(firstOut)?.[1] ?? -1);
       if (code === 130) {
-        assert.match(firstOut, /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue/);
+        assert.match(
+          firstOut,
+          /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue/,
+        );
         assert.ok(done > 0 && done < 10_000, `first run replayed ${done}`);
       } else {
         assert.equal(done, 10_000, 'the run finished before the interrupt landed');
       }
       const second = await runCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
       assert.equal(second.code, 0, second.stderr);
-      const rest = Number(/replayed (\d+) of (\d+)/.exec(second.stdout)?.[1] ?? (/^0 event/.test(second.stdout) ? 0 : -1));
+      const rest = Number(
+        /replayed (\d+) of (\d+)/.exec(second.stdout)?.[1] ?? (/^0 event/.test(second.stdout) ? 0 : -1),
+      );
       assert.equal(done + rest, 10_000, `${done} + ${rest}`);
 
       const inbox = new SqliteInbox(path);

@@ -1,0 +1,418 @@
+// The procureiq-webhooks dashboard: plain browser JavaScript served by the service, no build step.
+// It talks to the JSON admin API with the admin token, which it keeps in sessionStorage only.
+// Every value from the API is written with textContent, never as HTML.
+
+const TOKEN_KEY = 'procureiq-webhooks.admin-token';
+const POLL_MS = 2000;
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  view: 'events',
+  filter: {},
+  events: [],
+  next: null,
+  selected: null,
+  timer: undefined,
+};
+
+// ---- API -------------------------------------------------------------------------------------
+
+class Unauthorized extends Error {}
+
+async function api(path, { method = 'GET', body } = {}) {
+  const res = await fetch(`/admin/api${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}`,
+      'content-type': 'application/json',
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new Unauthorized(data.error?.message ?? 'unauthorized');
+  if (!res.ok) throw new Error(data.error?.message ?? `HTTP ${res.status}`);
+  return data;
+}
+
+function query(extra = {}) {
+  const params = new URLSearchParams();
+  const environment = $('#environment').value;
+  if (environment) params.set('environment', environment);
+  for (const [k, v] of Object.entries({ ...state.filter, ...extra })) if (v) params.set(k, v);
+  return params.toString();
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'style') Object.assign(node.style, v);
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const time = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
+const status = (s) => el('span', { class: `status ${s}`, text: s });
+
+function toast(message) {
+  const t = $('#toast');
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    t.hidden = true;
+  }, 3000);
+}
+
+async function guarded(fn) {
+  try {
+    await fn();
+    $('#live').classList.remove('off');
+  } catch (error) {
+    if (error instanceof Unauthorized) return signOut('The admin token was refused.');
+    $('#live').classList.add('off');
+    toast(error.message);
+  }
+}
+
+// ---- sign-in -----------------------------------------------------------------------------------
+
+function signOut(message = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(state.timer);
+  $('#app').hidden = true;
+  $('#signin').hidden = false;
+  $('#signin-error').textContent = message;
+}
+
+$('#signin-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $('#token').value.trim());
+  try {
+    await api('/stats?window=1m');
+    $('#token').value = '';
+    start();
+  } catch (error) {
+    signOut(error instanceof Unauthorized ? 'That token was refused.' : error.message);
+  }
+});
+$('#signout').addEventListener('click', () => signOut());
+
+// ---- views -------------------------------------------------------------------------------------
+
+for (const tab of document.querySelectorAll('.tab')) {
+  tab.addEventListener('click', () => show(tab.dataset.view));
+}
+
+function show(view) {
+  state.view = view;
+  for (const tab of document.querySelectorAll('.tab'))
+    tab.classList.toggle('active', tab.dataset.view === view);
+  for (const name of ['events', 'dead', 'charts', 'secrets']) $(`#view-${name}`).hidden = name !== view;
+  void refresh();
+}
+
+$('#environment').addEventListener('change', () => {
+  state.events = [];
+  void refresh();
+});
+
+$('#filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  state.filter = Object.fromEntries(new FormData(event.target).entries());
+  state.events = [];
+  void refresh();
+});
+
+async function refresh() {
+  await guarded(async () => {
+    if (state.view === 'events') await refreshEvents();
+    if (state.view === 'dead') await refreshDead();
+    if (state.view === 'charts') await refreshCharts();
+    if (state.view === 'secrets') await refreshSecrets();
+    const dead = await api(`/dead-letters?${query({ limit: 500, type: '', status: '', q: '', since: '' })}`);
+    $('#dead-count').textContent = dead.events.length ? String(dead.events.length) : '';
+  });
+}
+
+// Events: the newest page is polled; rows not seen before are inserted at the top and flash.
+async function refreshEvents() {
+  const { events, next } = await api(`/events?${query({ limit: 50 })}`);
+  const known = new Map(state.events.map((e) => [e.id, e]));
+  const fresh = new Set(state.events.length ? events.filter((e) => !known.has(e.id)).map((e) => e.id) : []);
+  const newestIds = new Set(events.map((e) => e.id));
+  state.events = [...events, ...state.events.filter((e) => !newestIds.has(e.id))];
+  if (!state.next || state.events.length <= 50) state.next = next;
+  renderEvents(fresh);
+  if (state.selected) await renderDetail(state.selected, { quiet: true });
+}
+
+function renderEvents(fresh = new Set()) {
+  const body = $('#events-table tbody');
+  body.replaceChildren(
+    ...state.events.map((e) =>
+      el(
+        'tr',
+        {
+          class: `${fresh.has(e.id) ? 'fresh' : ''} ${state.selected === e.id ? 'selected' : ''}`,
+          'data-id': e.id,
+          onclick: () => renderDetail(e.id),
+        },
+        el('td', { text: time(e.receivedAt) }),
+        el('td', { class: 'mono', text: e.type }),
+        el('td', {}, status(e.status)),
+        el('td', { text: String(e.attempts) }),
+        el('td', { text: e.environment }),
+        el('td', { class: 'mono', text: e.id }),
+      ),
+    ),
+  );
+  $('#more').hidden = !state.next;
+}
+
+$('#more').addEventListener('click', () =>
+  guarded(async () => {
+    const { events, next } = await api(`/events?${query({ limit: 50, before: state.next })}`);
+    state.events.push(...events);
+    state.next = next;
+    renderEvents();
+  }),
+);
+
+async function renderDetail(id, { quiet = false } = {}) {
+  state.selected = id;
+  for (const row of document.querySelectorAll('#events-table tbody tr'))
+    row.classList.toggle('selected', row.dataset.id === id);
+  const { event: e } = await api(`/events/${encodeURIComponent(id)}`);
+  const panel = $('#detail');
+  const replayable = ['processed', 'dead', 'invalid', 'unhandled'].includes(e.status);
+  const actions = el('div', { class: 'actions' });
+  if (replayable) {
+    actions.append(
+      el('button', {
+        class: 'primary',
+        text: 'Replay',
+        onclick: () =>
+          guarded(async () => {
+            await api(`/events/${encodeURIComponent(e.id)}/replay`, { method: 'POST' });
+            toast(`Replaying ${e.id}`);
+            await refresh();
+          }),
+      }),
+    );
+  }
+  actions.append(el('button', { class: 'link', text: 'Close', onclick: closeDetail }));
+  const facts = el('dl');
+  const fact = (k, v) => facts.append(el('dt', { text: k }), el('dd', { text: v ?? '–' }));
+  fact('Type', e.type);
+  fact('Environment', e.environment);
+  fact('Attempts', `${e.attempts} of ${e.maxAttempts}`);
+  fact('Received', time(e.receivedAt));
+  if (e.nextAttemptAt) fact('Next attempt', time(e.nextAttemptAt));
+  if (e.validationError) fact('Invalid', e.validationError);
+  for (const [k, v] of Object.entries(e.headers)) fact(k, v);
+  fact(
+    'Deliveries',
+    e.deliveries
+      .map((d) => `${time(d.receivedAt)} ${d.deliveryId ?? ''}${d.duplicate ? ' (duplicate)' : ''}`)
+      .join('\n'),
+  );
+
+  const timeline = el('ol', { class: 'timeline' });
+  if (e.attemptHistory.length === 0) timeline.append(el('li', { text: 'No attempts yet.' }));
+  for (const a of e.attemptHistory) {
+    timeline.append(
+      el(
+        'li',
+        { class: a.outcome },
+        el('div', {
+          text: `#${a.number} ${a.outcome}${a.durationMs === null ? '' : ` · ${a.durationMs} ms`}`,
+        }),
+        el('div', { class: 'when', text: `${time(a.startedAt)}${a.worker ? ` · ${a.worker}` : ''}` }),
+        ...(a.errorMessage ? [el('div', { class: 'msg', text: a.errorMessage })] : []),
+      ),
+    );
+  }
+  const payload = e.purged ? 'Payload purged by retention.' : JSON.stringify(e.payload ?? e.rawBody, null, 2);
+  panel.replaceChildren(
+    el('h2', { class: 'mono', text: e.id }),
+    el('div', {}, status(e.status)),
+    actions,
+    facts,
+    el('h3', { text: 'Attempts' }),
+    timeline,
+    el('h3', { text: 'Payload' }),
+    el('pre', { text: payload }),
+  );
+  panel.hidden = false;
+  $('.split').classList.add('with-detail');
+  if (!quiet) panel.scrollTop = 0;
+}
+
+function closeDetail() {
+  state.selected = null;
+  $('#detail').hidden = true;
+  $('.split').classList.remove('with-detail');
+  renderEvents();
+}
+
+// Dead letters, with replay and discard.
+async function refreshDead() {
+  const { events } = await api(
+    `/dead-letters?${query({ limit: 200, type: '', status: '', q: '', since: '' })}`,
+  );
+  $('#dead-table tbody').replaceChildren(
+    ...events.map((e) =>
+      el(
+        'tr',
+        { 'data-id': e.id },
+        el('td', { text: time(e.receivedAt) }),
+        el('td', { class: 'mono', text: e.type }),
+        el('td', { text: String(e.attempts) }),
+        el('td', { class: 'err', text: e.lastError ?? '', title: e.lastError ?? '' }),
+        el('td', { class: 'mono', text: e.id }),
+        el(
+          'td',
+          {},
+          el('button', { text: 'Replay', onclick: () => deadAction('replay', e.id) }),
+          ' ',
+          el('button', { class: 'danger', text: 'Discard', onclick: () => deadAction('discard', e.id) }),
+        ),
+      ),
+    ),
+  );
+  if (events.length === 0)
+    $('#dead-table tbody').append(el('tr', {}, el('td', { colspan: '6', text: 'No dead letters.' })));
+}
+
+function deadAction(action, id) {
+  if (action === 'discard' && !confirm(`Discard ${id}? It stays stored for dedupe and audit.`)) return;
+  return guarded(async () => {
+    await api(`/dead-letters/${action}`, { method: 'POST', body: { ids: [id] } });
+    toast(`${action === 'replay' ? 'Replaying' : 'Discarded'} ${id}`);
+    await refresh();
+  });
+}
+
+$('#replay-all-dead').addEventListener('click', () => {
+  if (!confirm('Replay every dead letter?')) return;
+  void guarded(async () => {
+    const { replayed } = await api('/dead-letters/replay', { method: 'POST', body: { all: true } });
+    toast(`Replaying ${replayed} dead letter(s)`);
+    await refresh();
+  });
+});
+
+// Charts: hand-drawn SVG bars, one per minute of the last hour.
+const PALETTE = ['#2f5bea', '#1f9d55', '#c98a00', '#8e44ad', '#d64545', '#16a085', '#e67e22', '#34495e'];
+
+function bars(container, minutes, series, colors) {
+  const width = 720;
+  const height = 200;
+  const max = Math.max(1, ...minutes.map((m) => series.reduce((sum, s) => sum + (s.values.get(m) ?? 0), 0)));
+  const w = width / minutes.length;
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  minutes.forEach((m, i) => {
+    let y = height;
+    series.forEach((s, k) => {
+      const v = s.values.get(m) ?? 0;
+      if (!v) return;
+      const h = (v / max) * (height - 10);
+      y -= h;
+      const rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      rect.setAttribute('x', String(i * w + 1));
+      rect.setAttribute('y', String(y));
+      rect.setAttribute('width', String(Math.max(1, w - 2)));
+      rect.setAttribute('height', String(h));
+      rect.setAttribute('fill', colors[k % colors.length]);
+      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      title.textContent = `${new Date(m).toLocaleTimeString()} ${s.name}: ${v}`;
+      rect.append(title);
+      svg.append(rect);
+    });
+  });
+  const axis = el(
+    'div',
+    { class: 'axis' },
+    el('span', { text: new Date(minutes[0]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) }),
+    el('span', { text: `peak ${max === 1 && !series.some((s) => s.values.size) ? 0 : max}/min` }),
+    el('span', { text: 'now' }),
+  );
+  container.replaceChildren(svg, axis);
+}
+
+async function refreshCharts() {
+  const stats = await api(`/stats?${query({ window: '1h', type: '', status: '', q: '', since: '' })}`);
+  const now = Math.floor(Date.now() / 60000) * 60000;
+  const minutes = Array.from({ length: 60 }, (_, i) => now - (59 - i) * 60000);
+  const byType = new Map();
+  for (const r of stats.receivedPerMinute) {
+    if (!byType.has(r.type)) byType.set(r.type, new Map());
+    byType.get(r.type).set(r.minute, r.count);
+  }
+  const series = [...byType.entries()].map(([name, values]) => ({ name, values }));
+  bars($('#chart-events'), minutes, series, PALETTE);
+  $('#legend').replaceChildren(
+    ...series.map((s, i) =>
+      el(
+        'span',
+        {},
+        el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }),
+        s.name,
+      ),
+    ),
+  );
+  const failed = new Map(stats.failedAttemptsPerMinute.map((r) => [r.minute, r.count]));
+  const refused = new Map(stats.signatureFailuresPerMinute.map((r) => [r.minute, r.count]));
+  bars(
+    $('#chart-failures'),
+    minutes,
+    [
+      { name: 'failed attempts', values: failed },
+      { name: 'refused signatures', values: refused },
+    ],
+    ['#d64545', '#c98a00'],
+  );
+  $('#counts').replaceChildren(
+    ...Object.entries(stats.byStatus).map(([s, n]) => el('div', {}, el('b', { text: String(n) }), s)),
+    el('div', {}, el('b', { text: `${stats.oldestWaitingAgeSeconds}s` }), 'oldest waiting'),
+  );
+}
+
+async function refreshSecrets() {
+  const { secrets } = await api('/secrets');
+  $('#secrets-table tbody').replaceChildren(
+    ...secrets.map((s) =>
+      el(
+        'tr',
+        {},
+        el('td', { text: s.environment }),
+        el('td', { text: String(s.index) }),
+        el('td', {
+          text: s.lastVerifiedAt ? time(s.lastVerifiedAt) : 'never (since the service started recording)',
+        }),
+      ),
+    ),
+  );
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+function start() {
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  show(state.view);
+  clearInterval(state.timer);
+  state.timer = setInterval(() => void refresh(), POLL_MS);
+}
+
+if (sessionStorage.getItem(TOKEN_KEY)) start();
+else signOut();
