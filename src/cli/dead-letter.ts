@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { parseInteger } from '../config/resolve-config.ts';
+import { summaryJson } from '../ops/event-json.ts';
 import type { EventSummary, InboxStore } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { replayIds } from './events.ts';
-import { printTable, summaryJson } from './format.ts';
+import { printTable } from './format.ts';
 import { dbOption, retryScheduleOption, withStore } from './open-cli-store.ts';
 
 /** Every dead letter not yet discarded, newest first, page by page. */

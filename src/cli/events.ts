@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { parseInteger } from '../config/resolve-config.ts';
+import { detailJson, summaryJson } from '../ops/event-json.ts';
 import { parseEnvironment } from '../ops/filters.ts';
 import { EVENT_STATUSES, type EventStatus } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
-import { detailJson, printDetail, printTable, summaryJson } from './format.ts';
+import { printDetail, printTable } from './format.ts';
 import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
 
 export function parseStatus(value: string | undefined): EventStatus | undefined {

@@ -1,21 +1,7 @@
+import { detailJson } from '../ops/event-json.ts';
 import type { EventDetail, EventSummary } from '../store/inbox-store.ts';
 
-const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
-
-/** Events as plain JSON objects (`attempts` is a number). */
-export function summaryJson(e: EventSummary) {
-  return {
-    id: e.id,
-    type: e.type,
-    status: e.status,
-    attempts: e.attempts,
-    environment: e.environment,
-    receivedAt: iso(e.receivedAt),
-    deliveryId: e.deliveryId,
-    nextAttemptAt: e.nextAttemptAt === null ? null : iso(e.nextAttemptAt),
-    lastError: e.lastError,
-  };
-}
+const iso = (ms: number) => new Date(ms).toISOString();
 
 export function printTable(events: EventSummary[]): string {
   if (events.length === 0) return 'no events\n';
@@ -35,31 +21,6 @@ export function printTable(events: EventSummary[]): string {
       .join('  ')
       .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
-}
-
-export function detailJson(e: EventDetail) {
-  const text = Buffer.from(e.rawBody).toString('utf8');
-  let payload: unknown = text;
-  try {
-    payload = JSON.parse(text);
-  } catch {}
-  return {
-    ...summaryJson(e),
-    created: e.created,
-    maxAttempts: e.maxAttempts,
-    timestampHeader: e.timestampHeader,
-    bodySha256: e.bodySha256,
-    validationError: e.validationError,
-    processedAt: e.processedAt === null ? null : iso(e.processedAt),
-    discardedAt: e.discardedAt === null ? null : iso(e.discardedAt),
-    payload,
-    attemptHistory: e.attemptHistory.map((a) => ({
-      ...a,
-      startedAt: iso(a.startedAt),
-      finishedAt: a.finishedAt === null ? null : iso(a.finishedAt),
-    })),
-    deliveries: e.deliveries.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
-  };
 }
 
 export function printDetail(e: EventDetail): string {
@@ -94,6 +55,10 @@ export function printDetail(e: EventDetail): string {
           .map((l) => `      ${l.trim()}`),
       );
   }
-  out.push('', 'Payload:', JSON.stringify(d.payload, null, 2));
+  out.push(
+    '',
+    'Payload:',
+    d.purged ? '  (purged by retention)' : JSON.stringify(d.payload ?? d.rawBody, null, 2),
+  );
   return `${out.join('\n')}\n`;
 }

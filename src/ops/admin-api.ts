@@ -6,8 +6,9 @@ import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../logging/logger.ts';
 import { send } from '../receiver/node-server.ts';
 import { readRawBody } from '../receiver/read-body.ts';
-import type { EventDetail, EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
+import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
 import { toError } from '../util/errors.ts';
+import { detailJson, summaryJson } from './event-json.ts';
 import { InputError, parseEnvironment, parseFilter, parseLimit } from './filters.ts';
 import type { MinuteSeries } from './minute-series.ts';
 
@@ -315,50 +316,4 @@ async function serveDashboard(path: string, res: ServerResponse): Promise<void> 
   } catch {
     send(res, { status: 404, body: { error: { code: 'not_found', message: `no dashboard file ${file}` } } });
   }
-}
-
-export function summaryJson(e: EventSummary) {
-  return {
-    id: e.id,
-    type: e.type,
-    status: e.status,
-    environment: e.environment,
-    attempts: e.attempts,
-    receivedAt: new Date(e.receivedAt).toISOString(),
-    deliveryId: e.deliveryId,
-    nextAttemptAt: e.nextAttemptAt === null ? null : new Date(e.nextAttemptAt).toISOString(),
-    lastError: e.lastError,
-  };
-}
-
-export function detailJson(e: EventDetail) {
-  const raw = Buffer.from(e.rawBody).toString('utf8');
-  let payload: unknown = null;
-  try {
-    payload = raw === '' ? null : JSON.parse(raw);
-  } catch {}
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return {
-    ...summaryJson(e),
-    created: e.created,
-    maxAttempts: e.maxAttempts,
-    bodySha256: e.bodySha256,
-    validationError: e.validationError,
-    processedAt: iso(e.processedAt),
-    discardedAt: iso(e.discardedAt),
-    purged: raw === '',
-    headers: {
-      'x-procureiq-delivery': e.deliveryId,
-      'x-procureiq-timestamp': e.timestampHeader,
-      'x-procureiq-event': e.type,
-    },
-    payload,
-    rawBody: raw,
-    deliveries: e.deliveries.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
-    attemptHistory: e.attemptHistory.map((a) => ({
-      ...a,
-      startedAt: iso(a.startedAt),
-      finishedAt: iso(a.finishedAt),
-    })),
-  };
 }

@@ -1,28 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
+import { loadMigrations } from '../migrations.ts';
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
-const FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
-interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
-function loadMigrations(): Migration[] {
-  return readdirSync(MIGRATIONS_DIR)
-    .map((file) => ({ file, match: FILE.exec(file) }))
-    .filter((entry) => entry.match !== null)
-    .map(({ file, match }) => ({
-      version: Number(match?.[1]),
-      name: match?.[2] ?? file,
-      sql: readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'),
-    }))
-    .sort((a, b) => a.version - b.version);
-}
-
-export const LATEST_MIGRATION = loadMigrations().at(-1)?.version ?? 0;
+export const LATEST_MIGRATION = loadMigrations(MIGRATIONS_DIR).at(-1)?.version ?? 0;
 
 /**
  * Applies pending migrations in one transaction that first takes an advisory lock for this
@@ -41,7 +22,7 @@ export async function migrate(client: pg.ClientBase, schema: string): Promise<nu
     const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
     const done = new Set(rows.map((r) => r.version));
     let applied = 0;
-    for (const migration of loadMigrations()) {
+    for (const migration of loadMigrations(MIGRATIONS_DIR)) {
       if (done.has(migration.version)) continue;
       await client.query(migration.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [

@@ -3,13 +3,11 @@ import pg from 'pg';
 import type { Logger } from '../../logging/logger.ts';
 import { ConfigError, StoreUnavailableError, toError } from '../../util/errors.ts';
 import {
-  type AttemptRecord,
   type AttemptResult,
   type AuditEntry,
   type ClaimBatch,
   type ClaimedEvent,
   type ClaimOptions,
-  type DeliveryRecord,
   type Environment,
   EVENT_STATUSES,
   type EventDetail,
@@ -27,6 +25,15 @@ import {
   type SecretUse,
   type TransactionalStatement,
 } from '../inbox-store.ts';
+import {
+  type AttemptRow,
+  type DeliveryRow,
+  INTERRUPTED,
+  type InboxRow,
+  SUMMARY_COLUMNS,
+  toDetail,
+  toSummary,
+} from '../rows.ts';
 import { Batcher } from './batcher.ts';
 import { currentVersion, LATEST_MIGRATION, migrate } from './migrate.ts';
 
@@ -34,7 +41,6 @@ import { currentVersion, LATEST_MIGRATION, migrate } from './migrate.ts';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 const CHANNEL = 'procureiq_webhooks_due';
-const INTERRUPTED = 'interrupted: the worker stopped or crashed during this attempt (lease expired)';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface PostgresStoreOptions {
@@ -61,33 +67,6 @@ interface Finish {
   /** Extra attempts granted (1 when a lease is given back unused). */
   bump: number;
 }
-
-interface EventRow {
-  id: string;
-  type: string;
-  environment: 'production' | 'sandbox';
-  status: EventStatus;
-  created: number;
-  raw_body: Buffer | null;
-  body_sha256: string;
-  delivery_id: string | null;
-  timestamp_header: string | null;
-  received_at: number;
-  secret_index: number;
-  source_address: string | null;
-  validation_error: string | null;
-  attempts: number;
-  max_attempts: number;
-  run_at: number | null;
-  lease_owner: string | null;
-  leased_at: number | null;
-  last_error: string | null;
-  processed_at: number | null;
-  discarded_at: number | null;
-}
-
-const SUMMARY_COLUMNS =
-  'id, type, environment, status, attempts, received_at, created, delivery_id, run_at, last_error';
 
 /**
  * The inbox on PostgreSQL, for several instances side by side. Concurrent deliveries are inserted
@@ -479,78 +458,18 @@ export class PostgresStore implements InboxStore {
   }
 
   async get(id: string): Promise<EventDetail | null> {
-    const { rows } = await this.query<EventRow>('SELECT * FROM events WHERE id = $1', [id]);
+    const { rows } = await this.query<InboxRow>('SELECT * FROM events WHERE id = $1', [id]);
     const row = rows[0];
     if (!row) return null;
-    const attempts = await this.query<{
-      number: number;
-      worker: string | null;
-      started_at: number;
-      finished_at: number | null;
-      duration_ms: number | null;
-      outcome: AttemptRecord['outcome'];
-      error_message: string | null;
-      error_stack: string | null;
-    }>('SELECT * FROM attempts WHERE event_id = $1 ORDER BY number', [id]);
-    const duplicates = await this.query<{
-      delivery_id: string | null;
-      received_at: number;
-      timestamp_header: string | null;
-      secret_index: number;
-      source_address: string | null;
-    }>('SELECT * FROM duplicate_deliveries WHERE event_id = $1 ORDER BY seq', [id]);
-    const history: AttemptRecord[] = attempts.rows.map((a) => ({
-      number: a.number,
-      startedAt: a.started_at,
-      finishedAt: a.finished_at,
-      durationMs: a.duration_ms,
-      outcome: a.outcome,
-      errorMessage: a.error_message,
-      errorStack: a.error_stack,
-      worker: a.worker,
-    }));
-    if (row.status === 'processing' && row.leased_at !== null) {
-      history.push({
-        number: row.attempts,
-        startedAt: row.leased_at,
-        finishedAt: null,
-        durationMs: null,
-        outcome: 'running',
-        errorMessage: null,
-        errorStack: null,
-        worker: row.lease_owner,
-      });
-    }
-    const deliveries: DeliveryRecord[] = [
-      {
-        deliveryId: row.delivery_id,
-        receivedAt: row.received_at,
-        duplicate: false,
-        timestampHeader: row.timestamp_header,
-        secretIndex: row.secret_index,
-        sourceAddress: row.source_address,
-      },
-      ...duplicates.rows.map((d) => ({
-        deliveryId: d.delivery_id,
-        receivedAt: d.received_at,
-        duplicate: true,
-        timestampHeader: d.timestamp_header,
-        secretIndex: d.secret_index,
-        sourceAddress: d.source_address,
-      })),
-    ];
-    return {
-      ...toSummary(row),
-      rawBody: row.raw_body ?? new Uint8Array(),
-      bodySha256: row.body_sha256,
-      timestampHeader: row.timestamp_header,
-      validationError: row.validation_error,
-      maxAttempts: row.max_attempts,
-      processedAt: row.processed_at,
-      discardedAt: row.discarded_at,
-      attemptHistory: history,
-      deliveries,
-    };
+    const attempts = await this.query<AttemptRow>(
+      'SELECT * FROM attempts WHERE event_id = $1 ORDER BY number',
+      [id],
+    );
+    const duplicates = await this.query<DeliveryRow>(
+      'SELECT * FROM duplicate_deliveries WHERE event_id = $1 ORDER BY seq',
+      [id],
+    );
+    return toDetail(row, attempts.rows, duplicates.rows);
   }
 
   async list(filter: ListFilter): Promise<EventSummary[]> {
@@ -576,7 +495,7 @@ export class PostgresStore implements InboxStore {
     if (filter.before) where.push(`seq < (SELECT seq FROM events WHERE id = ${param(filter.before)})`);
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY seq DESC LIMIT ${param(filter.limit ?? 50)}`;
-    const { rows } = await this.query<EventRow>(sql, params);
+    const { rows } = await this.query<InboxRow>(sql, params);
     return rows.map(toSummary);
   }
 
@@ -788,21 +707,6 @@ function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
     attempt: 1,
     maxAttempts: event.maxAttempts,
     owner,
-  };
-}
-
-function toSummary(row: EventRow): EventSummary {
-  return {
-    id: row.id,
-    type: row.type,
-    environment: row.environment,
-    status: row.status,
-    attempts: row.attempts,
-    receivedAt: row.received_at,
-    created: row.created,
-    deliveryId: row.delivery_id,
-    nextAttemptAt: row.status === 'pending' || row.status === 'retrying' ? row.run_at : null,
-    lastError: row.last_error,
   };
 }
 

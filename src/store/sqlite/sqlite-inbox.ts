@@ -3,12 +3,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  type AttemptRecord,
   type AttemptResult,
   type AuditEntry,
   type ClaimBatch,
   type ClaimOptions,
-  type DeliveryRecord,
   type Environment,
   EVENT_STATUSES,
   type EventDetail,
@@ -25,56 +23,18 @@ import {
   type SecretUse,
   type TransactionalStatement,
 } from '../inbox-store.ts';
+import {
+  type AttemptRow,
+  type DeliveryRow,
+  INTERRUPTED,
+  type InboxRow,
+  SUMMARY_COLUMNS,
+  toDetail,
+  toSummary,
+} from '../rows.ts';
 import { migrate } from './migrate.ts';
 
-/** Row of `events`, as SQLite returns it. */
-interface InboxRow {
-  id: string;
-  type: string;
-  environment: 'production' | 'sandbox';
-  status: EventStatus;
-  created: number;
-  raw_body: Uint8Array | null;
-  body_sha256: string;
-  delivery_id: string | null;
-  timestamp_header: string | null;
-  received_at: number;
-  validation_error: string | null;
-  attempts: number;
-  max_attempts: number;
-  run_at: number | null;
-  last_error: string | null;
-  processed_at: number | null;
-  discarded_at: number | null;
-  secret_index: number;
-  source_address: string | null;
-  lease_owner: string | null;
-  leased_at: number | null;
-}
-
-interface AttemptRow {
-  number: number;
-  worker: string | null;
-  started_at: number;
-  finished_at: number | null;
-  duration_ms: number | null;
-  outcome: AttemptRecord['outcome'];
-  error_message: string | null;
-  error_stack: string | null;
-}
-
-interface DeliveryRow {
-  delivery_id: string | null;
-  received_at: number;
-  timestamp_header: string | null;
-  secret_index: number;
-  source_address: string | null;
-}
-
 const EMPTY = new Uint8Array(0);
-const SUMMARY_COLUMNS =
-  'id, type, environment, status, attempts, received_at, created, delivery_id, run_at, last_error';
-const INTERRUPTED = 'interrupted: the worker stopped or crashed during this attempt (lease expired)';
 
 /**
  * The embedded inbox on one SQLite file, synchronous (better-sqlite3). `SqliteStore` runs it on a
@@ -339,60 +299,11 @@ export class SqliteInbox {
   get(id: string): EventDetail | null {
     const row = this.stmt.get.get(id) as InboxRow | undefined;
     if (!row) return null;
-    const attempts = (this.stmt.attemptsOf.all(id) as AttemptRow[]).map(
-      (a): AttemptRecord => ({
-        number: a.number,
-        startedAt: a.started_at,
-        finishedAt: a.finished_at,
-        durationMs: a.duration_ms,
-        outcome: a.outcome,
-        errorMessage: a.error_message,
-        errorStack: a.error_stack,
-        worker: a.worker,
-      }),
+    return toDetail(
+      row,
+      this.stmt.attemptsOf.all(id) as AttemptRow[],
+      this.stmt.duplicatesOf.all(id) as DeliveryRow[],
     );
-    if (row.status === 'processing' && row.leased_at !== null) {
-      attempts.push({
-        number: row.attempts,
-        startedAt: row.leased_at,
-        finishedAt: null,
-        durationMs: null,
-        outcome: 'running',
-        errorMessage: null,
-        errorStack: null,
-        worker: row.lease_owner,
-      });
-    }
-    const first: DeliveryRecord = {
-      deliveryId: row.delivery_id,
-      receivedAt: row.received_at,
-      duplicate: false,
-      timestampHeader: row.timestamp_header,
-      secretIndex: row.secret_index,
-      sourceAddress: row.source_address,
-    };
-    const repeats = (this.stmt.duplicatesOf.all(id) as DeliveryRow[]).map(
-      (d): DeliveryRecord => ({
-        deliveryId: d.delivery_id,
-        receivedAt: d.received_at,
-        duplicate: true,
-        timestampHeader: d.timestamp_header,
-        secretIndex: d.secret_index,
-        sourceAddress: d.source_address,
-      }),
-    );
-    return {
-      ...toSummary(row),
-      rawBody: row.raw_body ?? new Uint8Array(),
-      bodySha256: row.body_sha256,
-      timestampHeader: row.timestamp_header,
-      validationError: row.validation_error,
-      maxAttempts: row.max_attempts,
-      processedAt: row.processed_at,
-      discardedAt: row.discarded_at,
-      attemptHistory: attempts,
-      deliveries: [first, ...repeats],
-    };
   }
 
   list(filter: ListFilter): EventSummary[] {
@@ -564,19 +475,4 @@ export class SqliteInbox {
       result.errorStack ?? null,
     );
   }
-}
-
-function toSummary(row: InboxRow): EventSummary {
-  return {
-    id: row.id,
-    type: row.type,
-    environment: row.environment,
-    status: row.status,
-    attempts: row.attempts,
-    receivedAt: row.received_at,
-    created: row.created,
-    deliveryId: row.delivery_id,
-    nextAttemptAt: row.status === 'pending' || row.status === 'retrying' ? row.run_at : null,
-    lastError: row.last_error,
-  };
 }
