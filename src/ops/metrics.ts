@@ -43,14 +43,14 @@ export function createMetrics(store: InboxStore): Metrics {
   });
   const attempts = new Counter({
     name: `${prefix}attempts_total`,
-    help: 'Processing attempts, by event type and outcome (succeeded, failed, timed_out, aborted, unhandled).',
-    labelNames: ['type', 'outcome'],
+    help: 'Processing attempts, by event type, environment and outcome (succeeded, failed, timed_out, aborted, unhandled).',
+    labelNames: ['type', 'environment', 'outcome'],
     registers: [registry],
   });
   const attemptDuration = new Histogram({
     name: `${prefix}attempt_duration_seconds`,
-    help: 'How long handlers ran, by event type.',
-    labelNames: ['type'],
+    help: 'How long handlers ran, by event type and environment.',
+    labelNames: ['type', 'environment'],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
     registers: [registry],
   });
@@ -95,8 +95,9 @@ export function createMetrics(store: InboxStore): Metrics {
         verified.inc({ environment: o.environment, secret_index: String(o.secretIndex) });
     },
     attempt(info) {
-      attempts.inc({ type: typeLabel(info.type), outcome: info.outcome });
-      attemptDuration.observe({ type: typeLabel(info.type) }, info.durationMs / 1000);
+      const type = typeLabel(info.type);
+      attempts.inc({ type, environment: info.environment, outcome: info.outcome });
+      attemptDuration.observe({ type, environment: info.environment }, info.durationMs / 1000);
       if (info.attempt === 1) handlerLag.observe(Math.max(0, info.queuedMs) / 1000);
     },
     ack(route, status, seconds) {

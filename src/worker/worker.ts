@@ -30,6 +30,7 @@ export interface DeadLetterInfo {
 export interface AttemptInfo {
   id: string;
   type: string;
+  environment: string;
   attempt: number;
   outcome: AttemptResult['outcome'] | 'unhandled';
   durationMs: number;
@@ -243,6 +244,7 @@ export function createWorker(options: WorkerOptions): Worker {
       options.onAttempt?.({
         id: event.id,
         type: event.type,
+        environment: event.environment,
         attempt: event.attempt,
         outcome,
         durationMs: finishedAt - startedAt,

@@ -73,6 +73,55 @@ describe('CLI: configuration errors stop start-up with a message that says what 
     }
   });
 
+  it('a short admin token, and a sandbox secret equal to a production one', async () => {
+    const r = await runCli(['serve'], {
+      cwd: tmp.dir,
+      env: { WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: 'short', WEBHOOK_SECRET_SANDBOX: SECRET, RETENTION: '30' },
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /ADMIN_TOKEN \(--admin-token\): use at least 16 characters/);
+    assert.match(
+      r.stderr,
+      /WEBHOOK_SECRET_SANDBOX \(--secret-sandbox\): a sandbox secret is also a production secret/,
+    );
+    assert.match(r.stderr, /RETENTION \(--retention\): "30" is not a duration/);
+  });
+
+  it('serves the sandbox endpoint and the admin API from flags and env', async () => {
+    const server = await startServer(tmp.dir, {
+      WEBHOOK_SECRET_SANDBOX: 'sandbox-secret-abcdef',
+      ADMIN_TOKEN: 'admin-token-abcdef-0123456789',
+      DATABASE_URL: `sqlite:${join(tmp.dir, 'sandbox.db')}`,
+    });
+    try {
+      const sent = await runCli(['send', 'order.created', '--sandbox', '--url', `${server.url}/sandbox`], {
+        env: { WEBHOOK_SECRET_SANDBOX: 'sandbox-secret-abcdef' },
+      });
+      assert.match(sent.stdout, /200 ok/);
+      const id = /evt_\w+/.exec(sent.stdout)?.[0];
+      const res = await fetch(`http://127.0.0.1:${server.port}/admin/api/events?environment=sandbox`, {
+        headers: { authorization: 'Bearer admin-token-abcdef-0123456789' },
+      });
+      const body = (await res.json()) as { events: { id: string; environment: string }[] };
+      assert.deepEqual(
+        body.events.map((e) => [e.id, e.environment]),
+        [[id, 'sandbox']],
+      );
+      const listed = await runCli([
+        'events',
+        'list',
+        '--environment',
+        'sandbox',
+        '--json',
+        '--db',
+        `sqlite:${join(tmp.dir, 'sandbox.db')}`,
+      ]);
+      assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
   it('never logs the secret', async () => {
     const server = await startServer(tmp.dir, { LOG_LEVEL: 'trace' });
     await postSigned(server.url, examplePayloads['order.created'], { secret: 'wrong' });

@@ -282,8 +282,8 @@ describe('admin API, metrics and sandbox over real HTTP', () => {
       'procureiq_webhooks_deliveries_total{type="none",environment="production",outcome="bad_signature"}',
       'procureiq_webhooks_signature_verified_total{environment="production",secret_index="0"}',
       'procureiq_webhooks_secret_last_verified_timestamp_seconds{environment="production",secret_index="0"}',
-      'procureiq_webhooks_attempts_total{type="order.created",outcome="succeeded"}',
-      'procureiq_webhooks_attempt_duration_seconds_count{type="order.created"}',
+      'procureiq_webhooks_attempts_total{type="order.created",environment="production",outcome="succeeded"}',
+      'procureiq_webhooks_attempt_duration_seconds_count{type="order.created",environment="production"}',
       'procureiq_webhooks_ack_duration_seconds_count{route="/webhooks/procureiq",status="200"}',
       'procureiq_webhooks_receive_to_handler_seconds_count',
       'procureiq_webhooks_queue_depth{status="processed"}',
@@ -404,6 +404,47 @@ describe('admin API keyset pagination over 100k events', () => {
       process.stdout.write(
         `# keyset pages over ${total} events: median ${timings[10]?.toFixed(1)} ms, max ${timings.at(-1)?.toFixed(1)} ms; filtered deep page ${filtered.ms.toFixed(1)} ms\n`,
       );
+    } finally {
+      await consumer.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('retention', () => {
+  it('purges payloads of old processed events in the background, keeping dedupe keys and dead letters', async () => {
+    const tmp = tempDir();
+    const consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'r.db')}`,
+      logger: silentLogger(),
+      retention: '200ms',
+      retrySchedule: [],
+    });
+    consumer.on('order.created', async () => {});
+    consumer.on('payment.failed', async () => {
+      throw new Error('down');
+    });
+    try {
+      const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+      const url = `http://127.0.0.1:${port}/webhooks/procureiq`;
+      await postSigned(url, examplePayloads['order.created']);
+      await postSigned(url, examplePayloads['payment.failed']);
+      await waitFor(
+        async () => (await consumer.store.get(examplePayloads['order.created'].id))?.rawBody.byteLength === 0,
+        {
+          what: 'the processed payload purged',
+        },
+      );
+      const purged = await consumer.store.get(examplePayloads['order.created'].id);
+      assert.equal(purged?.status, 'processed');
+      assert.deepEqual(purged?.attemptHistory, []);
+      assert.deepEqual((await postSigned(url, examplePayloads['order.created'])).body, {
+        status: 'duplicate',
+      });
+      const dead = await consumer.store.get(examplePayloads['payment.failed'].id);
+      assert.equal(dead?.status, 'dead');
+      assert.ok((dead?.rawBody.byteLength ?? 0) > 0);
     } finally {
       await consumer.close();
       tmp.cleanup();
