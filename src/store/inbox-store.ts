@@ -176,7 +176,7 @@ export interface ClaimOptions {
 /** What one claim returned: leased events, and events whose expired lease used up their attempts. */
 export interface ClaimBatch {
   events: ClaimedEvent[];
-  deadLettered: { id: string; type: string }[];
+  deadLettered: { id: string; type: string; attempts: number }[];
 }
 
 export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable';

@@ -240,7 +240,7 @@ export class PostgresStore implements InboxStore {
   }
 
   async claimDue(options: ClaimOptions): Promise<ClaimBatch> {
-    const recovered = await this.query<{ id: string; type: string; status: EventStatus }>(
+    const recovered = await this.query<{ id: string; type: string; status: EventStatus; attempts: number }>(
       `WITH clock AS (SELECT piq_now_ms() AS ms),
        expired AS (
          SELECT e.id, e.attempts, e.lease_owner, e.leased_at FROM events e, clock c
@@ -258,7 +258,7 @@ export class PostgresStore implements InboxStore {
          run_at = CASE WHEN e.attempts >= e.max_attempts THEN NULL ELSE c.ms END,
          lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = $1, updated_at = c.ms
        FROM expired x, clock c WHERE e.id = x.id
-       RETURNING e.id, e.type, e.status`,
+       RETURNING e.id, e.type, e.status, e.attempts`,
       [INTERRUPTED],
     );
     const claimed = await this.query<{
@@ -298,7 +298,7 @@ export class PostgresStore implements InboxStore {
       })),
       deadLettered: recovered.rows
         .filter((r) => r.status === 'dead')
-        .map((r) => ({ id: r.id, type: r.type })),
+        .map((r) => ({ id: r.id, type: r.type, attempts: r.attempts })),
     };
   }
 

@@ -82,7 +82,7 @@ export class SqliteInbox {
           run_at = CASE WHEN attempts >= max_attempts THEN NULL ELSE @now END,
           lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = '${INTERRUPTED}', updated_at = @now
         WHERE status = 'processing' AND lease_expires_at <= @now
-        RETURNING id, type, status`),
+        RETURNING id, type, status, attempts`),
       claim: db.prepare(`UPDATE events SET status = 'processing', attempts = attempts + 1, lease_owner = ?,
           leased_at = ?, lease_expires_at = ?, run_at = NULL, updated_at = ?
         WHERE id IN (SELECT id FROM events WHERE status IN ('pending', 'retrying') AND run_at <= ?
@@ -195,6 +195,7 @@ export class SqliteInbox {
       id: string;
       type: string;
       status: EventStatus;
+      attempts: number;
     }[];
     const rows = this.stmt.claim.all(options.owner, now, now + options.leaseMs, now, now, options.limit) as {
       id: string;
@@ -218,7 +219,9 @@ export class SqliteInbox {
         maxAttempts: row.max_attempts,
         owner: options.owner,
       })),
-      deadLettered: recovered.filter((r) => r.status === 'dead').map((r) => ({ id: r.id, type: r.type })),
+      deadLettered: recovered
+        .filter((r) => r.status === 'dead')
+        .map((r) => ({ id: r.id, type: r.type, attempts: r.attempts })),
     };
   }
 
