@@ -85,8 +85,4 @@ export class HandlerRegistry {
   maxAttemptsFor(type: string): number {
     return 1 + this.retryScheduleFor(type).length;
   }
-
-  get size(): number {
-    return this.byType.size + (this.fallback ? 1 : 0);
-  }
 }
