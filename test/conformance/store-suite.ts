@@ -127,6 +127,34 @@ export function storeConformance(
       assert.equal((await store.get(id))?.deliveries.length, 50);
     });
 
+    it('answers each caller with its own result when calls overlap commits', async () => {
+      // Calls spread over several turns of the event loop, so some go to an idle store and some
+      // queue behind a commit in flight; every promise must get the answer to its own call.
+      const stored = Array.from({ length: 20 }, () => uid('evt'));
+      for (const [j, id] of stored.entries())
+        await store.insertIfAbsent(newEvent(id, { type: `test.s${j}` }));
+      const ids = Array.from({ length: 120 }, () => uid('evt'));
+      const calls: Promise<unknown>[] = [];
+      for (const [i, id] of ids.entries()) {
+        calls.push(store.insertIfAbsent(newEvent(id, { type: `test.t${i}` })));
+        if (i % 3 === 0) calls.push(store.insertIfAbsent(newEvent(id)));
+        if (i % 7 === 0) calls.push(store.get(stored[i / 7] as string));
+        if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      const results = await Promise.all(calls);
+      let k = 0;
+      for (const [i, id] of ids.entries()) {
+        assert.deepEqual(results[k++], { outcome: 'inserted', claimed: null }, `first insert of ${id}`);
+        if (i % 3 === 0) assert.equal((results[k++] as { outcome: string }).outcome, 'duplicate');
+        if (i % 7 === 0) {
+          const detail = results[k++] as { id: string; type: string } | null;
+          assert.equal(detail?.id, stored[i / 7]);
+          assert.equal(detail?.type, `test.s${i / 7}`);
+        }
+      }
+      assert.equal(k, results.length);
+    });
+
     it('claims due events under a lease; completes them once', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id));

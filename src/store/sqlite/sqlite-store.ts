@@ -41,9 +41,10 @@ interface Pending {
 }
 
 /**
- * The embedded store. Operations made in one turn of the event loop go to the writer thread as
- * one message; the writer commits everything that queued up while its last commit was on disk
- * as one transaction. So the number of fsyncs follows the disk's speed, not the request rate,
+ * The embedded store. An operation made while the writer thread is idle goes to it at once;
+ * operations made while a commit is on disk go as one message per turn of the event loop, and the
+ * writer commits everything that queued up meanwhile as one transaction (and answers it in one
+ * message). So the number of fsyncs follows the disk's speed, not the request rate,
  * and neither thread waits for the other.
  */
 export class SqliteStore implements InboxStore {
@@ -90,12 +91,12 @@ export class SqliteStore implements InboxStore {
       this.worker = worker;
       worker.on(
         'message',
-        (message: BatchReply | { ready: true } | { initError: string } | { closed: true }) => {
+        (message: { replies: BatchReply[] } | { ready: true } | { initError: string } | { closed: true }) => {
           if ('ready' in message) return resolve();
           if ('initError' in message)
             return reject(new StoreUnavailableError(`cannot open ${this.path}: ${message.initError}`));
           if ('closed' in message) return;
-          this.settle(message);
+          for (const reply of message.replies) this.settle(reply);
         },
       );
       worker.on('error', (error) => {
@@ -116,6 +117,12 @@ export class SqliteStore implements InboxStore {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ op, args, resolve: resolve as (v: unknown) => void, reject });
+      // An idle writer starts a commit at once; while it is on disk, later operations queue up
+      // and go as one batch per turn of the event loop (leader and followers of group commit).
+      if (this.mode === 'thread' && this.inFlight.size === 0) {
+        this.flush();
+        return;
+      }
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         // setImmediate, not a microtask: requests parsed in the same I/O phase join this batch.

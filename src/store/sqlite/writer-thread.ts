@@ -47,7 +47,7 @@ port.on('message', (first: BatchRequest | { close: true }) => {
       const fatal = error instanceof Error ? error.message : String(error);
       replies = requests.map((r) => ({ id: r.id, fatal }));
     }
-    for (const reply of replies) port.postMessage(reply);
+    port.postMessage({ replies });
   }
   if (close) {
     inbox.close();
