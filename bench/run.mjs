@@ -2,8 +2,15 @@
 // bare node:http ceiling and the guide's Express example, in one run; plus processing throughput
 // and receive-to-handler latency with a no-op handler. Load comes from wrk with a pre-signed pool.
 //
-// Options (env): BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50),
-// BENCH_LOG_LEVEL (the service's LOG_LEVEL, default warn), BENCH_TARGETS (comma list).
+// The machine is shared and noisy, so the ingest comparison runs in rounds: each round measures
+// every target once, back to back, and the table gives the median over rounds (ratios are the
+// median of each round's own ratio, so targets are compared under the same conditions). Every
+// measurement follows a warm-up under load (JIT, caches), with events of their own.
+//
+// Options (env): BENCH_DURATION (s per measurement, default 10), BENCH_WARMUP (s, default 2),
+// BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50), BENCH_LOW_CONNECTIONS (the latency
+// rows, default 10), BENCH_LOG_LEVEL (the service's LOG_LEVEL, default warn), BENCH_TARGETS
+// (comma list of bare, express, sqlite, postgres).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +22,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const here = new URL('.', import.meta.url).pathname;
 const repo = join(here, '..');
 const duration = Number(process.env.BENCH_DURATION ?? 10);
+const warmup = Number(process.env.BENCH_WARMUP ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const lowConnections = Number(process.env.BENCH_LOW_CONNECTIONS ?? 10);
 const threads = 2;
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn';
 const secret = 'bench-secret';
@@ -45,9 +55,9 @@ async function freePort() {
 }
 
 /** One signed, unique order.created delivery per line: "signature\tbody". */
-async function writePool(file, size) {
+async function writePool(file, size, tag = '') {
   const out = createWriteStream(file);
-  const run = randomBytes(4).toString('hex');
+  const run = `${tag}${randomBytes(4).toString('hex')}`;
   for (let i = 0; i < size; i++) {
     const body = JSON.stringify({
       id: `evt_bench_${run}_${i}`,
@@ -76,11 +86,11 @@ async function waitHealthy(url, child) {
   throw new Error(`no answer from ${url}`);
 }
 
-function runWrk(url, pool, { shard = 0, shards = 1, conns = connections } = {}) {
+function runWrk(url, pool, { shard = 0, shards = 1, conns = connections, seconds = duration } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       'wrk',
-      [`-t${threads}`, `-c${conns}`, `-d${duration}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
+      [`-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
       {
         env: {
           ...process.env,
@@ -106,12 +116,19 @@ function runWrk(url, pool, { shard = 0, shards = 1, conns = connections } = {}) 
   });
 }
 
-/** Load on several instances at once (one wrk each, connections split); figures combined. */
-async function runWrkOn(urls, pool) {
-  const conns = Math.max(threads, Math.floor(connections / urls.length));
-  const parts = await Promise.all(
-    urls.map((url, shard) => runWrk(url, pool, { shard, shards: urls.length, conns })),
-  );
+/**
+ * Load on several instances at once (one wrk each, connections split); figures combined. A warm-up
+ * with events of its own (`pools.warmup`) comes first and is not counted.
+ */
+async function runWrkOn(urls, pools, conns = connections, afterWarmup = async () => {}) {
+  const each = Math.max(threads, Math.floor(conns / urls.length));
+  const load = (pool, seconds) =>
+    Promise.all(
+      urls.map((url, shard) => runWrk(url, pool, { shard, shards: urls.length, conns: each, seconds })),
+    );
+  if (warmup > 0) await load(pools.warmup, warmup);
+  await afterWarmup();
+  const parts = await load(pools.measure, duration);
   const sum = (k) => parts.reduce((a, p) => a + p[k], 0);
   return {
     requests: sum('requests'),
@@ -134,7 +151,7 @@ async function stop(child) {
   clearTimeout(timer);
 }
 
-async function benchBaseline(name, file, pool) {
+async function benchBaseline(name, file, pools, conns = connections) {
   const port = await freePort();
   const child = fork(join(here, 'baselines', file), [], {
     env: { ...process.env, PORT: String(port), WEBHOOK_SECRET: secret },
@@ -144,13 +161,17 @@ async function benchBaseline(name, file, pool) {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
   });
-  const result = await runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool);
+  const result = await runWrkOn([`http://127.0.0.1:${port}/webhooks/procureiq`], pools, conns);
   await stop(child);
   return result;
 }
 
 /** Runs `instances` service processes on one database, loads them, and measures processing. */
-async function benchService(dir, pool, { handlers, database, instances = 1, label, env = {} }) {
+async function benchService(
+  dir,
+  pools,
+  { handlers, database, instances = 1, label, env = {}, conns = connections },
+) {
   const children = [];
   const statsFiles = [];
   const urls = [];
@@ -183,7 +204,11 @@ async function benchService(dir, pool, { handlers, database, instances = 1, labe
     await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
     urls.push(`http://127.0.0.1:${port}/webhooks/procureiq`);
   }
-  const ingest = await runWrkOn(urls, pool);
+  let before = [];
+  const ingest = await runWrkOn(urls, pools, conns, async () => {
+    before = await ackBuckets(urls[0]);
+  });
+  ingest.inService = inServiceAck(before, await ackBuckets(urls[0]));
   if (!handlers) {
     await Promise.all(children.map(stop));
     return { ingest };
@@ -217,6 +242,34 @@ async function benchService(dir, pool, { handlers, database, instances = 1, labe
       p99: pct(99),
     },
   };
+}
+
+/** The service's own ack-latency histogram: cumulative counts by upper bound (ms), answers 200. */
+async function ackBuckets(webhookUrl) {
+  const text = await (await fetch(new URL('/metrics', webhookUrl))).text();
+  const buckets = [];
+  for (const line of text.split('\n')) {
+    const m = /^procureiq_webhooks_ack_duration_seconds_bucket\{le="([^"]+)",.*status="200"\} (\d+)/.exec(
+      line,
+    );
+    if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2])]);
+  }
+  return buckets;
+}
+
+/**
+ * Ack latency as the service measures it (from a request's headers being parsed to its answer
+ * being written), over the measured part of the run: the share answered within 10 ms, and the
+ * bucket holding p99. Against wrk's figures, it shows how much of the tail comes before the
+ * service sees a request (waiting in the socket and for the CPU, shared with wrk here).
+ */
+function inServiceAck(before, after) {
+  const counts = after.map(([le, count]) => [le, count - (before.find(([b]) => b === le)?.[1] ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  if (total === 0) return null;
+  const within10 = counts.find(([le]) => le === 10)?.[1] ?? 0;
+  const p99AtMost = counts.find(([, count]) => count >= 0.99 * total)?.[0];
+  return { within10: within10 / total, p99AtMost };
 }
 
 /** Counts stored and unfinished events, in SQLite or PostgreSQL. */
@@ -260,80 +313,180 @@ async function withPgSchema(fn) {
 }
 
 const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 
 async function main() {
   requireWrk();
   if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) throw new Error('run npm run build first');
   const dir = mkdtempSync(join(tmpdir(), 'piq-bench-'));
   try {
-    const pool = join(dir, 'pool.tsv');
-    // Enough unique events for the fastest target to never repeat one.
+    // Enough unique events for the fastest target to never repeat one; the warm-ups have their own.
     const size = Number(process.env.BENCH_POOL ?? Math.max(200_000, duration * 90_000));
+    const pools = { measure: join(dir, 'pool.tsv'), warmup: join(dir, 'warmup.tsv') };
     console.log(`pre-signing ${fmt(size)} unique deliveries…`);
-    await writePool(pool, size);
+    await writePool(pools.measure, size, 'm');
+    await writePool(pools.warmup, Math.max(20_000, warmup * 90_000), 'w');
     console.log(
-      `wrk: ${threads} threads, ${connections} connections, ${duration}s per target; service LOG_LEVEL=${logLevel}\n`,
+      `wrk: ${threads} threads, ${connections} connections (latency rows: ${lowConnections}), ${warmup}s warm-up + ${duration}s per measurement, ${rounds} rounds; service LOG_LEVEL=${logLevel}\n`,
     );
+    const sqliteDb = (name) => `sqlite:${join(dir, `${name}.db`)}`;
 
-    const rows = [];
-    let bare;
-    let express;
+    // The comparison: every target once per round, back to back.
+    const compared = [];
     if (targets.includes('bare')) {
-      bare = await benchBaseline('bare node:http', 'bare-server.mjs', pool);
-      rows.push(['bare node:http (ceiling, not durable)', bare]);
+      compared.push([
+        'bare',
+        'bare node:http (ceiling, not durable)',
+        () => benchBaseline('bare', 'bare-server.mjs', pools),
+      ]);
     }
     if (targets.includes('express')) {
-      express = await benchBaseline('guide Express example', 'express-guide.cjs', pool);
-      rows.push(["guide's Express example (in memory)", express]);
+      compared.push([
+        'express',
+        "guide's Express example (in memory)",
+        () => benchBaseline('Express', 'express-guide.cjs', pools),
+      ]);
     }
-    const services = [];
     if (targets.includes('sqlite')) {
-      const database = (name) => `sqlite:${join(dir, `${name}.db`)}`;
-      const ingestOnly = await benchService(dir, pool, {
-        handlers: false,
-        database: database('ingest'),
-        label: 'si',
+      compared.push([
+        'sqlite',
+        'SQLite (durable), ingest only',
+        async (round) =>
+          (
+            await benchService(dir, pools, {
+              handlers: false,
+              database: sqliteDb(`ingest-${round}`),
+              label: `si${round}`,
+            })
+          ).ingest,
+      ]);
+      compared.push([
+        'inline',
+        'SQLite (durable), ingest only, commits on the event loop',
+        async (round) =>
+          (
+            await benchService(dir, pools, {
+              handlers: false,
+              database: sqliteDb(`inline-${round}`),
+              label: `sl${round}`,
+              env: { SQLITE_WRITER: 'inline' },
+            })
+          ).ingest,
+      ]);
+    }
+    // Latency below saturation: in a closed loop, each connection waits for its answer, so at
+    // 50 connections the mean ack time is 50 / throughput whatever the server does.
+    if (targets.includes('bare') && lowConnections > 0) {
+      compared.push([
+        'bareLow',
+        `bare node:http, ${lowConnections} connections`,
+        () => benchBaseline('bare', 'bare-server.mjs', pools, lowConnections),
+      ]);
+    }
+    if (targets.includes('sqlite') && lowConnections > 0) {
+      compared.push([
+        'sqliteLow',
+        `SQLite (durable), ingest only, ${lowConnections} connections`,
+        async (round) =>
+          (
+            await benchService(dir, pools, {
+              handlers: false,
+              database: sqliteDb(`low-${round}`),
+              label: `sw${round}`,
+              conns: lowConnections,
+            })
+          ).ingest,
+      ]);
+    }
+    const results = new Map(compared.map(([key]) => [key, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const [key, name, run] of compared) {
+        const r = await run(round);
+        results.get(key).push(r);
+        console.log(`round ${round + 1}/${rounds}: ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99, 2)} ms`);
+      }
+    }
+
+    const rows = [];
+    for (const [key, name] of compared) {
+      const runs = results.get(key);
+      // Ratios within a round, then the median: both sides saw the same machine.
+      const ratio = (base) =>
+        results.has(base) ? median(runs.map((r, i) => r.rps / results.get(base)[i].rps)) : undefined;
+      rows.push({
+        name,
+        rps: median(runs.map((r) => r.rps)),
+        p50: median(runs.map((r) => r.p50)),
+        p99: median(runs.map((r) => r.p99)),
+        refused: runs.reduce((a, r) => a + r.non2xx + r.errors, 0),
+        vsBare: key.endsWith('Low') ? undefined : ratio('bare'),
+        vsExpress: key.endsWith('Low') ? undefined : ratio('express'),
+        inService: runs.some((r) => r.inService)
+          ? {
+              within10: median(runs.map((r) => r.inService?.within10 ?? 0)),
+              p99AtMost: median(runs.map((r) => r.inService?.p99AtMost ?? Infinity)),
+            }
+          : undefined,
+        perRound: runs.map((r) => fmt(r.rps)).join(' / '),
       });
-      rows.push(['SQLite (durable), ingest only', ingestOnly.ingest]);
-      const inline = await benchService(dir, pool, {
-        handlers: false,
-        database: database('inline'),
-        label: 'sl',
-        env: { SQLITE_WRITER: 'inline' },
-      });
-      rows.push(['SQLite (durable), ingest only, commits on the event loop', inline.ingest]);
-      const withHandler = await benchService(dir, pool, {
+    }
+
+    // Processing, and the PostgreSQL backend: measured once each.
+    const services = [];
+    const single = [];
+    if (targets.includes('sqlite')) {
+      const withHandler = await benchService(dir, pools, {
         handlers: true,
-        database: database('handlers'),
+        database: sqliteDb('handlers'),
         label: 'sh',
       });
-      rows.push(['SQLite (durable), + no-op handler', withHandler.ingest]);
+      single.push(['SQLite (durable), + no-op handler', withHandler.ingest]);
       services.push(['SQLite, 1 instance', withHandler]);
     }
     if (targets.includes('postgres')) {
       for (const instances of [1, 2]) {
         const name = `PostgreSQL, ${instances} instance${instances > 1 ? 's' : ''}`;
         const ingestOnly = await withPgSchema((database) =>
-          benchService(dir, pool, { handlers: false, database, instances, label: `pi${instances}` }),
+          benchService(dir, pools, { handlers: false, database, instances, label: `pi${instances}` }),
         );
-        rows.push([`${name}, ingest only`, ingestOnly.ingest]);
+        single.push([`${name}, ingest only`, ingestOnly.ingest]);
         const withHandler = await withPgSchema((database) =>
-          benchService(dir, pool, { handlers: true, database, instances, label: `ph${instances}` }),
+          benchService(dir, pools, { handlers: true, database, instances, label: `ph${instances}` }),
         );
-        rows.push([`${name}, + no-op handler`, withHandler.ingest]);
+        single.push([`${name}, + no-op handler`, withHandler.ingest]);
         services.push([name, withHandler]);
       }
     }
 
-    console.log('Ingest (unique signed order.created deliveries)');
-    console.log('| target | req/s | p50 ack | p99 ack | non-2xx | × bare | × Express |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const [name, r] of rows) {
-      const vsBare = bare ? fmt(r.rps / bare.rps, 2) : '-';
-      const vsExpress = express ? fmt(r.rps / express.rps, 2) : '-';
+    const ms = (v) => `${fmt(v, 2)} ms`;
+    const times = (v) => (v === undefined ? '-' : fmt(v, 2));
+    const inService = (s) =>
+      s
+        ? `${fmt(s.within10 * 100, 1)}% ≤ 10 ms, p99 ≤ ${s.p99AtMost === Infinity ? '∞' : fmt(s.p99AtMost)} ms`
+        : '-';
+    console.log(`\nIngest (unique signed order.created deliveries): median of ${rounds} rounds`);
+    console.log(
+      '| target | req/s | p50 ack | p99 ack | non-2xx | × bare | × Express | in-service ack | req/s by round |',
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
+    for (const r of rows) {
       console.log(
-        `| ${name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} ms | ${fmt(r.p99, 2)} ms | ${r.non2xx + r.errors} | ${vsBare} | ${vsExpress} |`,
+        `| ${r.name} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.refused} | ${times(r.vsBare)} | ${times(r.vsExpress)} | ${inService(r.inService)} | ${r.perRound} |`,
       );
+    }
+    if (single.length > 0) {
+      console.log('\nMeasured once');
+      console.log('| target | req/s | p50 ack | p99 ack | non-2xx | in-service ack |');
+      console.log('| --- | ---: | ---: | ---: | ---: | --- |');
+      for (const [name, r] of single) {
+        console.log(
+          `| ${name} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.non2xx + r.errors} | ${inService(r.inService)} |`,
+        );
+      }
     }
     if (services.length > 0) {
       console.log('\nProcessing (no-op handler, under the ingest load above)');
