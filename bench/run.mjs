@@ -478,6 +478,21 @@ async function main() {
         `| ${r.name} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.refused} | ${times(r.vsBare)} | ${times(r.vsExpress)} | ${inService(r.inService)} | ${r.perRound} |`,
       );
     }
+    // The first release's targets (issue 2), checked against this run.
+    const durable = rows.find((r) => r.name === 'SQLite (durable), ingest only');
+    if (durable) {
+      const check = (label, value, ok) => `${label} ${value} ${ok ? 'met' : 'NOT met'}`;
+      const lines = [];
+      if (durable.vsBare !== undefined)
+        lines.push(check('≥ 0.35× bare:', `${fmt(durable.vsBare, 2)}×`, durable.vsBare >= 0.35));
+      if (durable.vsExpress !== undefined)
+        lines.push(check('≥ 2× Express:', `${fmt(durable.vsExpress, 2)}×`, durable.vsExpress >= 2));
+      lines.push(check(`p99 ack ≤ 10 ms at ${connections} connections:`, ms(durable.p99), durable.p99 <= 10));
+      const low = rows.find((r) => r.name === `SQLite (durable), ingest only, ${lowConnections} connections`);
+      if (low)
+        lines.push(check(`p99 ack ≤ 10 ms at ${lowConnections} connections:`, ms(low.p99), low.p99 <= 10));
+      console.log(`\nTargets (SQLite, ingest only): ${lines.join('; ')}`);
+    }
     if (single.length > 0) {
       console.log('\nMeasured once');
       console.log('| target | req/s | p50 ack | p99 ack | non-2xx | in-service ack |');
