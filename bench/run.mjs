@@ -335,96 +335,83 @@ async function main() {
     );
     const sqliteDb = (name) => `sqlite:${join(dir, `${name}.db`)}`;
 
-    // The comparison: every target once per round, back to back.
-    const compared = [];
-    if (targets.includes('bare')) {
-      compared.push([
-        'bare',
-        'bare node:http (ceiling, not durable)',
-        () => benchBaseline('bare', 'bare-server.mjs', pools),
-      ]);
-    }
-    if (targets.includes('express')) {
-      compared.push([
-        'express',
-        "guide's Express example (in memory)",
-        () => benchBaseline('Express', 'express-guide.cjs', pools),
-      ]);
-    }
-    if (targets.includes('sqlite')) {
-      compared.push([
-        'sqlite',
-        'SQLite (durable), ingest only',
-        async (round) =>
-          (
-            await benchService(dir, pools, {
-              handlers: false,
-              database: sqliteDb(`ingest-${round}`),
-              label: `si${round}`,
-            })
-          ).ingest,
-      ]);
-      compared.push([
-        'inline',
-        'SQLite (durable), ingest only, commits on the event loop',
-        async (round) =>
-          (
-            await benchService(dir, pools, {
-              handlers: false,
-              database: sqliteDb(`inline-${round}`),
-              label: `sl${round}`,
-              env: { SQLITE_WRITER: 'inline' },
-            })
-          ).ingest,
-      ]);
-    }
-    // Latency below saturation: in a closed loop, each connection waits for its answer, so at
-    // 50 connections the mean ack time is 50 / throughput whatever the server does.
-    if (targets.includes('bare') && lowConnections > 0) {
-      compared.push([
-        'bareLow',
-        `bare node:http, ${lowConnections} connections`,
-        () => benchBaseline('bare', 'bare-server.mjs', pools, lowConnections),
-      ]);
-    }
-    if (targets.includes('sqlite') && lowConnections > 0) {
-      compared.push([
-        'sqliteLow',
-        `SQLite (durable), ingest only, ${lowConnections} connections`,
-        async (round) =>
-          (
-            await benchService(dir, pools, {
-              handlers: false,
-              database: sqliteDb(`low-${round}`),
-              label: `sw${round}`,
-              conns: lowConnections,
-            })
-          ).ingest,
-      ]);
-    }
-    const results = new Map(compared.map(([key]) => [key, []]));
+    // The comparison: every target once per round, back to back. `low` targets run below
+    // saturation, for latency: in a closed loop each connection waits for its answer, so at 50
+    // connections the mean ack time is 50 / throughput whatever the server does.
+    const baseline = (name, file, conns) => () => benchBaseline(name, file, pools, conns);
+    const sqliteIngest =
+      (prefix, options = {}) =>
+      async (round) => {
+        const database = sqliteDb(`${prefix}-${round}`);
+        return (
+          await benchService(dir, pools, {
+            handlers: false,
+            database,
+            label: `${prefix}${round}`,
+            ...options,
+          })
+        ).ingest;
+      };
+    const withLow = lowConnections > 0;
+    const compared = [
+      targets.includes('bare') && {
+        key: 'bare',
+        name: 'bare node:http (ceiling, not durable)',
+        run: baseline('bare', 'bare-server.mjs'),
+      },
+      targets.includes('express') && {
+        key: 'express',
+        name: "guide's Express example (in memory)",
+        run: baseline('Express', 'express-guide.cjs'),
+      },
+      targets.includes('sqlite') && {
+        key: 'sqlite',
+        name: 'SQLite (durable), ingest only',
+        run: sqliteIngest('ingest'),
+      },
+      targets.includes('sqlite') && {
+        key: 'inline',
+        name: 'SQLite (durable), ingest only, commits on the event loop',
+        run: sqliteIngest('inline', { env: { SQLITE_WRITER: 'inline' } }),
+      },
+      targets.includes('bare') &&
+        withLow && {
+          key: 'bareLow',
+          low: true,
+          name: `bare node:http, ${lowConnections} connections`,
+          run: baseline('bare', 'bare-server.mjs', lowConnections),
+        },
+      targets.includes('sqlite') &&
+        withLow && {
+          key: 'sqliteLow',
+          low: true,
+          name: `SQLite (durable), ingest only, ${lowConnections} connections`,
+          run: sqliteIngest('low', { conns: lowConnections }),
+        },
+    ].filter(Boolean);
+    const results = new Map(compared.map(({ key }) => [key, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const [key, name, run] of compared) {
+      for (const { key, name, run } of compared) {
         const r = await run(round);
         results.get(key).push(r);
         console.log(`round ${round + 1}/${rounds}: ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99, 2)} ms`);
       }
     }
 
-    const rows = [];
-    for (const [key, name] of compared) {
+    const rows = new Map();
+    for (const { key, name, low } of compared) {
       const runs = results.get(key);
       // Ratios within a round, then the median: both sides saw the same machine.
       const ratio = (base) =>
-        results.has(base) ? median(runs.map((r, i) => r.rps / results.get(base)[i].rps)) : undefined;
-      rows.push({
+        results.has(base) && !low ? median(runs.map((r, i) => r.rps / results.get(base)[i].rps)) : undefined;
+      rows.set(key, {
         name,
         rps: median(runs.map((r) => r.rps)),
         p50: median(runs.map((r) => r.p50)),
         p99: median(runs.map((r) => r.p99)),
         refused: runs.reduce((a, r) => a + r.non2xx + r.errors, 0),
-        vsBare: key.endsWith('Low') ? undefined : ratio('bare'),
-        vsExpress: key.endsWith('Low') ? undefined : ratio('express'),
+        vsBare: ratio('bare'),
+        vsExpress: ratio('express'),
         inService: runs.some((r) => r.inService)
           ? {
               within10: median(runs.map((r) => r.inService?.within10 ?? 0)),
@@ -473,13 +460,13 @@ async function main() {
       '| target | req/s | p50 ack | p99 ack | non-2xx | × bare | × Express | in-service ack | req/s by round |',
     );
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
-    for (const r of rows) {
+    for (const r of rows.values()) {
       console.log(
         `| ${r.name} | ${fmt(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.refused} | ${times(r.vsBare)} | ${times(r.vsExpress)} | ${inService(r.inService)} | ${r.perRound} |`,
       );
     }
     // The first release's targets (issue 2), checked against this run.
-    const durable = rows.find((r) => r.name === 'SQLite (durable), ingest only');
+    const durable = rows.get('sqlite');
     if (durable) {
       const check = (label, value, ok) => `${label} ${value} ${ok ? 'met' : 'NOT met'}`;
       const lines = [];
@@ -488,9 +475,11 @@ async function main() {
       if (durable.vsExpress !== undefined)
         lines.push(check('≥ 2× Express:', `${fmt(durable.vsExpress, 2)}×`, durable.vsExpress >= 2));
       lines.push(check(`p99 ack ≤ 10 ms at ${connections} connections:`, ms(durable.p99), durable.p99 <= 10));
-      const low = rows.find((r) => r.name === `SQLite (durable), ingest only, ${lowConnections} connections`);
-      if (low)
-        lines.push(check(`p99 ack ≤ 10 ms at ${lowConnections} connections:`, ms(low.p99), low.p99 <= 10));
+      const lowRow = rows.get('sqliteLow');
+      if (lowRow)
+        lines.push(
+          check(`p99 ack ≤ 10 ms at ${lowConnections} connections:`, ms(lowRow.p99), lowRow.p99 <= 10),
+        );
       console.log(`\nTargets (SQLite, ingest only): ${lines.join('; ')}`);
     }
     if (single.length > 0) {
