@@ -37,6 +37,11 @@ export interface BatchRequest {
 
 export type BatchReply = { id: number; results: OperationResult[] } | { id: number; fatal: string };
 
+/** What the writer sends after each commit: the answers to every batch the commit held. */
+export interface CommitReply {
+  replies: BatchReply[];
+}
+
 const allowed = new Set<string>(INBOX_OPERATIONS);
 
 /**

@@ -20,7 +20,13 @@ import type {
   SecretUse,
   TransactionalStatement,
 } from '../inbox-store.ts';
-import { type BatchReply, type InboxOperation, type OperationResult, runBatch } from './protocol.ts';
+import {
+  type BatchReply,
+  type CommitReply,
+  type InboxOperation,
+  type OperationResult,
+  runBatch,
+} from './protocol.ts';
 import { SqliteInbox } from './sqlite-inbox.ts';
 
 export interface SqliteStoreOptions {
@@ -91,7 +97,7 @@ export class SqliteStore implements InboxStore {
       this.worker = worker;
       worker.on(
         'message',
-        (message: { replies: BatchReply[] } | { ready: true } | { initError: string } | { closed: true }) => {
+        (message: CommitReply | { ready: true } | { initError: string } | { closed: true }) => {
           if ('ready' in message) return resolve();
           if ('initError' in message)
             return reject(new StoreUnavailableError(`cannot open ${this.path}: ${message.initError}`));

@@ -2,7 +2,7 @@
 // here rather than on the event loop: the HTTP thread keeps parsing and verifying requests while
 // this thread waits on the disk, and everything that queued up meanwhile shares the next commit.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { BatchReply, BatchRequest } from './protocol.ts';
+import type { BatchReply, BatchRequest, CommitReply } from './protocol.ts';
 import { runBatch } from './protocol.ts';
 import { SqliteInbox } from './sqlite-inbox.ts';
 
@@ -47,7 +47,7 @@ port.on('message', (first: BatchRequest | { close: true }) => {
       const fatal = error instanceof Error ? error.message : String(error);
       replies = requests.map((r) => ({ id: r.id, fatal }));
     }
-    port.postMessage({ replies });
+    port.postMessage({ replies } satisfies CommitReply);
   }
   if (close) {
     inbox.close();
