@@ -2,9 +2,32 @@
  * The durable inbox: the one seam between procureiq-webhooks and its database. Methods speak
  * the domain and carry no driver or transaction types, so each engine (SQLite, PostgreSQL)
  * implements it in full and one conformance suite checks every implementation.
+ *
+ * Glossary
+ * - **event**: one ProcureIQ event id, stored once with the exact bytes of its first delivery.
+ *   Its id is the dedupe key, kept forever. Repeated deliveries are recorded beside it.
+ * - **consumer**: something that must act on an event: its handlers (`handlers`) or one route
+ *   (`route:NAME`).
+ * - **job**: one (event, consumer) pair, with its own status, attempts, lease, retry schedule and
+ *   dead letter. A failing consumer never delays or repeats another. The event's status sums up
+ *   its jobs (see `EventStatus`).
+ * - **unhandled** vs **invalid**: an unhandled event is well-formed but no consumer wants it; an
+ *   invalid one is a known type whose data failed its schema. Neither gets a job at receipt.
+ * - **claim**: a worker takes due jobs. Each claim starts an **attempt**, numbered from 1.
+ * - **lease**: a claimed job belongs to one worker (its **owner**) until the lease expires; a job
+ *   whose lease expired is recovered by the next claim (its attempt counts as `interrupted`).
+ * - **fencing token**: the attempt number. Every finishing write checks that the job is still
+ *   processing that attempt, so a worker whose lease was taken over changes nothing.
+ * - **reserve / accept**: how the receiver hands a new event to a local worker without a claim
+ *   round trip: the worker reserves room, the store leases the job in the same write that stores
+ *   the event, and the worker accepts the leased job.
  */
 
-/** Every state an event can be in. The database enforces this list with a CHECK constraint. */
+/**
+ * Every state an event can be in. The database enforces this list with a CHECK constraint. With
+ * jobs: `dead` if any job is dead; else `processing`, `retrying` or `pending` while any job is;
+ * `processed` once every job is processed (or skipped); `unhandled` when no consumer wants it.
+ */
 export const EVENT_STATUSES = [
   'pending',
   'processing',
@@ -15,6 +38,21 @@ export const EVENT_STATUSES = [
   'dead',
 ] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+/** Every state a job can be in: an event's states, less `invalid`, plus `skipped` (a route's transform declined it). */
+export const JOB_STATUSES = [
+  'pending',
+  'processing',
+  'retrying',
+  'processed',
+  'skipped',
+  'unhandled',
+  'dead',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** The consumer that runs an event's handlers. Routes are `route:NAME`. */
+export const HANDLERS = 'handlers';
 
 /** States an operator may replay an event from. */
 export const REPLAYABLE_STATUSES: readonly EventStatus[] = ['processed', 'dead', 'invalid', 'unhandled'];
@@ -59,9 +97,11 @@ export interface LeaseRequest {
   leaseMs: number;
 }
 
-/** An event leased to one worker for one attempt. */
+/** A job leased to one worker for one attempt, with its event. */
 export interface ClaimedEvent {
+  /** The event's id. */
   id: string;
+  consumer: string;
   type: string;
   environment: Environment;
   rawBody: Uint8Array;
@@ -74,14 +114,22 @@ export interface ClaimedEvent {
   owner: string;
 }
 
-/** A lease: the event, the fencing token (its attempt number) that must still hold, and its holder. */
+/** A lease: the job (event id and consumer), the fencing token (its attempt number) that must still hold, and its holder. */
 export interface Lease {
   id: string;
+  consumer: string;
   attempt: number;
   owner: string;
 }
 
-export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'interrupted' | 'aborted';
+export type AttemptOutcome =
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'timed_out'
+  | 'interrupted'
+  | 'aborted'
+  | 'skipped';
 
 export interface AttemptResult {
   startedAt: number;
@@ -102,6 +150,7 @@ export interface TransactionalStatement {
 }
 
 export interface AttemptRecord {
+  consumer: string;
   number: number;
   startedAt: number;
   finishedAt: number | null;
@@ -135,6 +184,17 @@ export interface EventSummary {
   lastError: string | null;
 }
 
+/** One job of an event, as shown. */
+export interface JobRecord {
+  consumer: string;
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  finishedAt: number | null;
+}
+
 /** One event in full. */
 export interface EventDetail extends EventSummary {
   rawBody: Uint8Array;
@@ -144,6 +204,8 @@ export interface EventDetail extends EventSummary {
   maxAttempts: number;
   processedAt: number | null;
   discardedAt: number | null;
+  jobs: JobRecord[];
+  /** Every attempt of every job, in the order they started. */
   attemptHistory: AttemptRecord[];
   deliveries: DeliveryRecord[];
 }
@@ -169,14 +231,16 @@ export interface ListFilter {
 export interface ClaimOptions {
   /** Identifies the worker, recorded on the lease and the attempt. */
   owner: string;
+  /** Which consumers' jobs to claim. @defaultValue `[HANDLERS]` */
+  consumers?: readonly string[] | undefined;
   limit: number;
   leaseMs: number;
 }
 
-/** What one claim returned: leased events, and events whose expired lease used up their attempts. */
+/** What one claim returned: leased jobs, and jobs whose expired lease used up their attempts. */
 export interface ClaimBatch {
   events: ClaimedEvent[];
-  deadLettered: { id: string; type: string; attempts: number }[];
+  deadLettered: { id: string; consumer: string; type: string; attempts: number }[];
 }
 
 export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable';
@@ -220,24 +284,25 @@ export interface InboxStore {
   migrate(): Promise<void>;
 
   /**
-   * Stores a verified event keyed by its id, durably (the write is on disk when this resolves).
-   * A second delivery of the same id stores nothing new but its delivery record.
+   * Stores a verified event keyed by its id, durably (the write is on disk when this resolves),
+   * with its jobs: a `pending` event gets its handlers job. A second delivery of the same id
+   * stores nothing new but its delivery record.
    *
-   * With `lease`, a new pending event is leased to that worker in the same write (its first
+   * With `lease`, the new handlers job is leased to that worker in the same write (its first
    * attempt starts at once), saving a claim round trip; the worker must have room for it.
    */
   insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult>;
 
   /**
-   * Leases up to `limit` due events (pending, or retrying whose time has come) to `owner`, in due
-   * order. Each claim starts a new attempt whose number is the lease's fencing token. Leases that
-   * expired first count their attempt as `interrupted` and are retried now, or dead-lettered if
-   * their attempts are used up.
+   * Leases up to `limit` due jobs of `consumers` (pending, or retrying whose time has come) to
+   * `owner`, in due order. Each claim starts a new attempt whose number is the lease's fencing
+   * token. Leases of those consumers that expired first count their attempt as `interrupted` and
+   * are retried now, or dead-lettered if their attempts are used up.
    */
   claimDue(options: ClaimOptions): Promise<ClaimBatch>;
 
   /**
-   * Marks a leased event processed and runs `statements` in the same transaction. Returns false,
+   * Marks a leased job processed and runs `statements` in the same transaction. Returns false,
    * changing nothing, when the lease no longer holds (expired and taken over, or replayed).
    */
   complete(
@@ -246,18 +311,21 @@ export interface InboxStore {
     statements?: readonly TransactionalStatement[],
   ): Promise<boolean>;
 
-  /** Records that no handler took the event (its type has none): status `unhandled`. */
+  /** Records that the consumer does not take this event (no handler for its type): `unhandled`. */
   markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean>;
+
+  /** Records that the consumer declined the event on purpose (a transform returned null): `skipped`. */
+  markSkipped(lease: Lease, result: AttemptResult): Promise<boolean>;
 
   /** Records a failed attempt and schedules the next one at `runAt` (epoch ms). False if fenced out. */
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean>;
 
-  /** Records the last failed attempt and marks the event `dead`. False if fenced out. */
+  /** Records the last failed attempt and marks the job `dead`. False if fenced out. */
   deadLetter(lease: Lease, result: AttemptResult): Promise<boolean>;
 
   /**
    * Gives a lease back without spending an attempt (shutdown): the attempt is recorded as
-   * `aborted` and the event is due again at once.
+   * `aborted` and the job is due again at once.
    */
   release(lease: Lease, result: AttemptResult): Promise<boolean>;
 
@@ -269,10 +337,11 @@ export interface InboxStore {
   expireLeases(ownerPrefix?: string): Promise<number>;
 
   /**
-   * Makes a processed, dead, invalid or unhandled event due again with a fresh budget of
-   * `maxAttempts` attempts. Adds attempts; never a new event.
+   * Makes a processed, dead, invalid or unhandled event due again: each finished job (or only
+   * `consumer`'s) gets a fresh budget of `maxAttempts` attempts; an event that never had a job
+   * gets its handlers job. Adds attempts; never a new event.
    */
-  replay(id: string, maxAttempts: number): Promise<ReplayOutcome>;
+  replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome>;
 
   /** Marks dead letters as discarded: kept for dedupe and audit, hidden from the dead-letter list. */
   discard(ids: readonly string[]): Promise<number>;
@@ -296,7 +365,10 @@ export interface InboxStore {
    * many were purged; call again until it returns 0.
    */
   purgeProcessed(olderThan: number, limit: number): Promise<number>;
-  /** When the next pending or retrying event falls due (epoch ms), or null if none is waiting. */
+  /**
+   * When the worker should next look (epoch ms): the earliest time a pending or retrying job falls
+   * due or a lease expires; null if no job waits or runs.
+   */
   nextDueAt(): Promise<number | null>;
   /** Checks that the store answers and its migrations are current; rejects with the reason. */
   ping(): Promise<void>;

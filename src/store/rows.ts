@@ -1,12 +1,16 @@
 // Rows as both SQL engines return them (the same snake_case columns), and their mapping to the
 // domain types. Row types mirror the SQL; the domain types are in inbox-store.ts.
-import type {
-  AttemptRecord,
-  DeliveryRecord,
-  Environment,
-  EventDetail,
-  EventStatus,
-  EventSummary,
+import {
+  type AttemptRecord,
+  type ClaimedEvent,
+  type DeliveryRecord,
+  type Environment,
+  EVENT_STATUSES,
+  type EventDetail,
+  type EventStatus,
+  type EventSummary,
+  type JobRecord,
+  type JobStatus,
 } from './inbox-store.ts';
 
 /** The error recorded for an attempt whose lease expired: its worker stopped or crashed. */
@@ -34,15 +38,38 @@ export interface InboxRow {
   attempts: number;
   max_attempts: number;
   run_at: number | null;
-  lease_owner: string | null;
-  leased_at: number | null;
   last_error: string | null;
   processed_at: number | null;
   discarded_at: number | null;
 }
 
+/** A row of `jobs`. */
+export interface JobRow {
+  event_id: string;
+  consumer: string;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  run_at: number | null;
+  lease_owner: string | null;
+  leased_at: number | null;
+  last_error: string | null;
+  finished_at: number | null;
+}
+
+/** The columns of an event that a claimed job carries. */
+export interface ClaimedEventRow {
+  id: string;
+  type: string;
+  environment: Environment;
+  raw_body: Uint8Array;
+  received_at: number;
+  delivery_id: string | null;
+}
+
 /** A row of `attempts`. */
 export interface AttemptRow {
+  consumer: string;
   number: number;
   worker: string | null;
   started_at: number;
@@ -77,14 +104,49 @@ export function toSummary(row: Omit<InboxRow, 'raw_body'>): EventSummary {
   };
 }
 
+/** Counts for every status, zero where no row has it. */
+export function countsByStatus(
+  rows: readonly { status: EventStatus; n: number }[],
+): Record<EventStatus, number> {
+  const counts = Object.fromEntries(EVENT_STATUSES.map((s) => [s, 0])) as Record<EventStatus, number>;
+  for (const row of rows) counts[row.status] = Number(row.n);
+  return counts;
+}
+
+/** A leased job with its event's data. */
+export function toClaimed(
+  event: ClaimedEventRow,
+  job: { consumer: string; attempts: number; max_attempts: number },
+  owner: string,
+): ClaimedEvent {
+  return {
+    id: event.id,
+    consumer: job.consumer,
+    type: event.type,
+    environment: event.environment,
+    rawBody: event.raw_body,
+    receivedAt: event.received_at,
+    deliveryId: event.delivery_id,
+    attempt: job.attempts,
+    maxAttempts: job.max_attempts,
+    owner,
+  };
+}
+
 /**
- * An event in full: its finished attempts plus, while it is leased, the running one (a running
- * attempt lives on the event row until it finishes); its first delivery (on the event row) and
- * the duplicates.
+ * An event in full: its jobs; every finished attempt plus, for each leased job, the running one
+ * (a running attempt lives on the job row until it finishes); its first delivery (on the event
+ * row) and the duplicates.
  */
-export function toDetail(row: InboxRow, attempts: AttemptRow[], duplicates: DeliveryRow[]): EventDetail {
+export function toDetail(
+  row: InboxRow,
+  jobRows: JobRow[],
+  attempts: AttemptRow[],
+  duplicates: DeliveryRow[],
+): EventDetail {
   const history = attempts.map(
     (a): AttemptRecord => ({
+      consumer: a.consumer,
       number: a.number,
       startedAt: a.started_at,
       finishedAt: a.finished_at,
@@ -95,18 +157,31 @@ export function toDetail(row: InboxRow, attempts: AttemptRow[], duplicates: Deli
       worker: a.worker,
     }),
   );
-  if (row.status === 'processing' && row.leased_at !== null) {
+  for (const job of jobRows) {
+    if (job.status !== 'processing' || job.leased_at === null) continue;
     history.push({
-      number: row.attempts,
-      startedAt: row.leased_at,
+      consumer: job.consumer,
+      number: job.attempts,
+      startedAt: job.leased_at,
       finishedAt: null,
       durationMs: null,
       outcome: 'running',
       errorMessage: null,
       errorStack: null,
-      worker: row.lease_owner,
+      worker: job.lease_owner,
     });
   }
+  const jobs = jobRows.map(
+    (j): JobRecord => ({
+      consumer: j.consumer,
+      status: j.status,
+      attempts: j.attempts,
+      maxAttempts: j.max_attempts,
+      nextAttemptAt: j.status === 'pending' || j.status === 'retrying' ? j.run_at : null,
+      lastError: j.last_error,
+      finishedAt: j.finished_at,
+    }),
+  );
   const delivery = (d: DeliveryRow, duplicate: boolean): DeliveryRecord => ({
     deliveryId: d.delivery_id,
     receivedAt: d.received_at,
@@ -124,6 +199,7 @@ export function toDetail(row: InboxRow, attempts: AttemptRow[], duplicates: Deli
     maxAttempts: row.max_attempts,
     processedAt: row.processed_at,
     discardedAt: row.discarded_at,
+    jobs,
     attemptHistory: history,
     deliveries: [delivery(row, false), ...duplicates.map((d) => delivery(d, true))],
   };

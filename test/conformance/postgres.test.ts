@@ -28,6 +28,7 @@ describe('PostgreSQL specifics', () => {
       assert.deepEqual(rows, [
         { version: 1, name: 'inbox' },
         { version: 2, name: 'operations' },
+        { version: 3, name: 'jobs' },
       ]);
       await stores[0]!.ping();
     } finally {

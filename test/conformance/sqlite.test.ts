@@ -41,9 +41,16 @@ describe('SQLite schema', () => {
       assert.throws(
         () =>
           inbox.db
-            .prepare("INSERT INTO attempts (event_id, number, started_at, outcome) VALUES ('x', 1, 0, 'meh')")
+            .prepare(
+              "INSERT INTO attempts (event_id, consumer, number, started_at, outcome) VALUES ('x', 'handlers', 1, 0, 'meh')",
+            )
             .run(),
         /CHECK constraint/,
+      );
+      assert.throws(
+        () => inbox.db.prepare("UPDATE jobs SET status = 'invalid' WHERE event_id = 'evt_check'").run(),
+        /CHECK constraint/,
+        'a job is never invalid: invalid events get no job',
       );
     } finally {
       inbox.close();
@@ -61,6 +68,7 @@ describe('SQLite schema', () => {
       assert.deepEqual(rows, [
         { version: 1, name: 'inbox' },
         { version: 2, name: 'operations' },
+        { version: 3, name: 'jobs' },
       ]);
       inbox.close();
     } finally {

@@ -9,38 +9,41 @@ import {
   type ClaimedEvent,
   type ClaimOptions,
   type Environment,
-  EVENT_STATUSES,
   type EventDetail,
   type EventStatus,
   type EventSummary,
+  HANDLERS,
   type InboxStats,
   type InboxStore,
   type InsertResult,
+  type JobStatus,
   type Lease,
   type LeaseRequest,
   type ListFilter,
   type NewEvent,
-  REPLAYABLE_STATUSES,
   type ReplayOutcome,
   type SecretUse,
   type TransactionalStatement,
 } from '../inbox-store.ts';
 import {
   type AttemptRow,
+  type ClaimedEventRow,
+  countsByStatus,
   type DeliveryRow,
   INTERRUPTED,
   type InboxRow,
-  SUMMARY_COLUMNS,
+  type JobRow,
+  toClaimed,
   toDetail,
   toSummary,
 } from '../rows.ts';
 import { Batcher } from './batcher.ts';
 import { currentVersion, LATEST_MIGRATION, migrate } from './migrate.ts';
+import * as plan from './plans.ts';
 
 // bigint columns hold epoch milliseconds, well inside a double's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-const CHANNEL = 'procureiq_webhooks_due';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface PostgresStoreOptions {
@@ -61,11 +64,11 @@ interface PendingInsert {
 interface Finish {
   lease: Lease;
   result: AttemptResult;
-  status: 'processed' | 'unhandled' | 'retrying' | 'dead';
+  status: 'processed' | 'skipped' | 'unhandled' | 'retrying' | 'dead';
   /** For `retrying`: when (epoch ms); `'now'` on the database clock. */
   runAt: number | 'now' | null;
-  /** Extra attempts granted (1 when a lease is given back unused). */
-  bump: number;
+  /** Attempts granted back (1 when a lease is given back unused). */
+  extraAttempts: number;
 }
 
 /**
@@ -175,7 +178,7 @@ export class PostgresStore implements InboxStore {
   }
 
   private notify(): Promise<void> {
-    return this.query(`SELECT pg_notify('${CHANNEL}', '')`).then(
+    return this.query(plan.NOTIFY).then(
       () => {},
       () => {},
     );
@@ -184,176 +187,115 @@ export class PostgresStore implements InboxStore {
   /** Inserts a batch in one statement; returns the ids inserted, each with its lease time if leased. */
   private async insertBatch(batch: PendingInsert[]): Promise<Map<string, number | null>> {
     const col = <T>(fn: (p: PendingInsert) => T) => batch.map(fn);
-    const { rows } = await this.query<{ id: string; leased_at: number | null }>(
-      `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[], $7::text[],
-           $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], $13::text[], $14::int4[], $15::text[], $16::int8[])
-           AS t(id, type, environment, status, created, raw_body, body_sha256, delivery_id, timestamp_header,
-                received_at, secret_index, source_address, validation_error, max_attempts, lease_owner, lease_ms)
-       ), clock AS (SELECT piq_now_ms() AS ms),
-       ins AS (
-         INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256, delivery_id,
-           timestamp_header, received_at, secret_index, source_address, validation_error, attempts, max_attempts,
-           run_at, lease_owner, leased_at, lease_expires_at, updated_at)
-         SELECT i.id, i.type, i.environment,
-           CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN 'processing' ELSE i.status END,
-           i.created, i.raw_body, i.body_sha256, i.delivery_id, i.timestamp_header, i.received_at, i.secret_index,
-           i.source_address, i.validation_error,
-           CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN 1 ELSE 0 END, i.max_attempts,
-           CASE WHEN i.status = 'pending' AND i.lease_owner IS NULL THEN i.received_at END,
-           CASE WHEN i.status = 'pending' THEN i.lease_owner END,
-           CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN c.ms END,
-           CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN c.ms + i.lease_ms END,
-           i.received_at
-         FROM input i, clock c
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id, leased_at
-       ), dup AS (
-         INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at, body_sha256, timestamp_header,
-           secret_index, source_address)
-         SELECT i.id, i.delivery_id, i.received_at, i.body_sha256, i.timestamp_header, i.secret_index, i.source_address
-         FROM input i WHERE i.id NOT IN (SELECT id FROM ins)
-       )
-       SELECT id, leased_at FROM ins`,
-      [
-        col((p) => p.event.id),
-        col((p) => p.event.type),
-        col((p) => p.event.environment),
-        col((p) => p.event.status),
-        col((p) => p.event.created),
-        col((p) =>
-          Buffer.from(p.event.rawBody.buffer, p.event.rawBody.byteOffset, p.event.rawBody.byteLength),
-        ),
-        col((p) => createHash('sha256').update(p.event.rawBody).digest('hex')),
-        col((p) => p.event.deliveryId),
-        col((p) => p.event.timestampHeader),
-        col((p) => p.event.receivedAt),
-        col((p) => p.event.secretIndex),
-        col((p) => p.event.sourceAddress),
-        col((p) => p.event.validationError),
-        col((p) => p.event.maxAttempts),
-        col((p) => p.lease?.owner ?? null),
-        col((p) => p.lease?.leaseMs ?? null),
-      ],
-    );
+    const { rows } = await this.query<{ id: string; leased_at: number | null }>(plan.INSERT_EVENTS, [
+      col((p) => p.event.id),
+      col((p) => p.event.type),
+      col((p) => p.event.environment),
+      col((p) => p.event.status),
+      col((p) => p.event.created),
+      col((p) => Buffer.from(p.event.rawBody.buffer, p.event.rawBody.byteOffset, p.event.rawBody.byteLength)),
+      col((p) => createHash('sha256').update(p.event.rawBody).digest('hex')),
+      col((p) => p.event.deliveryId),
+      col((p) => p.event.timestampHeader),
+      col((p) => p.event.receivedAt),
+      col((p) => p.event.secretIndex),
+      col((p) => p.event.sourceAddress),
+      col((p) => p.event.validationError),
+      col((p) => p.event.maxAttempts),
+      col((p) => (p.event.status === 'pending' ? (p.lease?.owner ?? null) : null)),
+      col((p) => p.lease?.leaseMs ?? null),
+    ]);
     return new Map(rows.map((r) => [r.id, r.leased_at]));
   }
 
   async claimDue(options: ClaimOptions): Promise<ClaimBatch> {
-    const recovered = await this.query<{ id: string; type: string; status: EventStatus; attempts: number }>(
-      `WITH clock AS (SELECT piq_now_ms() AS ms),
-       expired AS (
-         SELECT e.id, e.attempts, e.lease_owner, e.leased_at FROM events e, clock c
-         WHERE e.status = 'processing' AND e.lease_expires_at <= c.ms
-         FOR UPDATE OF e SKIP LOCKED
-       ), interrupted AS (
-         INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
-         SELECT x.id, x.attempts, x.lease_owner, COALESCE(x.leased_at, c.ms), c.ms, c.ms - COALESCE(x.leased_at, c.ms),
-           'interrupted', $1
-         FROM expired x, clock c
-         ON CONFLICT (event_id, number) DO NOTHING
-       )
-       UPDATE events e SET
-         status = CASE WHEN e.attempts >= e.max_attempts THEN 'dead' ELSE 'retrying' END,
-         run_at = CASE WHEN e.attempts >= e.max_attempts THEN NULL ELSE c.ms END,
-         lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = $1, updated_at = c.ms
-       FROM expired x, clock c WHERE e.id = x.id
-       RETURNING e.id, e.type, e.status, e.attempts`,
-      [INTERRUPTED],
-    );
-    const claimed = await this.query<{
-      id: string;
-      type: string;
-      environment: 'production' | 'sandbox';
-      raw_body: Buffer;
-      received_at: number;
-      delivery_id: string | null;
-      attempts: number;
-      max_attempts: number;
-    }>(
-      `WITH clock AS (SELECT piq_now_ms() AS ms),
-       due AS (
-         SELECT e.id FROM events e, clock c
-         WHERE e.status IN ('pending', 'retrying') AND e.run_at <= c.ms
-         ORDER BY e.run_at LIMIT $3
-         FOR UPDATE OF e SKIP LOCKED
-       )
-       UPDATE events e SET status = 'processing', attempts = e.attempts + 1, lease_owner = $1, leased_at = c.ms,
-         lease_expires_at = c.ms + $2, run_at = NULL, updated_at = c.ms
-       FROM due, clock c WHERE e.id = due.id
-       RETURNING e.id, e.type, e.environment, e.raw_body, e.received_at, e.delivery_id, e.attempts, e.max_attempts`,
-      [options.owner, options.leaseMs, options.limit],
-    );
+    const consumers = [...(options.consumers ?? [HANDLERS])];
+    const expired = await this.query<{ event_id: string }>(plan.ANY_EXPIRED, [consumers]);
+    const recovered =
+      expired.rowCount === 0
+        ? []
+        : await this.transaction(
+            expired.rows.map((r) => r.event_id),
+            async (client) => {
+              const { rows } = await client.query<{
+                event_id: string;
+                consumer: string;
+                type: string;
+                status: JobStatus;
+                attempts: number;
+              }>(plan.RECOVER_EXPIRED, [INTERRUPTED, consumers]);
+              return rows;
+            },
+          );
+    const claimed = await this.query<
+      ClaimedEventRow & { consumer: string; attempts: number; max_attempts: number }
+    >(plan.CLAIM_DUE, [options.owner, options.leaseMs, options.limit, consumers]);
     return {
-      events: claimed.rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        environment: r.environment,
-        rawBody: r.raw_body,
-        receivedAt: r.received_at,
-        deliveryId: r.delivery_id,
-        attempt: r.attempts,
-        maxAttempts: r.max_attempts,
-        owner: options.owner,
-      })),
-      deadLettered: recovered.rows
+      events: claimed.rows.map((row) => toClaimed(row, row, options.owner)),
+      deadLettered: recovered
         .filter((r) => r.status === 'dead')
-        .map((r) => ({ id: r.id, type: r.type, attempts: r.attempts })),
+        .map((r) => ({ id: r.event_id, consumer: r.consumer, type: r.type, attempts: r.attempts })),
     };
   }
 
   /**
-   * Finishing writes made in one turn go out as one statement: each event's fenced status change
-   * (still processing, still this attempt) and, only where it held, its attempt record.
+   * Runs `work` in a transaction that first locks the rows of events `ids`, then writes those
+   * events' new summaries of their jobs before it commits.
    */
-  private async finishMany(batch: Finish[]): Promise<boolean[]> {
+  private async transaction<T>(
+    ids: readonly string[],
+    work: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError('the store is closed');
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(plan.LOCK_EVENTS, [ids]);
+      const result = await work(client);
+      await client.query(plan.SUMMARISE_EVENTS, [ids]);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (error instanceof pg.DatabaseError && !isConnectionError(error)) throw error;
+      if (error instanceof StoreUnavailableError) throw error;
+      throw new StoreUnavailableError(`PostgreSQL is unreachable: ${toError(error).message}`, {
+        cause: error,
+      });
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The fenced finishing write of each job in `batch`; returns which leases held. */
+  private async finishJobs(client: pg.ClientBase, batch: readonly Finish[]): Promise<Set<string>> {
     const col = <T>(fn: (f: Finish) => T) => batch.map(fn);
-    const { rows } = await this.query<{ event_id: string }>(
-      `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[],
-           $8::text[], $9::text[], $10::int8[], $11::bool[], $12::int4[])
-           AS t(id, attempt, owner, started_at, finished_at, outcome, error_message, error_stack, status, run_at,
-                run_now, bump)
-       ), upd AS (
-         UPDATE events e SET
-           status = i.status,
-           processed_at = CASE WHEN i.status = 'processed' THEN i.finished_at ELSE e.processed_at END,
-           run_at = CASE WHEN i.run_now THEN piq_now_ms() ELSE i.run_at END,
-           last_error = CASE WHEN i.status = 'processed' THEN NULL
-                             WHEN i.status IN ('retrying', 'dead') AND i.bump = 0 THEN i.error_message
-                             ELSE e.last_error END,
-           max_attempts = e.max_attempts + i.bump,
-           lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = i.finished_at
-         FROM input i
-         WHERE e.id = i.id AND e.status = 'processing' AND e.attempts = i.attempt
-         RETURNING e.id
-       )
-       INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome, error_message, error_stack)
-       SELECT i.id, i.attempt, i.owner, i.started_at, i.finished_at, i.finished_at - i.started_at, i.outcome,
-         i.error_message, i.error_stack
-       FROM input i JOIN upd u ON u.id = i.id
-       ON CONFLICT (event_id, number) DO UPDATE SET finished_at = excluded.finished_at,
-         duration_ms = excluded.duration_ms, outcome = excluded.outcome, error_message = excluded.error_message,
-         error_stack = excluded.error_stack
-       RETURNING event_id`,
-      [
-        col((f) => f.lease.id),
-        col((f) => f.lease.attempt),
-        col((f) => f.lease.owner),
-        col((f) => f.result.startedAt),
-        col((f) => f.result.finishedAt),
-        col((f) => f.result.outcome),
-        col((f) => f.result.errorMessage ?? null),
-        col((f) => f.result.errorStack ?? null),
-        col((f) => f.status),
-        col((f) => (typeof f.runAt === 'number' ? f.runAt : null)),
-        col((f) => f.runAt === 'now'),
-        col((f) => f.bump),
-      ],
+    const { rows } = await client.query<{ event_id: string; consumer: string }>(plan.FINISH_JOBS, [
+      col((f) => f.lease.id),
+      col((f) => f.lease.consumer),
+      col((f) => f.lease.attempt),
+      col((f) => f.lease.owner),
+      col((f) => f.result.startedAt),
+      col((f) => f.result.finishedAt),
+      col((f) => f.result.outcome),
+      col((f) => f.result.errorMessage ?? null),
+      col((f) => f.result.errorStack ?? null),
+      col((f) => f.status),
+      col((f) => (typeof f.runAt === 'number' ? f.runAt : null)),
+      col((f) => f.runAt === 'now'),
+      col((f) => f.extraAttempts),
+    ]);
+    return new Set(rows.map((r) => jobKey(r.event_id, r.consumer)));
+  }
+
+  /** Finishing writes made in one turn go out as one transaction. */
+  private async finishMany(batch: Finish[]): Promise<boolean[]> {
+    const held = await this.transaction([...new Set(batch.map((f) => f.lease.id))], (client) =>
+      this.finishJobs(client, batch),
     );
-    const held = new Set(rows.map((r) => r.event_id));
-    if (batch.some((f) => f.runAt === 'now' && held.has(f.lease.id))) void this.notify();
-    return batch.map((f) => held.has(f.lease.id));
+    const done = batch.map((f) => held.has(jobKey(f.lease.id, f.lease.consumer)));
+    if (batch.some((f, i) => f.runAt === 'now' && done[i])) void this.notify();
+    return done;
   }
 
   private finish(
@@ -361,10 +303,10 @@ export class PostgresStore implements InboxStore {
     result: AttemptResult,
     status: Finish['status'],
     runAt: Finish['runAt'],
-    bump = 0,
+    extraAttempts = 0,
   ) {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    return this.finishes.push({ lease, result, status, runAt, bump });
+    return this.finishes.push({ lease, result, status, runAt, extraAttempts });
   }
 
   async complete(
@@ -374,38 +316,22 @@ export class PostgresStore implements InboxStore {
   ): Promise<boolean> {
     if (statements.length === 0) return this.finish(lease, result, 'processed', null);
     // The handler's own statements commit, or roll back, together with the processed mark.
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
-      const marked = await client.query(
-        `UPDATE events SET status = 'processed', processed_at = $3, last_error = NULL, lease_owner = NULL,
-           leased_at = NULL, lease_expires_at = NULL, updated_at = $3
-         WHERE id = $1 AND status = 'processing' AND attempts = $2`,
-        [lease.id, lease.attempt, result.finishedAt],
-      );
-      const held = marked.rowCount === 1;
-      if (held) {
-        for (const s of statements) await client.query(s.sql, [...s.params]);
-        await client.query(
-          `INSERT INTO attempts (event_id, number, worker, started_at, finished_at, duration_ms, outcome)
-           VALUES ($1, $2, $3, $4, $5, $5 - $4, $6)
-           ON CONFLICT (event_id, number) DO UPDATE SET finished_at = excluded.finished_at,
-             duration_ms = excluded.duration_ms, outcome = excluded.outcome`,
-          [lease.id, lease.attempt, lease.owner, result.startedAt, result.finishedAt, result.outcome],
-        );
-      }
-      await client.query(held ? 'COMMIT' : 'ROLLBACK');
-      return held;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.transaction([lease.id], async (client) => {
+      const held = await this.finishJobs(client, [
+        { lease, result, status: 'processed', runAt: null, extraAttempts: 0 },
+      ]);
+      if (held.size === 0) return false;
+      for (const s of statements) await client.query(s.sql, [...s.params]);
+      return true;
+    });
   }
 
   markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
     return this.finish(lease, result, 'unhandled', null);
+  }
+
+  markSkipped(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.finish(lease, result, 'skipped', null);
   }
 
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
@@ -424,125 +350,69 @@ export class PostgresStore implements InboxStore {
   async expireLeases(ownerPrefix?: string): Promise<number> {
     const result =
       ownerPrefix === undefined
-        ? await this.query(`UPDATE events SET lease_expires_at = 0 WHERE status = 'processing'`)
-        : await this.query(
-            `UPDATE events SET lease_expires_at = 0 WHERE status = 'processing' AND starts_with(lease_owner, $1)`,
-            [ownerPrefix],
-          );
+        ? await this.query(plan.EXPIRE_ALL)
+        : await this.query(plan.EXPIRE_OWNER, [ownerPrefix]);
     return result.rowCount ?? 0;
   }
 
-  async replay(id: string, maxAttempts: number): Promise<ReplayOutcome> {
-    const statuses = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
-    const result = await this.query(
-      `UPDATE events SET status = 'pending', run_at = piq_now_ms(), max_attempts = attempts + $2, last_error = NULL,
-         discarded_at = NULL, updated_at = piq_now_ms()
-       WHERE id = $1 AND status IN (${statuses})`,
-      [id, maxAttempts],
-    );
-    if (result.rowCount === 1) {
-      await this.query(`SELECT pg_notify('${CHANNEL}', '')`);
+  async replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome> {
+    const outcome = await this.transaction([id], async (client): Promise<ReplayOutcome> => {
+      const status = await client.query<{ replayable: boolean }>(plan.REPLAYABLE_STATUS, [id]);
+      const row = status.rows[0];
+      if (!row) return 'not_found';
+      if (!row.replayable) return 'not_replayable';
+      const reopened = await client.query(plan.REPLAY_JOBS, [id, maxAttempts, consumer ?? null]);
+      if (reopened.rowCount === 0) {
+        if ((await client.query(plan.HAS_JOBS, [id])).rowCount !== 0) return 'not_replayable';
+        await client.query(plan.INSERT_HANDLERS_JOB, [id, maxAttempts]);
+      }
+      await client.query(plan.REOPEN_EVENT, [id]);
       return 'replayed';
-    }
-    const exists = await this.query('SELECT 1 FROM events WHERE id = $1', [id]);
-    return exists.rowCount === 0 ? 'not_found' : 'not_replayable';
+    });
+    if (outcome === 'replayed') await this.query(plan.NOTIFY);
+    return outcome;
   }
 
   async discard(ids: readonly string[]): Promise<number> {
-    const result = await this.query(
-      `UPDATE events SET discarded_at = piq_now_ms(), updated_at = piq_now_ms()
-       WHERE id = ANY($1::text[]) AND status = 'dead' AND discarded_at IS NULL`,
-      [[...ids]],
-    );
+    const result = await this.query(plan.DISCARD, [[...ids]]);
     return result.rowCount ?? 0;
   }
 
   async get(id: string): Promise<EventDetail | null> {
-    const { rows } = await this.query<InboxRow>('SELECT * FROM events WHERE id = $1', [id]);
+    const { rows } = await this.query<InboxRow>(plan.GET_EVENT, [id]);
     const row = rows[0];
     if (!row) return null;
-    const attempts = await this.query<AttemptRow>(
-      'SELECT * FROM attempts WHERE event_id = $1 ORDER BY number',
-      [id],
-    );
-    const duplicates = await this.query<DeliveryRow>(
-      'SELECT * FROM duplicate_deliveries WHERE event_id = $1 ORDER BY seq',
-      [id],
-    );
-    return toDetail(row, attempts.rows, duplicates.rows);
+    const [jobs, attempts, duplicates] = await Promise.all([
+      this.query<JobRow>(plan.JOBS_OF, [id]),
+      this.query<AttemptRow>(plan.ATTEMPTS_OF, [id]),
+      this.query<DeliveryRow>(plan.DUPLICATES_OF, [id]),
+    ]);
+    return toDetail(row, jobs.rows, attempts.rows, duplicates.rows);
   }
 
   async list(filter: ListFilter): Promise<EventSummary[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (value: unknown) => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    if (filter.status) where.push(`status = ${param(filter.status)}`);
-    if (filter.type) {
-      // `order.*` matches a family; `_` and `%` in type names are literal.
-      if (filter.type.includes('*')) {
-        const pattern = filter.type.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
-        where.push(`type LIKE ${param(pattern)}`);
-      } else where.push(`type = ${param(filter.type)}`);
-    }
-    if (filter.environment) where.push(`environment = ${param(filter.environment)}`);
-    if (filter.since !== undefined) where.push(`received_at >= ${param(filter.since)}`);
-    if (filter.until !== undefined) where.push(`received_at < ${param(filter.until)}`);
-    if (filter.text) where.push(`position(convert_to(${param(filter.text)}, 'UTF8') in raw_body) > 0`);
-    if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
-    if (filter.before) where.push(`seq < (SELECT seq FROM events WHERE id = ${param(filter.before)})`);
-    const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY seq DESC LIMIT ${param(filter.limit ?? 50)}`;
+    const { sql, params } = plan.listEventsPlan(filter);
     const { rows } = await this.query<InboxRow>(sql, params);
     return rows.map(toSummary);
   }
 
   async countByStatus(): Promise<Record<EventStatus, number>> {
-    const counts = Object.fromEntries(EVENT_STATUSES.map((s) => [s, 0])) as Record<EventStatus, number>;
-    const { rows } = await this.query<{ status: EventStatus; n: number }>(
-      'SELECT status, COUNT(*)::int8 AS n FROM events GROUP BY status',
-    );
-    for (const r of rows) counts[r.status] = r.n;
-    return counts;
+    const { rows } = await this.query<{ status: EventStatus; n: number }>(plan.COUNT_BY_STATUS, [null]);
+    return countsByStatus(rows);
   }
 
   async stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
     const env = options.environment ?? null;
     const params = [options.since, env];
-    const byType = await this.query<{ type: string; status: EventStatus; count: number }>(
-      `SELECT type, status, COUNT(*)::int8 AS count FROM events
-       WHERE received_at >= $1 AND ($2::text IS NULL OR environment = $2)
-       GROUP BY type, status ORDER BY type, status`,
-      params,
-    );
-    const byStatus = Object.fromEntries(EVENT_STATUSES.map((s) => [s, 0])) as Record<EventStatus, number>;
-    const statusRows = await this.query<{ status: EventStatus; n: number }>(
-      `SELECT status, COUNT(*)::int8 AS n FROM events WHERE $1::text IS NULL OR environment = $1 GROUP BY status`,
-      [env],
-    );
-    for (const r of statusRows.rows) byStatus[r.status] = r.n;
-    const oldest = await this.query<{ at: number | null }>(
-      `SELECT MIN(received_at) AS at FROM events WHERE status IN ('pending', 'retrying') AND ($1::text IS NULL OR environment = $1)`,
-      [env],
-    );
-    const perMinute = await this.query<{ minute: number; type: string; count: number }>(
-      `SELECT (received_at / 60000) * 60000 AS minute, type, COUNT(*)::int8 AS count FROM events
-       WHERE received_at >= $1 AND ($2::text IS NULL OR environment = $2)
-       GROUP BY 1, 2 ORDER BY 1`,
-      params,
-    );
-    const failures = await this.query<{ minute: number; count: number }>(
-      `SELECT (a.finished_at / 60000) * 60000 AS minute, COUNT(*)::int8 AS count FROM attempts a
-       JOIN events e ON e.id = a.event_id
-       WHERE a.finished_at >= $1 AND a.outcome IN ('failed', 'timed_out', 'interrupted')
-         AND ($2::text IS NULL OR e.environment = $2)
-       GROUP BY 1 ORDER BY 1`,
-      params,
-    );
+    const [byType, byStatus, oldest, perMinute, failures] = await Promise.all([
+      this.query<{ type: string; status: EventStatus; count: number }>(plan.COUNT_BY_TYPE_AND_STATUS, params),
+      this.query<{ status: EventStatus; n: number }>(plan.COUNT_BY_STATUS, [env]),
+      this.query<{ at: number | null }>(plan.OLDEST_WAITING, [env]),
+      this.query<{ minute: number; type: string; count: number }>(plan.RECEIVED_PER_MINUTE, params),
+      this.query<{ minute: number; count: number }>(plan.FAILED_ATTEMPTS_PER_MINUTE, params),
+    ]);
     return {
-      byStatus,
+      byStatus: countsByStatus(byStatus.rows),
       byType: byType.rows,
       oldestWaitingAt: oldest.rows[0]?.at ?? null,
       receivedPerMinute: perMinute.rows,
@@ -552,13 +422,11 @@ export class PostgresStore implements InboxStore {
 
   async recordSecretUse(uses: readonly SecretUse[]): Promise<void> {
     if (uses.length === 0) return;
-    await this.query(
-      `INSERT INTO secret_usage (environment, secret_index, last_verified_at)
-       SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[])
-       ON CONFLICT (environment, secret_index) DO UPDATE SET
-         last_verified_at = GREATEST(secret_usage.last_verified_at, excluded.last_verified_at)`,
-      [uses.map((u) => u.environment), uses.map((u) => u.secretIndex), uses.map((u) => u.lastVerifiedAt)],
-    );
+    await this.query(plan.RECORD_SECRET_USE, [
+      uses.map((u) => u.environment),
+      uses.map((u) => u.secretIndex),
+      uses.map((u) => u.lastVerifiedAt),
+    ]);
   }
 
   async secretUsage(): Promise<SecretUse[]> {
@@ -566,9 +434,7 @@ export class PostgresStore implements InboxStore {
       environment: Environment;
       secret_index: number;
       last_verified_at: number;
-    }>(
-      'SELECT environment, secret_index, last_verified_at FROM secret_usage ORDER BY environment, secret_index',
-    );
+    }>(plan.SECRET_USAGE);
     return rows.map((r) => ({
       environment: r.environment,
       secretIndex: r.secret_index,
@@ -577,39 +443,21 @@ export class PostgresStore implements InboxStore {
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await this.query('INSERT INTO audit_log (at, actor, action, details) VALUES ($1, $2, $3, $4)', [
-      entry.at,
-      entry.actor,
-      entry.action,
-      JSON.stringify(entry.details),
-    ]);
+    await this.query(plan.AUDIT, [entry.at, entry.actor, entry.action, JSON.stringify(entry.details)]);
   }
 
   async auditLog(limit: number): Promise<AuditEntry[]> {
-    const { rows } = await this.query<AuditEntry>(
-      'SELECT at, actor, action, details FROM audit_log ORDER BY seq DESC LIMIT $1',
-      [limit],
-    );
+    const { rows } = await this.query<AuditEntry>(plan.AUDIT_LOG, [limit]);
     return rows;
   }
 
   async purgeProcessed(olderThan: number, limit: number): Promise<number> {
-    const result = await this.query(
-      `WITH old AS (
-         SELECT id FROM events WHERE status = 'processed' AND raw_body IS NOT NULL AND processed_at < $1
-         ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED
-       ), gone AS (DELETE FROM attempts WHERE event_id IN (SELECT id FROM old))
-       UPDATE events SET raw_body = NULL FROM old WHERE events.id = old.id`,
-      [olderThan, limit],
-    );
+    const result = await this.query(plan.PURGE_PROCESSED, [olderThan, limit]);
     return result.rowCount ?? 0;
   }
 
   async nextDueAt(): Promise<number | null> {
-    const { rows } = await this.query<{ due: number | null; expiry: number | null }>(
-      `SELECT (SELECT MIN(run_at) FROM events WHERE status IN ('pending', 'retrying')) AS due,
-              (SELECT MIN(lease_expires_at) FROM events WHERE status = 'processing') AS expiry`,
-    );
+    const { rows } = await this.query<{ due: number | null; expiry: number | null }>(plan.NEXT_DUE);
     const { due, expiry } = rows[0] ?? { due: null, expiry: null };
     if (due === null || due === undefined) return expiry ?? null;
     if (expiry === null || expiry === undefined) return due;
@@ -652,7 +500,7 @@ export class PostgresStore implements InboxStore {
       c.on('end', () => retry());
       try {
         await c.connect();
-        await c.query(`LISTEN ${CHANNEL}`);
+        await c.query(`LISTEN ${plan.CHANNEL}`);
         delay = 500;
         onDue();
       } catch (error) {
@@ -696,9 +544,14 @@ export class PostgresStore implements InboxStore {
   }
 }
 
+function jobKey(eventId: string, consumer: string): string {
+  return `${consumer}\u0000${eventId}`;
+}
+
 function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
   return {
     id: event.id,
+    consumer: HANDLERS,
     type: event.type,
     environment: event.environment,
     rawBody: event.rawBody,

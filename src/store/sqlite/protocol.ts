@@ -6,6 +6,7 @@ export const INBOX_OPERATIONS = [
   'claimDue',
   'complete',
   'markUnhandled',
+  'markSkipped',
   'scheduleRetry',
   'deadLetter',
   'release',

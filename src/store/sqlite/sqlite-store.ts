@@ -219,6 +219,9 @@ export class SqliteStore implements InboxStore {
   markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
     return this.call('markUnhandled', [lease, result]);
   }
+  markSkipped(lease: Lease, result: AttemptResult): Promise<boolean> {
+    return this.call('markSkipped', [lease, result]);
+  }
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
     return this.call('scheduleRetry', [lease, result, runAt]);
   }
@@ -231,8 +234,8 @@ export class SqliteStore implements InboxStore {
   expireLeases(ownerPrefix?: string): Promise<number> {
     return this.call('expireLeases', ownerPrefix === undefined ? [] : [ownerPrefix]);
   }
-  replay(id: string, maxAttempts: number): Promise<ReplayOutcome> {
-    return this.call('replay', [id, maxAttempts]);
+  replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome> {
+    return this.call('replay', consumer === undefined ? [id, maxAttempts] : [id, maxAttempts, consumer]);
   }
   discard(ids: readonly string[]): Promise<number> {
     return this.call('discard', [ids]);

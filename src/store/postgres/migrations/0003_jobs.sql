@@ -1,0 +1,50 @@
+-- One job per (event, consumer). A consumer is the event's handlers (`handlers`) or one route
+-- (`route:NAME`); each job has its own status, attempts, lease (fencing token = its attempt
+-- number), retry schedule and dead letter. The event row keeps the receipt and a summary of its
+-- jobs (status, attempts, next attempt, last error), written in the same transaction as each job
+-- change, under the event row's lock.
+CREATE TABLE jobs (
+  event_id         text    NOT NULL,
+  consumer         text    NOT NULL,
+  status           text    NOT NULL CHECK (status IN ('pending', 'processing', 'retrying', 'processed', 'skipped', 'unhandled', 'dead')),
+  attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  max_attempts     integer NOT NULL CHECK (max_attempts >= 1),
+  run_at           bigint,
+  lease_owner      text,
+  leased_at        bigint,
+  lease_expires_at bigint,
+  last_error       text,
+  finished_at      bigint,
+  updated_at       bigint  NOT NULL,
+  PRIMARY KEY (event_id, consumer)
+);
+
+CREATE INDEX jobs_due ON jobs (consumer, run_at) WHERE status IN ('pending', 'retrying');
+CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'processing';
+
+-- Every event a handler took, or was to take, becomes its handlers job, with its state and budget.
+-- Events stored as `unhandled` or `invalid` had no job; one marked `unhandled` by a worker did.
+INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, lease_owner, leased_at,
+  lease_expires_at, last_error, finished_at, updated_at)
+SELECT id, 'handlers', status, attempts, max_attempts, run_at, lease_owner, leased_at, lease_expires_at,
+  last_error, CASE WHEN status = 'processed' THEN processed_at WHEN status IN ('dead', 'unhandled') THEN updated_at END,
+  updated_at
+FROM events
+WHERE status IN ('pending', 'processing', 'retrying', 'processed', 'dead')
+   OR (status = 'unhandled' AND attempts > 0);
+
+-- Attempts now belong to a job: the consumer joins the key.
+ALTER TABLE attempts ADD COLUMN consumer text NOT NULL DEFAULT 'handlers';
+ALTER TABLE attempts ALTER COLUMN consumer DROP DEFAULT;
+ALTER TABLE attempts DROP CONSTRAINT attempts_pkey;
+ALTER TABLE attempts ADD PRIMARY KEY (event_id, consumer, number);
+ALTER TABLE attempts DROP CONSTRAINT attempts_outcome_check;
+ALTER TABLE attempts ADD CONSTRAINT attempts_outcome_check
+  CHECK (outcome IN ('succeeded', 'failed', 'timed_out', 'interrupted', 'aborted', 'skipped'));
+
+-- Leases live on jobs now.
+DROP INDEX events_due;
+DROP INDEX events_leased;
+ALTER TABLE events DROP COLUMN lease_owner;
+ALTER TABLE events DROP COLUMN leased_at;
+ALTER TABLE events DROP COLUMN lease_expires_at;

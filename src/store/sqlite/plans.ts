@@ -1,0 +1,226 @@
+// Every SQL statement of the embedded store, in SQLite's dialect, side by side with
+// ../postgres/plans.ts. Each rule is written once here: the fenced finish, the event summary, the
+// list filter, the stats. The store class (sqlite-inbox.ts) only binds values and calls these.
+import type Database from 'better-sqlite3';
+import { type ListFilter, REPLAYABLE_STATUSES } from '../inbox-store.ts';
+import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';
+
+/** A job's fencing condition: its lease still holds only while it is processing this attempt. */
+const FENCED = `event_id = @id AND consumer = @consumer AND status = 'processing' AND attempts = @attempt`;
+
+/** The jobs a claim may take: `@consumers` is a JSON array of consumer names. */
+const OF_CONSUMERS = 'consumer IN (SELECT value FROM json_each(@consumers))';
+
+const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/**
+ * An event's summary of its jobs: dead if any job is dead; else processing, retrying or pending
+ * while any is; else processed once every job is processed or skipped; unhandled when no job took
+ * it. Events without jobs (stored `invalid` or `unhandled`) keep their status.
+ */
+const SUMMARISE_EVENT = `UPDATE events SET status = s.status, attempts = s.attempts,
+    max_attempts = s.max_attempts, run_at = s.run_at,
+    last_error = s.last_error,
+    processed_at = CASE WHEN s.status = 'processed' THEN s.finished_at ELSE events.processed_at END,
+    updated_at = @now
+  FROM (
+    SELECT event_id,
+      CASE WHEN SUM(status = 'dead') > 0 THEN 'dead'
+           WHEN SUM(status = 'processing') > 0 THEN 'processing'
+           WHEN SUM(status = 'retrying') > 0 THEN 'retrying'
+           WHEN SUM(status = 'pending') > 0 THEN 'pending'
+           WHEN SUM(status IN ('processed', 'skipped')) > 0 THEN 'processed'
+           ELSE 'unhandled' END AS status,
+      SUM(attempts) AS attempts,
+      SUM(max_attempts) AS max_attempts,
+      MIN(CASE WHEN status IN ('pending', 'retrying') THEN run_at END) AS run_at,
+      MAX(finished_at) AS finished_at,
+      (SELECT j.last_error FROM jobs j WHERE j.event_id = @id AND j.status NOT IN ('processed', 'skipped')
+        AND j.last_error IS NOT NULL ORDER BY j.updated_at DESC LIMIT 1) AS last_error
+    FROM jobs WHERE event_id = @id GROUP BY event_id
+  ) AS s
+  WHERE events.id = s.event_id`;
+
+/** The part of a prepared better-sqlite3 statement the store uses. */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+function prepareAll(db: Database.Database) {
+  const prepare = (sql: string, pluck = false): SqliteStatement => {
+    const statement = db.prepare(sql);
+    return pluck ? statement.pluck() : statement;
+  };
+  return {
+    // Hot statements bind positionally: cheaper than named parameters, once per event.
+    insertEvent: prepare(`INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256,
+        delivery_id, timestamp_header, received_at, secret_index, source_address, validation_error, attempts,
+        max_attempts, run_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO NOTHING`),
+    insertJob: prepare(`INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at,
+        lease_owner, leased_at, lease_expires_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertDuplicate: prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at,
+        body_sha256, timestamp_header, secret_index, source_address) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+
+    // Claims. Expired leases first count their attempt as interrupted, then retry or go dead.
+    interruptExpired: prepare(`INSERT OR REPLACE INTO attempts
+        (event_id, consumer, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
+      SELECT event_id, consumer, attempts, lease_owner, leased_at, @now, @now - leased_at, 'interrupted', '${INTERRUPTED}'
+      FROM jobs WHERE status = 'processing' AND lease_expires_at <= @now AND ${OF_CONSUMERS}`),
+    recoverExpired: prepare(`UPDATE jobs SET
+        status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
+        run_at = CASE WHEN attempts >= max_attempts THEN NULL ELSE @now END,
+        finished_at = CASE WHEN attempts >= max_attempts THEN @now END,
+        lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = '${INTERRUPTED}', updated_at = @now
+      WHERE status = 'processing' AND lease_expires_at <= @now AND ${OF_CONSUMERS}
+      RETURNING event_id, consumer, status, attempts`),
+    claim: prepare(`UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = @owner,
+        leased_at = @now, lease_expires_at = @now + @leaseMs, run_at = NULL, updated_at = @now
+      WHERE (event_id, consumer) IN (
+        SELECT event_id, consumer FROM jobs
+        WHERE status IN ('pending', 'retrying') AND run_at <= @now AND ${OF_CONSUMERS}
+        ORDER BY run_at LIMIT @limit)
+      RETURNING event_id, consumer, attempts, max_attempts`),
+    claimedEvent: prepare(
+      'SELECT id, type, environment, raw_body, received_at, delivery_id FROM events WHERE id = ?',
+    ),
+    markEventProcessing: prepare(`UPDATE events SET status = 'processing', run_at = NULL, updated_at = @now
+      WHERE id = @id AND status IN ('pending', 'retrying')`),
+
+    /**
+     * Every finishing write of a job (processed, unhandled, skipped, retrying, dead, or given back)
+     * is this one fenced statement: it changes nothing once the lease has moved on.
+     */
+    finishJob: prepare(`UPDATE jobs SET status = @status, run_at = @runAt,
+        last_error = CASE WHEN @status IN ('processed', 'skipped') THEN NULL
+                          WHEN @status IN ('retrying', 'dead') AND @extraAttempts = 0 THEN @error
+                          ELSE last_error END,
+        max_attempts = max_attempts + @extraAttempts,
+        finished_at = CASE WHEN @status IN ('processed', 'skipped', 'unhandled', 'dead') THEN @now END,
+        lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE ${FENCED}`),
+    recordAttempt: prepare(`INSERT OR REPLACE INTO attempts (event_id, consumer, number, worker, started_at,
+        finished_at, duration_ms, outcome, error_message, error_stack) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    summariseEvent: prepare(SUMMARISE_EVENT),
+
+    expireAll: prepare(`UPDATE jobs SET lease_expires_at = 0 WHERE status = 'processing'`),
+    expireOwner: prepare(`UPDATE jobs SET lease_expires_at = 0
+      WHERE status = 'processing' AND substr(lease_owner, 1, length(@prefix)) = @prefix`),
+
+    // Replay: every finished job of the event (or one consumer's) is due again with a fresh budget;
+    // an event that never had a job (invalid, or unhandled at receipt) gets its handlers job.
+    replayableStatus: prepare(`SELECT status FROM events WHERE id = ? AND status IN (${REPLAYABLE})`, true),
+    statusOf: prepare('SELECT status FROM events WHERE id = ?', true),
+    replayJobs: prepare(`UPDATE jobs SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
+        last_error = NULL, finished_at = NULL, updated_at = @now
+      WHERE event_id = @id AND (@consumer IS NULL OR consumer = @consumer)
+        AND status IN ('processed', 'skipped', 'unhandled', 'dead')`),
+    hasJobs: prepare('SELECT 1 FROM jobs WHERE event_id = ? LIMIT 1', true),
+    reopenEvent: prepare(`UPDATE events SET discarded_at = NULL, last_error = NULL, updated_at = @now
+      WHERE id = @id`),
+
+    discard: prepare(`UPDATE events SET discarded_at = @now, updated_at = @now
+      WHERE id = @id AND status = 'dead' AND discarded_at IS NULL`),
+
+    get: prepare('SELECT * FROM events WHERE id = ?'),
+    jobsOf: prepare('SELECT * FROM jobs WHERE event_id = ? ORDER BY consumer'),
+    attemptsOf: prepare('SELECT * FROM attempts WHERE event_id = ? ORDER BY started_at, consumer, number'),
+    duplicatesOf: prepare('SELECT * FROM duplicate_deliveries WHERE event_id = ? ORDER BY seq'),
+
+    countByStatus: prepare(
+      'SELECT status, COUNT(*) AS n FROM events WHERE @env IS NULL OR environment = @env GROUP BY status',
+    ),
+    countByTypeAndStatus: prepare(`SELECT type, status, COUNT(*) AS count FROM events
+      WHERE received_at >= @since AND (@env IS NULL OR environment = @env)
+      GROUP BY type, status ORDER BY type, status`),
+    oldestWaiting: prepare(
+      `SELECT MIN(received_at) FROM events
+        WHERE status IN ('pending', 'retrying') AND (@env IS NULL OR environment = @env)`,
+      true,
+    ),
+    receivedPerMinute: prepare(`SELECT (received_at / 60000) * 60000 AS minute, type, COUNT(*) AS count
+      FROM events WHERE received_at >= @since AND (@env IS NULL OR environment = @env)
+      GROUP BY minute, type ORDER BY minute`),
+    failedAttemptsPerMinute: prepare(`SELECT (a.finished_at / 60000) * 60000 AS minute, COUNT(*) AS count
+      FROM attempts a JOIN events e ON e.id = a.event_id
+      WHERE a.finished_at >= @since AND a.outcome IN ('failed', 'timed_out', 'interrupted')
+        AND (@env IS NULL OR e.environment = @env)
+      GROUP BY minute ORDER BY minute`),
+
+    recordSecretUse: prepare(`INSERT INTO secret_usage (environment, secret_index, last_verified_at)
+      VALUES (?, ?, ?)
+      ON CONFLICT (environment, secret_index) DO UPDATE SET
+        last_verified_at = MAX(last_verified_at, excluded.last_verified_at)`),
+    secretUsage: prepare(
+      'SELECT environment, secret_index, last_verified_at FROM secret_usage ORDER BY environment, secret_index',
+    ),
+    audit: prepare('INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)'),
+    auditLog: prepare('SELECT at, actor, action, details FROM audit_log ORDER BY seq DESC LIMIT ?'),
+
+    purgeCandidates: prepare(
+      `SELECT id FROM events WHERE status = 'processed' AND raw_body IS NOT NULL AND processed_at < ?
+        ORDER BY processed_at LIMIT ?`,
+      true,
+    ),
+    dropBody: prepare('UPDATE events SET raw_body = NULL WHERE id = ?'),
+    dropAttempts: prepare('DELETE FROM attempts WHERE event_id = ?'),
+
+    nextDue: prepare(`SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')`, true),
+    nextLeaseExpiry: prepare(`SELECT MIN(lease_expires_at) FROM jobs WHERE status = 'processing'`, true),
+  };
+}
+
+export type SqlitePlans = ReturnType<typeof prepareAll>;
+
+/** Prepares every fixed statement once per connection. */
+export function prepareSqlitePlans(db: Database.Database): SqlitePlans {
+  return prepareAll(db);
+}
+
+/**
+ * The list query for a filter, newest first in insertion order (rowid). Its shape depends on which
+ * filters are set, so it is built per call (and cached by better-sqlite3's statement text).
+ */
+export function listEventsPlan(filter: ListFilter): { sql: string; params: Record<string, unknown> } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = { limit: filter.limit ?? 50 };
+  if (filter.status) {
+    where.push('status = @status');
+    params.status = filter.status;
+  }
+  if (filter.type) {
+    // `order.*` matches a family; GLOB, unlike LIKE, does not treat `_` as a wildcard.
+    where.push(filter.type.includes('*') ? 'type GLOB @type' : 'type = @type');
+    params.type = filter.type;
+  }
+  if (filter.environment) {
+    where.push('environment = @environment');
+    params.environment = filter.environment;
+  }
+  if (filter.since !== undefined) {
+    where.push('received_at >= @since');
+    params.since = filter.since;
+  }
+  if (filter.until !== undefined) {
+    where.push('received_at < @until');
+    params.until = filter.until;
+  }
+  if (filter.text) {
+    // The raw body is bytes: search it as bytes, so any text (an order id) matches exactly.
+    where.push('instr(raw_body, @text) > 0');
+    params.text = Buffer.from(filter.text, 'utf8');
+  }
+  if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
+  if (filter.before) {
+    // Keyset pagination on the insertion order (rowid): the cursor's row, found by its id.
+    where.push('rowid < (SELECT rowid FROM events WHERE id = @beforeId)');
+    params.beforeId = filter.before;
+  }
+  const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY rowid DESC LIMIT @limit`;
+  return { sql, params };
+}
