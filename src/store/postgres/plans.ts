@@ -3,7 +3,7 @@
 // class (postgres-store.ts) only binds values, batches and runs transactions. Times are epoch
 // milliseconds; lease times come from the database's clock (piq_now_ms) so instances agree.
 import { type ListFilter, REPLAYABLE_STATUSES } from '../inbox-store.ts';
-import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';
+import { SUMMARY_COLUMNS } from '../rows.ts';
 
 /** The LISTEN/NOTIFY channel that wakes workers of every instance. */
 export const CHANNEL = 'procureiq_webhooks_due';
