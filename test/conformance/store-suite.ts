@@ -2,9 +2,8 @@
 // own implementation.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { AttemptResult, InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { AttemptResult, ClaimedEvent, InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
 
 export function newEvent(id: string, overrides: Partial<NewEvent> = {}): NewEvent {
   const rawBody = Buffer.from(
@@ -47,26 +46,27 @@ export function storeConformance(
     let seq = 0;
     const uid = (p: string) => `${p}_${++seq}_${Math.random().toString(36).slice(2, 6)}`;
 
-    before(async () => {
+    // Every test gets a store of its own (a fresh file or schema), so none waits on another's
+    // leftovers and each claim sees exactly the events its test made due.
+    beforeEach(async () => {
       ({ store, cleanup } = await open());
       await store.migrate();
       await store.migrate(); // idempotent
     });
-    after(async () => {
+    afterEach(async () => {
       await store.close();
       await cleanup();
     });
 
-    /** Claims until the given event is leased (other tests' events may be due too). */
-    async function claimOne(id: string, owner = 'w1', leaseMs = 60_000) {
-      for (let i = 0; i < 50; i++) {
-        const batch = await store.claimDue({ owner, limit: 100, leaseMs });
-        const mine = batch.events.find((e) => e.id === id);
-        for (const other of batch.events.filter((e) => e.id !== id)) await store.complete(other, ok());
-        if (mine) return mine;
-        await sleep(10);
-      }
-      throw new Error(`never claimed ${id}`);
+    /** Claims the one due job, which must be the given event's. */
+    async function claimOne(id: string, owner = 'w1', leaseMs = 60_000): Promise<ClaimedEvent> {
+      const batch = await store.claimDue({ owner, limit: 100, leaseMs });
+      assert.deepEqual(
+        batch.events.map((e) => e.id),
+        [id],
+        `exactly ${id} is due`,
+      );
+      return batch.events[0] as ClaimedEvent;
     }
 
     it('inserts once per id and records every delivery', async () => {
@@ -199,8 +199,8 @@ export function storeConformance(
     it('a zombie whose lease expired cannot complete the event another worker took over', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id));
-      const zombie = await claimOne(id, 'zombie', 1);
-      await sleep(5);
+      const zombie = await claimOne(id, 'zombie');
+      assert.equal(await store.expireLeases('zombie'), 1);
       const fresh = await claimOne(id, 'fresh');
       assert.equal(fresh.attempt, 2);
       assert.equal(await store.complete(zombie, ok()), false, 'the stale fencing token is refused');
@@ -218,15 +218,11 @@ export function storeConformance(
     it('an interrupted last attempt dead-letters the event instead of looping', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id, { maxAttempts: 1 }));
-      await claimOne(id, 'crashy', 1);
-      await sleep(5);
-      let dead: { id: string }[] = [];
-      for (let i = 0; i < 20 && dead.length === 0; i++) {
-        const batch = await store.claimDue({ owner: 'w2', limit: 100, leaseMs: 60_000 });
-        for (const e of batch.events) await store.complete(e, ok());
-        dead = batch.deadLettered.filter((d) => d.id === id);
-      }
-      assert.equal(dead.length, 1);
+      await claimOne(id, 'crashy');
+      assert.equal(await store.expireLeases('crashy'), 1);
+      const batch = await store.claimDue({ owner: 'w2', limit: 100, leaseMs: 60_000 });
+      assert.deepEqual(batch.events, [], 'an event out of attempts is not claimed again');
+      assert.deepEqual(batch.deadLettered, [{ id, consumer: 'handlers', type: 'order.created', attempts: 1 }]);
       assert.equal((await store.get(id))?.status, 'dead');
     });
 
@@ -433,10 +429,66 @@ export function storeConformance(
       assert.equal(deadDetail?.attemptHistory.length, 1);
     });
 
-    it('reports when the next event falls due', async () => {
-      const due = await store.nextDueAt();
-      assert.ok(due === null || typeof due === 'number');
+    it('reports when the next job falls due or the next lease expires', async () => {
+      assert.equal(await store.nextDueAt(), null, 'nothing waits in an empty store');
+      const soon = uid('evt');
+      const receivedAt = Date.now() - 1000;
+      await store.insertIfAbsent(newEvent(soon, { receivedAt }));
+      assert.equal(await store.nextDueAt(), receivedAt, 'a new pending event is due when received');
+      const claimed = await claimOne(soon, 'w1', 60_000);
+      const leaseEnd = (await store.nextDueAt()) ?? 0;
+      assert.ok(leaseEnd > Date.now() + 50_000 && leaseEnd <= Date.now() + 60_000, 'the lease expiry');
+      const runAt = Date.now() + 5_000;
+      await store.scheduleRetry(claimed, failed(), runAt);
+      assert.equal(await store.nextDueAt(), runAt, 'the retry time');
       await store.ping();
+    });
+
+    it('keeps one job per (event, consumer), each finished on its own; the event sums them up', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id));
+      const detail = await store.get(id);
+      assert.deepEqual(
+        detail?.jobs.map((j) => [j.consumer, j.status, j.attempts]),
+        [['handlers', 'pending', 0]],
+      );
+      assert.deepEqual(
+        (await store.claimDue({ owner: 'w1', limit: 10, leaseMs: 60_000, consumers: ['route:other'] })).events,
+        [],
+        'a claim takes only the consumers it names',
+      );
+      const claimed = await claimOne(id);
+      assert.equal(claimed.consumer, 'handlers');
+      assert.equal(
+        await store.complete({ ...claimed, consumer: 'route:other' }, ok()),
+        false,
+        "a lease on one consumer's job never finishes another's",
+      );
+      assert.equal(await store.markSkipped(claimed, { ...ok(), outcome: 'skipped' }), true);
+      const done = await store.get(id);
+      assert.equal(done?.status, 'processed', 'a skipped job counts as done');
+      assert.deepEqual(
+        done?.attemptHistory.map((a) => [a.consumer, a.number, a.outcome]),
+        [['handlers', 1, 'skipped']],
+      );
+      assert.equal(await store.replay(id, 2, 'route:missing'), 'not_replayable', 'no such job');
+      assert.equal(await store.replay(id, 2, 'handlers'), 'replayed');
+      assert.equal((await store.get(id))?.jobs[0]?.status, 'pending');
+    });
+
+    it('gives events stored without a job their handlers job when replayed', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { status: 'unhandled' }));
+      assert.deepEqual((await store.get(id))?.jobs, []);
+      assert.equal(await store.replay(id, 3), 'replayed');
+      const detail = await store.get(id);
+      assert.equal(detail?.status, 'pending');
+      assert.deepEqual(
+        detail?.jobs.map((j) => [j.consumer, j.status, j.maxAttempts]),
+        [['handlers', 'pending', 3]],
+      );
+      const claimed = await claimOne(id);
+      assert.equal(claimed.attempt, 1);
     });
   });
 }
