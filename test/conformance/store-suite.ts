@@ -222,7 +222,9 @@ export function storeConformance(
       assert.equal(await store.expireLeases('crashy'), 1);
       const batch = await store.claimDue({ owner: 'w2', limit: 100, leaseMs: 60_000 });
       assert.deepEqual(batch.events, [], 'an event out of attempts is not claimed again');
-      assert.deepEqual(batch.deadLettered, [{ id, consumer: 'handlers', type: 'order.created', attempts: 1 }]);
+      assert.deepEqual(batch.deadLettered, [
+        { id, consumer: 'handlers', type: 'order.created', attempts: 1 },
+      ]);
       assert.equal((await store.get(id))?.status, 'dead');
     });
 
@@ -453,7 +455,8 @@ export function storeConformance(
         [['handlers', 'pending', 0]],
       );
       assert.deepEqual(
-        (await store.claimDue({ owner: 'w1', limit: 10, leaseMs: 60_000, consumers: ['route:other'] })).events,
+        (await store.claimDue({ owner: 'w1', limit: 10, leaseMs: 60_000, consumers: ['route:other'] }))
+          .events,
         [],
         'a claim takes only the consumers it names',
       );

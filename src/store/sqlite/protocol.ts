@@ -51,9 +51,13 @@ const allowed = new Set<string>(INBOX_OPERATIONS);
  * (a handler's SQL) uses a savepoint inside. If SQLite rolled the whole transaction back (I/O
  * error, disk full), the batch fails as a whole, so no operation is reported durable that is not.
  */
-export function runBatch(inbox: SqliteInbox, ops: BatchRequest['ops']): OperationResult[] {
-  const runAll = inbox.db.transaction(() =>
-    ops.map(([name, args]): OperationResult => {
+export function runBatch(
+  inbox: SqliteInbox,
+  ops: BatchRequest['ops'],
+  beforeCommit?: (ops: BatchRequest['ops']) => void,
+): OperationResult[] {
+  const runAll = inbox.db.transaction(() => {
+    const results = ops.map(([name, args]): OperationResult => {
       try {
         if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
         return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
@@ -62,9 +66,30 @@ export function runBatch(inbox: SqliteInbox, ops: BatchRequest['ops']): Operatio
         const e = error instanceof Error ? error : new Error(String(error));
         return { ok: false, error: { name: e.name, message: e.message } };
       }
-    }),
-  );
+    });
+    beforeCommit?.(ops);
+    return results;
+  });
   // IMMEDIATE takes the write lock up front, so a concurrent CLI writer makes this wait (busy
   // timeout) rather than fail half-way with SQLITE_BUSY on lock upgrade.
   return runAll.immediate();
+}
+
+/**
+ * Test-only failpoint: with `PROCUREIQ_WEBHOOKS_FAILPOINT=fail-commit:PREFIX` in the environment,
+ * a commit that would store an event whose id starts with PREFIX fails as a failed COMMIT does
+ * (everything in it rolls back), so tests can prove that no caller of that commit is told its
+ * write is durable. Unset in production; then this returns undefined and costs nothing.
+ */
+export function commitFailpoint(env: NodeJS.ProcessEnv): ((ops: BatchRequest['ops']) => void) | undefined {
+  const spec = env.PROCUREIQ_WEBHOOKS_FAILPOINT;
+  if (!spec?.startsWith('fail-commit:')) return undefined;
+  const prefix = spec.slice('fail-commit:'.length);
+  return (ops) => {
+    for (const [name, args] of ops) {
+      const event = args[0] as { id?: unknown } | undefined;
+      if (name === 'insertIfAbsent' && typeof event?.id === 'string' && event.id.startsWith(prefix))
+        throw new Error(`failpoint: commit of ${event.id} fails`);
+    }
+  };
 }

@@ -23,6 +23,7 @@ import type {
 import {
   type BatchReply,
   type CommitReply,
+  commitFailpoint,
   type InboxOperation,
   type OperationResult,
   runBatch,
@@ -66,6 +67,7 @@ export class SqliteStore implements InboxStore {
   private flushScheduled = false;
   private failure: Error | undefined;
   private closed = false;
+  private readonly failpoint = commitFailpoint(process.env);
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -148,7 +150,7 @@ export class SqliteStore implements InboxStore {
         () => {
           let results: OperationResult[];
           try {
-            results = runBatch(this.inbox as SqliteInbox, ops);
+            results = runBatch(this.inbox as SqliteInbox, ops, this.failpoint);
           } catch (error) {
             const e = new StoreUnavailableError(`SQLite commit failed: ${String(error)}`, { cause: error });
             for (const p of batch) p.reject(e);

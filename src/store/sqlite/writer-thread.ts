@@ -3,12 +3,13 @@
 // this thread waits on the disk, and everything that queued up meanwhile shares the next commit.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { BatchReply, BatchRequest, CommitReply } from './protocol.ts';
-import { runBatch } from './protocol.ts';
+import { commitFailpoint, runBatch } from './protocol.ts';
 import { SqliteInbox } from './sqlite-inbox.ts';
 
 const port = parentPort;
 if (!port) throw new Error('writer-thread.ts must run as a worker thread');
 
+const failpoint = commitFailpoint(process.env);
 let inbox: SqliteInbox;
 try {
   inbox = new SqliteInbox((workerData as { path: string }).path);
@@ -35,7 +36,7 @@ port.on('message', (first: BatchRequest | { close: true }) => {
     const ops = requests.flatMap((r) => r.ops);
     let replies: BatchReply[];
     try {
-      const results = runBatch(inbox, ops);
+      const results = runBatch(inbox, ops, failpoint);
       let offset = 0;
       replies = requests.map((r) => {
         const slice = results.slice(offset, offset + r.ops.length);
