@@ -156,11 +156,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       mkdirSync(dirname(location.path), { recursive: true });
       releaseLock = acquireInstanceLock(location.path);
     }
-    store = openStore(location, {
-      logger,
-      mode: options.sqliteWriter ?? 'thread',
-      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
-    });
+    try {
+      store = openStore(location, {
+        logger,
+        mode: options.sqliteWriter ?? 'thread',
+        ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+      });
+    } catch (error) {
+      releaseLock?.();
+      throw error;
+    }
   }
 
   const metrics = createMetrics(store);
