@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { parseDatabaseUrl } from './config/database-url.ts';
 import { defaults } from './config/defaults.ts';
-import { parseDuration, parseDurationList } from './config/duration.ts';
+import { parseDuration, parseDurationList, parseSize } from './config/duration.ts';
 import type { EventType } from './events/catalogue.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
@@ -156,11 +156,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       mkdirSync(dirname(location.path), { recursive: true });
       releaseLock = acquireInstanceLock(location.path);
     }
-    store = openStore(location, {
-      logger,
-      mode: options.sqliteWriter ?? 'thread',
-      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
-    });
+    try {
+      store = openStore(location, {
+        logger,
+        mode: options.sqliteWriter ?? defaults.sqliteWriter,
+        poolSize: options.poolSize ?? defaults.poolSize,
+      });
+    } catch (error) {
+      releaseLock?.();
+      throw error;
+    }
   }
 
   const metrics = createMetrics(store);
@@ -204,7 +209,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       environment,
       store,
       logger,
-      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      maxBodyBytes: options.maxBodyBytes ?? parseSize(defaults.maxBodySize),
       // Decided at insert time: events no handler wants never cost the worker a claim.
       initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
       maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
@@ -321,6 +326,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const main = createNodeServer({
         routes,
         logger,
+        ...serverTimeouts,
         readiness: () => store.ping(),
         onResponse: (route, status, seconds) => metrics.ack(route, status, seconds),
         ...(separateAdmin ? {} : { extra: opsRoutes }),
@@ -331,6 +337,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const adminServer = createNodeServer({
         routes: {},
         logger,
+        ...serverTimeouts,
         readiness: () => store.ping(),
         extra: opsRoutes,
       });
@@ -364,6 +371,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   if (options.handlers) consumer.use(options.handlers);
   return consumer;
 }
+
+const serverTimeouts = {
+  requestTimeoutMs: parseDuration(defaults.requestTimeout),
+  headersTimeoutMs: parseDuration(defaults.headersTimeout),
+  keepAliveTimeoutMs: parseDuration(defaults.keepAliveTimeout),
+};
 
 function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
   return new Promise<number>((resolve, reject) => {

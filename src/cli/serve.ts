@@ -1,6 +1,13 @@
 import { type Command, Option } from 'commander';
 import { redactUrl } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
+import {
+  defaultText,
+  optionText,
+  type ServeOption,
+  type ServeSwitch,
+  serveOptions,
+  serveSwitches,
+} from '../config/options.ts';
 import { resolveServeConfig, type ServeInput } from '../config/resolve-config.ts';
 import { createConsumer } from '../consumer.ts';
 import { createLogger } from '../logging/logger.ts';
@@ -8,93 +15,26 @@ import { DEV_SECRET_PATH, ensureDevSecret } from './dev-secret.ts';
 import { loadHandlers } from './load-handlers.ts';
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('run the webhook consumer: receive, store durably, process in the background')
-    .addOption(new Option('--port <port>', 'port to listen on').env('PORT'))
-    .addOption(new Option('--host <host>', 'address to bind (default: all interfaces)').env('HOST'))
-    .addOption(
-      new Option('--secret <secrets>', 'signing secret(s), comma-separated while rotating').env(
-        'WEBHOOK_SECRET',
-      ),
-    )
-    .addOption(
-      new Option(
-        '--secret-sandbox <secrets>',
-        'sandbox signing secret(s); enables POST /webhooks/procureiq/sandbox',
-      ).env('WEBHOOK_SECRET_SANDBOX'),
-    )
-    .addOption(
-      new Option('--admin-token <token>', 'enables the admin API and dashboard at /admin').env('ADMIN_TOKEN'),
-    )
-    .addOption(
-      new Option('--admin-port <port>', 'serve /admin and /metrics on this port instead').env('ADMIN_PORT'),
-    )
-    .addOption(
-      new Option(
-        '--retention <duration>',
-        'purge payloads of processed events older than this, e.g. 30d',
-      ).env('RETENTION'),
-    )
-    .addOption(
-      new Option('--db <url>', 'sqlite:./file.db (default sqlite:./data/procureiq-webhooks.db)').env(
-        'DATABASE_URL',
-      ),
-    )
-    .addOption(
-      new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('LOG_LEVEL'),
-    )
-    .addOption(
-      new Option(
-        '--handlers <file>',
-        'module (.ts or .js) whose default export maps event types to handlers',
-      ).env('HANDLERS'),
-    )
-    .addOption(
-      new Option('--worker-concurrency <n>', 'handlers running at once (default 16)').env(
-        'WORKER_CONCURRENCY',
-      ),
-    )
-    .addOption(
-      new Option('--handler-timeout <duration>', 'fail an attempt that runs longer (default 30s)').env(
-        'HANDLER_TIMEOUT',
-      ),
-    )
-    .addOption(
-      new Option('--retry-schedule <durations>', 'delays between attempts (default 30s,2m,10m)').env(
-        'RETRY_SCHEDULE',
-      ),
-    )
-    .addOption(
-      new Option('--max-body-size <size>', 'largest accepted body (default 1mb)').env('MAX_BODY_SIZE'),
-    )
-    .addOption(
-      new Option('--shutdown-grace <duration>', 'time for in-flight handlers on SIGTERM (default 10s)').env(
-        'SHUTDOWN_GRACE',
-      ),
-    )
-    .addOption(
-      new Option('--poll-interval <duration>', 'safety-net poll for due events (default 1s)').env(
-        'POLL_INTERVAL',
-      ),
-    )
-    .addOption(
-      new Option('--alert-webhook-url <url>', 'POST alerts here (Slack-compatible)').env('ALERT_WEBHOOK_URL'),
-    )
-    .addOption(
-      new Option(
-        '--signature-alert-threshold <n>',
-        'signature failures per minute that raise an alert (default 10)',
-      ).env('SIGNATURE_ALERT_THRESHOLD'),
-    )
-    .option(
-      '--no-migrate',
-      'do not apply database migrations at start (run "procureiq-webhooks migrate" instead)',
-    )
-    .option('--dev', 'development mode: generate and keep a local secret when none is set')
     .action(async (input: ServeInput) => {
       await serve(input);
     });
+  // Flags and environment variables come from the options table; commander gives a flag
+  // precedence over its variable, and resolveServeConfig applies the defaults.
+  for (const option of Object.values(serveOptions) as ServeOption<unknown>[]) {
+    command.addOption(new Option(option.flag, helpText(option)).env(option.env));
+  }
+  for (const option of Object.values(serveSwitches) as ServeSwitch[]) {
+    command.addOption(new Option(option.flag, helpText(option)));
+  }
+}
+
+function helpText(option: ServeOption<unknown> | ServeSwitch): string {
+  const shown = defaultText(option);
+  const text = shown === undefined ? option.description : `${option.description} (default: ${shown})`;
+  return text.replaceAll('`', '');
 }
 
 async function serve(input: ServeInput): Promise<void> {
@@ -104,7 +44,7 @@ async function serve(input: ServeInput): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   const consumer = createConsumer({
     secret: config.secrets,
-    database: input.db ?? defaults.databaseUrl,
+    database: optionText('db', input.db) ?? '',
     logger,
     concurrency: config.workerConcurrency,
     handlerTimeout: config.handlerTimeoutMs,
@@ -113,7 +53,7 @@ async function serve(input: ServeInput): Promise<void> {
     shutdownGrace: config.shutdownGraceMs,
     maxBodyBytes: config.maxBodyBytes,
     signatureFailuresPerMinute: config.signatureAlertThreshold,
-    migrate: input.migrate !== false,
+    migrate: config.migrate,
     sqliteWriter: config.sqliteWriter,
     ...(config.sandboxSecrets.length > 0 ? { sandboxSecret: config.sandboxSecrets } : {}),
     ...(config.adminToken ? { adminToken: config.adminToken } : {}),

@@ -1,6 +1,10 @@
-/** Every default of procureiq-webhooks, in one place. */
+/**
+ * Every default of procureiq-webhooks, in one place. Durations and sizes are written as a person
+ * would write them in a flag or environment variable (`'30s'`, `'1mb'`); parse them with
+ * `parseDuration` / `parseSize` where milliseconds or bytes are needed.
+ */
 export const defaults = {
-  /** @defaultValue 3000 */
+  /** Port of the webhook endpoint. @defaultValue 3000 */
   port: 3000,
   /** Listen on all interfaces unless `HOST` is set. @defaultValue undefined */
   host: undefined as string | undefined,
@@ -26,6 +30,38 @@ export const defaults = {
   requestTimeout: '30s',
   /** Deadline for receiving the request headers. @defaultValue `10s` */
   headersTimeout: '10s',
+  /** Idle keep-alive sockets are closed after this. @defaultValue `5s` */
+  keepAliveTimeout: '5s',
+  /**
+   * Where SQLite commits run: `thread` (a writer thread, so fsyncs never block the event loop) or
+   * `inline` (on the event loop). @defaultValue `thread`
+   */
+  sqliteWriter: 'thread' as 'thread' | 'inline',
+  /** The environment a receiver serves when none is named. @defaultValue `production` */
+  environment: 'production' as 'production' | 'sandbox',
+  /**
+   * How long a lease outlives the handler timeout: a claim holds an event for `handlerTimeout` +
+   * this before another claim may take it over. @defaultValue `60s`
+   */
+  leaseGrace: '60s',
+  /** Longest pause between a worker's claims while the store is unreachable. @defaultValue `30s` */
+  workerMaxBackoff: '30s',
+  /** The PostgreSQL schema of the inbox's tables, unless `?schema=` names one. @defaultValue `procureiq_webhooks` */
+  postgresSchema: 'procureiq_webhooks',
+  /** PostgreSQL connections in each instance's pool (LISTEN takes one more). @defaultValue 10 */
+  poolSize: 10,
+  /** Give up connecting to PostgreSQL after this, so deliveries get 503 rather than hang. @defaultValue `5s` */
+  postgresConnectTimeout: '5s',
+  /** Close pooled PostgreSQL connections idle for this long. @defaultValue `30s` */
+  postgresIdleTimeout: '30s',
+  /** First wait before re-establishing a dropped LISTEN connection; doubles each time. @defaultValue `500ms` */
+  listenReconnectMin: '500ms',
+  /** Longest wait between attempts to re-establish the LISTEN connection. @defaultValue `10s` */
+  listenReconnectMax: '10s',
+  /** How often retention purges old payloads, when `RETENTION` is set. @defaultValue `1m` */
+  retentionInterval: '1m',
+  /** Events purged per retention batch, so ingest never waits behind a purge. @defaultValue 500 */
+  retentionBatch: 500,
 } as const;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
