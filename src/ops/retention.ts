@@ -1,3 +1,5 @@
+import { defaults } from '../config/defaults.ts';
+import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { InboxStore } from '../store/inbox-store.ts';
 import { toError } from '../util/errors.ts';
@@ -7,14 +9,19 @@ import { toError } from '../util/errors.ts';
  * `retentionMs`, 500 at a time with a pause between batches, so ingest never waits behind it.
  * Dedupe keys stay; dead and invalid events are never purged.
  */
-export function createRetention(store: InboxStore, logger: Logger, retentionMs: number, everyMs = 60_000) {
+export function createRetention(
+  store: InboxStore,
+  logger: Logger,
+  retentionMs: number,
+  everyMs = parseDuration(defaults.retentionInterval),
+) {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const run = async () => {
     let total = 0;
     try {
       for (let n = 1; n > 0 && !stopped; ) {
-        n = await store.purgeProcessed(Date.now() - retentionMs, 500);
+        n = await store.purgeProcessed(Date.now() - retentionMs, defaults.retentionBatch);
         total += n;
         if (n > 0) await new Promise((r) => setTimeout(r, 50));
       }

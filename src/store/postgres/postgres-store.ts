@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { defaults } from '../../config/defaults.ts';
+import { parseDuration } from '../../config/duration.ts';
 import type { Logger } from '../../logging/logger.ts';
 import { ConfigError, StoreUnavailableError, toError } from '../../util/errors.ts';
 import {
@@ -45,6 +47,9 @@ import * as plan from './plans.ts';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const CONNECT_TIMEOUT_MS = parseDuration(defaults.postgresConnectTimeout);
+const LISTEN_RECONNECT_MIN_MS = parseDuration(defaults.listenReconnectMin);
+const LISTEN_RECONNECT_MAX_MS = parseDuration(defaults.listenReconnectMax);
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -94,7 +99,7 @@ export class PostgresStore implements InboxStore {
 
   constructor(options: PostgresStoreOptions) {
     this.options = options;
-    this.schema = options.schema ?? 'procureiq_webhooks';
+    this.schema = options.schema ?? defaults.postgresSchema;
     if (!IDENTIFIER.test(this.schema)) {
       throw new ConfigError(
         `DATABASE_URL: schema "${this.schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
@@ -102,10 +107,10 @@ export class PostgresStore implements InboxStore {
     }
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
-      max: options.poolSize ?? 10,
+      max: options.poolSize ?? defaults.poolSize,
       // Fail fast while the database is down, so deliveries get 503 rather than hang.
-      connectionTimeoutMillis: 5000,
-      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      idleTimeoutMillis: parseDuration(defaults.postgresIdleTimeout),
       // An acknowledged event is committed durably: never relax this per session.
       options: `-c search_path=${this.schema} -c synchronous_commit=on`,
     });
@@ -480,14 +485,14 @@ export class PostgresStore implements InboxStore {
   subscribe(onDue: () => void): () => Promise<void> {
     let client: pg.Client | undefined;
     let stopped = false;
-    let delay = 500;
+    let delay = LISTEN_RECONNECT_MIN_MS;
     let timer: NodeJS.Timeout | undefined;
     const log = this.options.logger;
     const connect = async () => {
       if (stopped) return;
       const c = new pg.Client({
         connectionString: this.options.connectionString,
-        connectionTimeoutMillis: 5000,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       });
       client = c;
       c.on('notification', () => onDue());
@@ -501,7 +506,7 @@ export class PostgresStore implements InboxStore {
       try {
         await c.connect();
         await c.query(`LISTEN ${plan.CHANNEL}`);
-        delay = 500;
+        delay = LISTEN_RECONNECT_MIN_MS;
         onDue();
       } catch (error) {
         log?.warn({ err: toError(error).message, retryInMs: delay }, 'cannot LISTEN for new events yet');
@@ -519,7 +524,7 @@ export class PostgresStore implements InboxStore {
         timer = undefined;
         void connect();
       }, delay);
-      delay = Math.min(delay * 2, 10_000);
+      delay = Math.min(delay * 2, LISTEN_RECONNECT_MAX_MS);
     };
     void connect();
     return async () => {
