@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, toHttpResponse } from './http-errors.ts';
+import { BodyTooLargeError } from '../util/errors.ts';
+import { toHttpResponse } from './http-errors.ts';
 import { send } from './node-server.ts';
 import { readRawBody } from './read-body.ts';
 import type { Receiver } from './receiver.ts';

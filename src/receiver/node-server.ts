@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger.ts';
-import { BodyTooLargeError, type HttpResponse, toHttpResponse } from './http-errors.ts';
+import { BodyTooLargeError } from '../util/errors.ts';
+import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { readRawBody } from './read-body.ts';
 import type { Receiver } from './receiver.ts';
 

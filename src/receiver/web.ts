@@ -1,4 +1,4 @@
-import { BodyTooLargeError } from './http-errors.ts';
+import { BodyTooLargeError } from '../util/errors.ts';
 import type { Receiver } from './receiver.ts';
 
 /**
