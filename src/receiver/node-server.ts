@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger.ts';
-import { BodyTooLargeError } from '../util/errors.ts';
+import { createHandler } from './create-handler.ts';
 import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { readRawBody } from './read-body.ts';
 import type { Receiver } from './receiver.ts';
@@ -55,7 +55,7 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
       return;
     }
     const started = process.hrtime.bigint();
-    await receive(req, res, receiver);
+    await receive(receiver, req, res);
     options.onResponse?.(path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
     return;
   }
@@ -82,29 +82,21 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
   });
 }
 
-async function receive(req: IncomingMessage, res: ServerResponse, receiver: Receiver): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readRawBody(req, receiver.maxBodyBytes);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) {
-      // Answer at once and close the connection rather than read the rest of the upload.
-      const response = receiver.tooLarge();
-      res.setHeader('connection', 'close');
-      send(res, response);
-      res.on('finish', () => req.socket.destroySoon());
-      return;
-    }
+const receive = createHandler<IncomingMessage, ServerResponse, void>({
+  getPayload: readRawBody,
+  getRequestHeaders: (req) => req.headers,
+  getRemoteAddress: (req) => req.socket.remoteAddress,
+  handleResponse(response, { req, res, close }) {
+    if (!close) return send(res, response);
+    // Answer at once and close the connection rather than read the rest of the upload.
+    res.setHeader('connection', 'close');
+    send(res, response);
+    res.on('finish', () => req.socket.destroySoon());
+  },
+  handlePayloadError(_error, { req }) {
     req.socket.destroy();
-    return;
-  }
-  const response = await receiver.handle({
-    headers: req.headers,
-    body,
-    remoteAddress: req.socket.remoteAddress,
-  });
-  send(res, response);
-}
+  },
+});
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const serialized = new WeakMap<object, string>();
