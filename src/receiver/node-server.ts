@@ -15,6 +15,12 @@ export interface NodeServerOptions {
   requestTimeoutMs?: number;
   /** Deadline to receive the headers. @defaultValue 10s */
   headersTimeoutMs?: number;
+  /**
+   * How often open connections are checked against `headersTimeoutMs` and `requestTimeoutMs`. A
+   * slow client is cut at most this long after its deadline (Node's own default is 30s, which let
+   * a client trickling headers hold a socket for 40s). @defaultValue 1s
+   */
+  connectionsCheckingIntervalMs?: number;
   /** Idle keep-alive sockets are closed after this. @defaultValue 5s */
   keepAliveTimeoutMs?: number;
   /** Called after each webhook response: route, status and seconds since the request arrived. */
@@ -25,7 +31,8 @@ export interface NodeServerOptions {
 
 /** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
 export function createNodeServer(options: NodeServerOptions): Server {
-  const server = createServer((req, res) => {
+  const checking = { connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 };
+  const server = createServer(checking, (req, res) => {
     void route(req, res, options).catch((error: unknown) => {
       options.logger.error({ err: error }, 'request failed');
       if (!res.headersSent) send(res, toHttpResponse(error));
