@@ -6,6 +6,39 @@ import { z } from 'zod';
  */
 export const id = () => z.string().min(1);
 
+/**
+ * Bounds of the envelope itself, checked before anything is stored (an envelope outside them is
+ * refused with 400): `id` is the dedupe key kept forever and addressed by the admin API and CLI,
+ * `created` goes into an integer column.
+ */
+export const ENVELOPE_BOUNDS = {
+  /** Longest `id` and `type`, in UTF-8 bytes. */
+  maxKeyBytes: 256,
+  /** Latest `created`, unix seconds: 2100-01-01T00:00:00Z. The earliest is 0. */
+  maxCreated: 4_102_444_800,
+} as const;
+
+/** A whitespace, control, format (bidi, zero-width), unassigned or lone surrogate code point. */
+const NOT_PRINTABLE = /[\p{C}\p{Z}]/u;
+
+/**
+ * Why an envelope key (`id` or `type`) is out of bounds, or null: printable characters only, no
+ * whitespace, at most `maxKeyBytes` bytes.
+ */
+export function envelopeKeyProblem(value: string): string | null {
+  if (NOT_PRINTABLE.test(value))
+    return 'must contain only printable characters (no whitespace or control characters)';
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > ENVELOPE_BOUNDS.maxKeyBytes)
+    return `must be at most ${ENVELOPE_BOUNDS.maxKeyBytes} bytes (UTF-8), not ${bytes}`;
+  return null;
+}
+
+/** Whether `created` is an integer number of unix seconds from 1970 up to 2100. */
+export function isCreatedInBounds(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= ENVELOPE_BOUNDS.maxCreated;
+}
+
 /** `metadata` block of every envelope. */
 export const metadataSchema = z.object({
   procureiqVersion: z.string().optional(),
@@ -21,10 +54,10 @@ export const metadataSchema = z.object({
  * types list only the documented fields, so a typo in a field name fails to compile.
  */
 export const envelopeSchema = z.object({
-  id: id(),
+  id: id().refine((v) => envelopeKeyProblem(v) === null, { message: 'id is out of bounds' }),
   type: z.string().min(1),
   version: z.string(),
-  created: z.number(),
+  created: z.number().int().min(0).max(ENVELOPE_BOUNDS.maxCreated),
   data: z.record(z.string(), z.unknown()),
   metadata: metadataSchema.optional(),
 });

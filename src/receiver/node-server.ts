@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger.ts';
-import { BodyTooLargeError, type HttpResponse, toHttpResponse } from './http-errors.ts';
+import { createHandler } from './create-handler.ts';
+import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { readRawBody } from './read-body.ts';
 import type { Receiver } from './receiver.ts';
 
@@ -14,6 +15,12 @@ export interface NodeServerOptions {
   requestTimeoutMs?: number;
   /** Deadline to receive the headers. @defaultValue 10s */
   headersTimeoutMs?: number;
+  /**
+   * How often open connections are checked against `headersTimeoutMs` and `requestTimeoutMs`. A
+   * slow client is cut at most this long after its deadline (Node's own default is 30s, which let
+   * a client trickling headers hold a socket for 40s). @defaultValue 1s
+   */
+  connectionsCheckingIntervalMs?: number;
   /** Idle keep-alive sockets are closed after this. @defaultValue 5s */
   keepAliveTimeoutMs?: number;
   /** Called after each webhook response: route, status and seconds since the request arrived. */
@@ -24,7 +31,8 @@ export interface NodeServerOptions {
 
 /** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
 export function createNodeServer(options: NodeServerOptions): Server {
-  const server = createServer((req, res) => {
+  const checking = { connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 };
+  const server = createServer(checking, (req, res) => {
     void route(req, res, options).catch((error: unknown) => {
       options.logger.error({ err: error }, 'request failed');
       if (!res.headersSent) send(res, toHttpResponse(error));
@@ -54,7 +62,7 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
       return;
     }
     const started = process.hrtime.bigint();
-    await receive(req, res, receiver);
+    await receive(receiver, req, res);
     options.onResponse?.(path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
     return;
   }
@@ -81,29 +89,21 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
   });
 }
 
-async function receive(req: IncomingMessage, res: ServerResponse, receiver: Receiver): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readRawBody(req, receiver.maxBodyBytes);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) {
-      // Answer at once and close the connection rather than read the rest of the upload.
-      const response = receiver.tooLarge();
-      res.setHeader('connection', 'close');
-      send(res, response);
-      res.on('finish', () => req.socket.destroySoon());
-      return;
-    }
+const receive = createHandler<IncomingMessage, ServerResponse, void>({
+  getPayload: readRawBody,
+  getRequestHeaders: (req) => req.headers,
+  getRemoteAddress: (req) => req.socket.remoteAddress,
+  handleResponse(response, { req, res, close }) {
+    if (!close) return send(res, response);
+    // Answer at once and close the connection rather than read the rest of the upload.
+    res.setHeader('connection', 'close');
+    send(res, response);
+    res.on('finish', () => req.socket.destroySoon());
+  },
+  handlePayloadError(_error, { req }) {
     req.socket.destroy();
-    return;
-  }
-  const response = await receiver.handle({
-    headers: req.headers,
-    body,
-    remoteAddress: req.socket.remoteAddress,
-  });
-  send(res, response);
-}
+  },
+});
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const serialized = new WeakMap<object, string>();

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import sjson from 'secure-json-parse';
+import { ENVELOPE_BOUNDS, envelopeKeyProblem, isCreatedInBounds } from '../events/envelope.ts';
 import { PayloadError } from '../util/errors.ts';
 
 /** The envelope fields the receiver needs before it can store anything. */
@@ -39,11 +40,19 @@ export function parseEnvelope(body: Uint8Array): ParsedEnvelope {
 
   const envelope = value as Record<string, unknown>;
   const problems: string[] = [];
-  if (typeof envelope.id !== 'string' || envelope.id === '') problems.push('"id" must be a non-empty string');
-  if (typeof envelope.type !== 'string' || envelope.type === '')
-    problems.push('"type" must be a non-empty string');
-  if (typeof envelope.created !== 'number' || !Number.isFinite(envelope.created))
-    problems.push('"created" must be a number (unix seconds)');
+  for (const key of ['id', 'type'] as const) {
+    const value = envelope[key];
+    if (typeof value !== 'string' || value === '') problems.push(`"${key}" must be a non-empty string`);
+    else {
+      const problem = envelopeKeyProblem(value);
+      if (problem !== null) problems.push(`"${key}" ${problem}`);
+    }
+  }
+  if (typeof envelope.created !== 'number') problems.push('"created" must be a number (unix seconds)');
+  else if (!isCreatedInBounds(envelope.created))
+    problems.push(
+      `"created" must be an integer number of unix seconds from 0 to ${ENVELOPE_BOUNDS.maxCreated} (2100-01-01)`,
+    );
   if (typeof envelope.data !== 'object' || envelope.data === null || Array.isArray(envelope.data))
     problems.push('"data" must be an object');
   if (problems.length > 0) throw new PayloadError(`invalid envelope: ${problems.join('; ')}`);

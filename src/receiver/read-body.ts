@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError } from './http-errors.ts';
+import { BodyTooLargeError } from '../util/errors.ts';
 
 /**
  * Reads a request body up to `limit` bytes. A declared `content-length` over the limit is refused

@@ -1,17 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { validateKnownEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SIGNATURE_HEADER } from '../signature/sign.ts';
 import { verifySignature } from '../signature/verify-signature.ts';
 import type { Environment, InboxStore, InsertResult } from '../store/inbox-store.ts';
-import { SignatureError, StoreUnavailableError, toError } from '../util/errors.ts';
-import type { Dispatcher } from '../worker/worker.ts';
 import {
   BodyTooLargeError,
-  type HttpResponse,
   ShuttingDownError,
-  toHttpResponse,
+  SignatureError,
+  StoreUnavailableError,
+  toError,
   UnsupportedMediaTypeError,
-} from './http-errors.ts';
+} from '../util/errors.ts';
+import type { Dispatcher } from '../worker/worker.ts';
+import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { parseEnvelope } from './parse-envelope.ts';
 
 /** A request as any server sees it: lower-cased headers and the exact raw body. */
@@ -32,7 +34,8 @@ export interface DeliveryOutcome {
     | 'bad_request'
     | 'too_large'
     | 'unsupported_media_type'
-    | 'unavailable';
+    | 'unavailable'
+    | 'internal_error';
   status: number;
   environment: Environment;
   eventId?: string;
@@ -100,7 +103,27 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     return response;
   }
 
+  /** A failure of ours, not of the delivery or the store's availability: 500 with an id that is logged. */
+  function internalError(error: unknown, extra: Partial<DeliveryOutcome> = {}): HttpResponse {
+    const errorId = randomUUID();
+    log.error(
+      { errorId, eventId: extra.eventId, eventType: extra.eventType, err: toError(error) },
+      'internal error while receiving a delivery',
+    );
+    const response = toHttpResponse(error, errorId);
+    options.onOutcome?.({ outcome: 'internal_error', status: response.status, environment, ...extra });
+    return response;
+  }
+
   async function handle(delivery: IncomingDelivery): Promise<HttpResponse> {
+    try {
+      return await receive(delivery);
+    } catch (error) {
+      return internalError(error);
+    }
+  }
+
+  async function receive(delivery: IncomingDelivery): Promise<HttpResponse> {
     const { headers, body } = delivery;
     const remoteAddress = delivery.remoteAddress;
     if (options.isAccepting && !options.isAccepting()) return refuse(new ShuttingDownError(), 'unavailable');
@@ -137,7 +160,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
         ? claimedEnvironment
         : undefined;
     const validationError = mismatch
-      ? `metadata.environment is "${mismatch}" but the event was delivered to the ${environment} endpoint`
+      ? `metadata.environment is ${JSON.stringify(mismatch)} but the event was delivered to the ${environment} endpoint`
       : validateKnownEvent(envelope);
     const status =
       validationError !== null ? 'invalid' : (options.initialStatus?.(envelope.type) ?? 'pending');
@@ -167,15 +190,12 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       );
     } catch (error) {
       if (lease) dispatcher?.cancel();
-      log.error(
-        { eventId: envelope.id, eventType: envelope.type, err: toError(error) },
-        'could not store event',
-      );
-      const unavailable =
-        error instanceof StoreUnavailableError
-          ? error
-          : new StoreUnavailableError('could not store the event', { cause: error });
-      return refuse(unavailable, 'unavailable', { eventId: envelope.id, eventType: envelope.type });
+      const about = { eventId: envelope.id, eventType: envelope.type };
+      // Only a store that is really unavailable earns a 5xx that ProcureIQ retries; anything else
+      // would be retried forever and is a bug of ours to find by its error id.
+      if (!(error instanceof StoreUnavailableError)) return internalError(error, about);
+      log.error({ ...about, err: toError(error) }, 'could not store event');
+      return refuse(error, 'unavailable', about);
     }
     const inserted = result.outcome;
     if (result.claimed) dispatcher?.accept(result.claimed);

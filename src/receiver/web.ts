@@ -1,4 +1,5 @@
-import { BodyTooLargeError } from './http-errors.ts';
+import { BodyTooLargeError } from '../util/errors.ts';
+import { createHandler } from './create-handler.ts';
 import type { Receiver } from './receiver.ts';
 
 /**
@@ -11,24 +12,26 @@ export function webHandler(receiver: Receiver): (request: Request) => Promise<Re
     if (request.method !== 'POST') {
       return json(405, { error: { code: 'method_not_allowed', message: 'use POST' } }, { allow: 'POST' });
     }
-    let body: Uint8Array;
-    try {
-      body = await readLimited(request, receiver.maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        const response = receiver.tooLarge();
-        return json(response.status, response.body, { connection: 'close' });
-      }
-      throw error;
-    }
+    return handleWeb(receiver, request, undefined);
+  };
+}
+
+const handleWeb = createHandler<Request, undefined, Response>({
+  getPayload: readLimited,
+  getRequestHeaders(request) {
     const headers: Record<string, string> = {};
     request.headers.forEach((value, key) => {
       headers[key] = value;
     });
-    const response = await receiver.handle({ headers, body });
-    return json(response.status, response.body, response.headers);
-  };
-}
+    return headers;
+  },
+  handleResponse(response, { close }) {
+    return json(response.status, response.body, close ? { connection: 'close' } : response.headers);
+  },
+  handlePayloadError(error) {
+    throw error;
+  },
+});
 
 async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length');

@@ -1,10 +1,18 @@
-/** Base class: every error of this package has a stable `code`. */
+/**
+ * Every error class of this package, in one place. Each has a stable `code` and the HTTP `status`
+ * a webhook response answers with when it reaches one (read only by `toHttpResponse`).
+ */
 export class ProcureIqWebhooksError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+  }
+
+  /** The HTTP status of a webhook response that fails with this error. @defaultValue 500 */
+  get status(): number {
+    return 500;
   }
 }
 
@@ -13,6 +21,9 @@ export class SignatureError extends ProcureIqWebhooksError {
   constructor(message: string) {
     super('signature_invalid', message);
   }
+  override get status(): number {
+    return 401;
+  }
 }
 
 /** The delivery's body is not an acceptable ProcureIQ envelope. */
@@ -20,12 +31,56 @@ export class PayloadError extends ProcureIqWebhooksError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('payload_invalid', message, options);
   }
+  override get status(): number {
+    return 400;
+  }
 }
 
-/** The store could not durably record or read an event. */
+/** The body is larger than the configured limit. */
+export class BodyTooLargeError extends ProcureIqWebhooksError {
+  constructor(limit: number) {
+    super('body_too_large', `request body exceeds the limit of ${limit} bytes`);
+  }
+  override get status(): number {
+    return 413;
+  }
+}
+
+/** The content type is not JSON. */
+export class UnsupportedMediaTypeError extends ProcureIqWebhooksError {
+  constructor(contentType: string | undefined) {
+    super(
+      'unsupported_media_type',
+      contentType
+        ? `content-type "${contentType}" is not accepted; ProcureIQ deliveries are application/json`
+        : 'content-type header is missing; ProcureIQ deliveries are application/json',
+    );
+  }
+  override get status(): number {
+    return 415;
+  }
+}
+
+/**
+ * The store is really unavailable (unreachable, closed, busy, disk failing), so the event could
+ * not be recorded durably; ProcureIQ should retry. Content the store cannot hold is not this.
+ */
 export class StoreUnavailableError extends ProcureIqWebhooksError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('store_unavailable', message, options);
+  }
+  override get status(): number {
+    return 503;
+  }
+}
+
+/** The service is shutting down and takes no new deliveries; ProcureIQ will retry. */
+export class ShuttingDownError extends ProcureIqWebhooksError {
+  constructor() {
+    super('shutting_down', 'the service is shutting down; retry later');
+  }
+  override get status(): number {
+    return 503;
   }
 }
 
@@ -67,4 +122,45 @@ export function toError(value: unknown): Error {
   } catch {
     return new Error(String(value));
   }
+}
+
+/** An error as it crosses a thread boundary (structured clone keeps no class). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string | undefined;
+}
+
+export function serializeError(value: unknown): SerializedError {
+  const e = toError(value);
+  const code = (e as { code?: unknown }).code;
+  return { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) };
+}
+
+const CLASSES: Record<string, { prototype: ProcureIqWebhooksError }> = {
+  ProcureIqWebhooksError,
+  SignatureError,
+  PayloadError,
+  BodyTooLargeError,
+  UnsupportedMediaTypeError,
+  StoreUnavailableError,
+  ShuttingDownError,
+  ConfigError,
+  NonRetryableError,
+  HandlerTimeoutError,
+};
+
+/**
+ * Rebuilds a serialized error: one of this package's classes when the name is one of them (so
+ * `instanceof` and `status` hold on this side), otherwise a plain `Error` with `name` and `code`.
+ */
+export function deserializeError(parts: SerializedError): Error {
+  const error = new Error(parts.message);
+  const known = Object.hasOwn(CLASSES, parts.name) ? CLASSES[parts.name] : undefined;
+  // The constructors take different arguments (a limit, a content type), so the instance is a real
+  // Error given the class's prototype rather than a second call of the constructor.
+  if (known) Object.setPrototypeOf(error, known.prototype);
+  error.name = parts.name;
+  if (parts.code !== undefined) Object.assign(error, { code: parts.code });
+  return error;
 }

@@ -60,8 +60,12 @@ describe('Express middleware and the web-standard handler', () => {
   });
 
   it('Express: uses the Buffer left by express.raw()', async () => {
-    const event = { ...examplePayloads['order.created'], id: 'evt_express_raw' };
-    assert.equal((await postSigned(`${base}/raw/webhooks`, event)).status, 200);
+    // Spacing JSON.stringify would not produce: only the exact bytes match.
+    const body = JSON.stringify({ ...examplePayloads['order.created'], id: 'evt_express_raw' }, null, 1);
+    assert.deepEqual(await postSigned(`${base}/raw/webhooks`, body), { status: 200, body: { status: 'ok' } });
+    const stored = await consumer.store.get('evt_express_raw');
+    assert.ok(stored, 'the event is in the store');
+    assert.deepEqual(Buffer.from(stored.rawBody), Buffer.from(body), 'the exact raw bytes are stored');
   });
 
   it('Express: explains the express.json() pitfall instead of failing every signature', async () => {

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { silentLogger } from '../../src/logging/logger.ts';
+import { createLogger, silentLogger } from '../../src/logging/logger.ts';
+import { createReceiver } from '../../src/receiver/receiver.ts';
 import { sign } from '../../src/signature/sign.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { postSigned, SECRET, tempDir } from '../helpers/index.ts';
 
 const fixtures = Object.values(examplePayloads);
@@ -211,6 +215,65 @@ describe('receiver over real HTTP and a real SQLite file', () => {
     assert.equal(await consumer.store.get('evt_dup_b'), null);
   });
 
+  it('refuses an envelope out of bounds with 400 naming the field, and stores nothing', async () => {
+    const envelope = (fields: Record<string, unknown>) =>
+      JSON.stringify({ id: 'evt_bounds', type: 'order.created', created: 1, data: {}, ...fields });
+    const cases: [string, string, string][] = [
+      // [id to look up, body, field the message names]
+      ['evt_big_created', envelope({ id: 'evt_big_created', created: 1e308 }), '"created"'],
+      ['evt_float_created', envelope({ id: 'evt_float_created', created: 1711234601.5 }), '"created"'],
+      ['evt_neg_created', envelope({ id: 'evt_neg_created', created: -1 }), '"created"'],
+      ['evt_2100_created', envelope({ id: 'evt_2100_created', created: 4102444801 }), '"created"'],
+      [
+        'evt_huge_int',
+        '{"id":"evt_huge_int","type":"t","created":123456789012345678901234567890,"data":{}}',
+        '"created"',
+      ],
+      [`evt_${'é'.repeat(127)}`, envelope({ id: `evt_${'é'.repeat(127)}` }), '"id"'],
+      ['x'.repeat(10_000), envelope({ id: 'x'.repeat(10_000) }), '"id"'],
+      ['evt_long_type', envelope({ id: 'evt_long_type', type: `t.${'y'.repeat(255)}` }), '"type"'],
+      ['evt with space', envelope({ id: 'evt with space' }), '"id"'],
+      ['evt\u0000nul', envelope({ id: 'evt\u0000nul' }), '"id"'],
+      ['evt\n', envelope({ id: 'evt\n' }), '"id"'],
+      ['evt_\u202erlo', envelope({ id: 'evt_\u202erlo' }), '"id"'],
+      ['evt_lone_\ud800', '{"id":"evt_lone_\\ud800","type":"t","created":1,"data":{}}', '"id"'],
+      ['evt_nul_type', envelope({ id: 'evt_nul_type', type: 'order\u0000created' }), '"type"'],
+    ];
+    for (const [id, body, field] of cases) {
+      const res = await postSigned(url, body);
+      assert.equal(res.status, 400, body.slice(0, 120));
+      const error = res.body.error as { code: string; message: string };
+      assert.equal(error.code, 'payload_invalid');
+      assert.ok(error.message.includes(field), `${error.message} names ${field}`);
+      assert.equal(await consumer.store.get(id), null, `nothing stored for ${body.slice(0, 120)}`);
+    }
+  });
+
+  it('accepts an envelope at its bounds', async () => {
+    const id = `evt_${'é'.repeat(126)}`; // 256 bytes
+    assert.equal(Buffer.byteLength(id), 256);
+    const bodies = [
+      { id, type: `t.${'y'.repeat(254)}`, created: 4102444800, data: {} },
+      { id: 'evt_created_zero_😀', type: 'x', created: 0, data: {} },
+    ];
+    for (const body of bodies) {
+      assert.equal((await postSigned(url, body)).status, 200, body.id);
+      assert.equal((await consumer.store.get(body.id))?.created, body.created);
+    }
+  });
+
+  it('quotes a mismatched metadata.environment, control characters escaped', async () => {
+    const body = {
+      ...examplePayloads['order.created'],
+      id: 'evt_env_nul',
+      metadata: { environment: 'x\u0000y' },
+    };
+    assert.equal((await postSigned(url, body)).status, 200);
+    const stored = await consumer.store.get('evt_env_nul');
+    assert.equal(stored?.status, 'invalid');
+    assert.match(stored?.validationError ?? '', /metadata\.environment is "x\\u0000y"/);
+  });
+
   it('a __proto__ key in a delivery pollutes nothing and the event is stored', async () => {
     const body = `{"id":"evt_proto","type":"order.cancelled","version":"1.0","created":1,"__proto__":{"polluted":1},"data":{"orderId":"o","reason":"r","__proto__":{"polluted":2}}}`;
     assert.equal((await postSigned(url, body)).status, 200);
@@ -247,6 +310,72 @@ describe('receiver when the store is unavailable', () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503);
     } finally {
       await consumer.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('receiver when the store refuses the write for a reason of its own', () => {
+  it('answers 500 internal_error with an error id that is logged, not 503', async () => {
+    const tmp = tempDir();
+    const store = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
+    const logs = new PassThrough();
+    let logged = '';
+    logs.on('data', (d: Buffer) => {
+      logged += d.toString();
+    });
+    // A misconfigured retry budget breaks the CHECK (max_attempts >= 1): a bug, not an outage.
+    const receiver = createReceiver({
+      secrets: [SECRET],
+      store,
+      logger: createLogger({ destination: logs, pretty: false }),
+      maxAttemptsFor: () => 0,
+    });
+    try {
+      await store.migrate();
+      const body = Buffer.from(JSON.stringify({ ...examplePayloads['order.created'], id: 'evt_check' }));
+      const res = await receiver.handle({
+        headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(SECRET, body) },
+        body,
+      });
+      assert.equal(res.status, 500);
+      const error = res.body.error as { code: string; message: string; errorId: string };
+      assert.equal(error.code, 'internal_error');
+      assert.equal(error.message, 'internal error');
+      assert.match(error.errorId, /^[0-9a-f-]{36}$/);
+      assert.ok(logged.includes(error.errorId), 'the error id is in the log');
+      assert.equal(await store.get('evt_check'), null);
+    } finally {
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('an error thrown on the SQLite writer thread keeps its class and code', async () => {
+    const tmp = tempDir();
+    const store = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
+    try {
+      await assert.rejects(
+        store.insertIfAbsent({
+          id: 'evt_thread',
+          type: 't',
+          environment: 'production',
+          status: 'pending',
+          created: 1e308,
+          rawBody: Buffer.from('{}'),
+          deliveryId: null,
+          timestampHeader: null,
+          receivedAt: Date.now(),
+          validationError: null,
+          maxAttempts: 4,
+          secretIndex: 0,
+          sourceAddress: null,
+        }),
+        (error: unknown) =>
+          error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT'),
+      );
+    } finally {
+      await store.close();
       tmp.cleanup();
     }
   });

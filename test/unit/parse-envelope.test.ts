@@ -22,6 +22,19 @@ describe('parseEnvelope', () => {
       ['{"id":"e","type":"a","created":"1","data":{}}', /"created" must be a number/],
       ['{"id":"e","type":"a","created":1,"data":[]}', /"data" must be an object/],
       ['{"id":"e","type":"a","created":1}', /"data" must be an object/],
+      [
+        '{"id":"e","type":"a","created":1e308,"data":{}}',
+        /"created" must be an integer number of unix seconds/,
+      ],
+      ['{"id":"e","type":"a","created":1.5,"data":{}}', /"created" must be an integer/],
+      ['{"id":"e","type":"a","created":-1,"data":{}}', /"created" must be an integer/],
+      ['{"id":"e","type":"a","created":4102444801,"data":{}}', /"created" must be an integer/],
+      [`{"id":"${'e'.repeat(257)}","type":"a","created":1,"data":{}}`, /"id" must be at most 256 bytes/],
+      [`{"id":"e","type":"${'a'.repeat(257)}","created":1,"data":{}}`, /"type" must be at most 256 bytes/],
+      ['{"id":"e 1","type":"a","created":1,"data":{}}', /"id" must contain only printable/],
+      ['{"id":"e\\t","type":"a","created":1,"data":{}}', /"id" must contain only printable/],
+      ['{"id":"\\ud800","type":"a","created":1,"data":{}}', /"id" must contain only printable/],
+      ['{"id":"e","type":"a\\u0000","created":1,"data":{}}', /"type" must contain only printable/],
     ];
     for (const [body, reason] of cases) {
       assert.throws(

@@ -1,3 +1,4 @@
+import { type SerializedError, serializeError } from '../../util/errors.ts';
 import type { SqliteInbox } from './sqlite-inbox.ts';
 
 /** Methods of `SqliteInbox` that may be called through `SqliteStore`. */
@@ -27,9 +28,7 @@ export const INBOX_OPERATIONS = [
 
 export type InboxOperation = (typeof INBOX_OPERATIONS)[number];
 
-export type OperationResult =
-  | { ok: true; value: unknown }
-  | { ok: false; error: { name: string; message: string } };
+export type OperationResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
 
 export interface BatchRequest {
   id: number;
@@ -63,8 +62,8 @@ export function runBatch(
         return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
       } catch (error) {
         if (!inbox.db.inTransaction) throw error;
-        const e = error instanceof Error ? error : new Error(String(error));
-        return { ok: false, error: { name: e.name, message: e.message } };
+        // Name and code travel with the message so the calling thread can rebuild the class.
+        return { ok: false, error: serializeError(error) };
       }
     });
     beforeCommit?.(ops);

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { StoreUnavailableError } from '../../util/errors.ts';
+import Database from 'better-sqlite3';
+import { deserializeError, type SerializedError, StoreUnavailableError } from '../../util/errors.ts';
 import type {
   AttemptResult,
   AuditEntry,
@@ -298,5 +299,12 @@ export class SqliteStore implements InboxStore {
 function deliver(pending: Pending | undefined, result: OperationResult): void {
   if (!pending) return;
   if (result.ok) pending.resolve(result.value);
-  else pending.reject(Object.assign(new Error(result.error.message), { name: result.error.name }));
+  else pending.reject(rebuildError(result.error));
+}
+
+/** An operation's error as thrown on the writer thread: our classes and `SqliteError` keep their class. */
+function rebuildError(parts: SerializedError): Error {
+  if (parts.name === 'SqliteError' && parts.code !== undefined)
+    return new Database.SqliteError(parts.message, parts.code);
+  return deserializeError(parts);
 }
