@@ -160,14 +160,9 @@ export class PostgresStore implements InboxStore {
   }
 
   private async insertMany(batch: PendingInsert[]): Promise<InsertResult[]> {
-    let inserted: Map<string, number | null>;
-    try {
-      inserted = await this.insertBatch(batch);
-    } catch (error) {
-      throw error instanceof StoreUnavailableError
-        ? error
-        : new StoreUnavailableError(`could not store events: ${toError(error).message}`, { cause: error });
-    }
+    // A lost connection arrives as StoreUnavailableError (503, retried); any other error is the
+    // database refusing this batch's content, which is not an outage.
+    const inserted = await this.insertBatch(batch);
     let notify = false;
     const results = batch.map(({ event, lease }): InsertResult => {
       if (!inserted.has(event.id)) return { outcome: 'duplicate', claimed: null };
