@@ -17,6 +17,8 @@ import {
 interface Link {
   connection: ChannelModel;
   channel: ConfirmChannel;
+  /** A message came back unroutable: in queue mode the queue was deleted, so declare it again. */
+  stale: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export function createRabbitMqDestination(
     );
     try {
       const channel = await withTimeout(connection.createConfirmChannel(), timeoutMs, 'opening a channel');
-      const opened: Link = { connection, channel };
+      const opened: Link = { connection, channel, stale: false };
       connection.on('error', (e: unknown) => drop(opened, errorMessage(e)));
       connection.on('close', () => drop(opened, 'connection closed'));
       channel.on('error', (e: unknown) => drop(opened, errorMessage(e)));
@@ -71,6 +73,7 @@ export function createRabbitMqDestination(
       channel.on('return', (message: { properties: { headers?: Record<string, unknown> } }) => {
         const deliveryId = message.properties.headers?.['x-procureiq-delivery'];
         if (typeof deliveryId === 'string') awaitingConfirm.get(deliveryId)?.();
+        if (config.queue) opened.stale = true;
       });
       if (config.queue) {
         await withTimeout(
@@ -98,6 +101,7 @@ export function createRabbitMqDestination(
 
   async function ensureLink(): Promise<Link> {
     if (closed) throw new Error('the destination is closed');
+    if (link?.stale) drop(link, 'the queue is missing');
     if (link) return link;
     linking ??= open()
       .then((opened) => {
