@@ -103,6 +103,29 @@ async function logThroughput(t: TestContext, destination: Destination): Promise<
   t.diagnostic(`${destination.type}: ${Math.round(500 / seconds)} messages/s in batches of 100`);
 }
 
+/** Kills the Redis connections a destination opened (named after it); answers how many. */
+async function killRedisClients(redis: Redis, destinationName: string): Promise<number> {
+  const list = String(await redis.client('LIST'));
+  const ids = list
+    .split('\n')
+    .filter((line) => line.includes(` name=procureiq-webhooks:${destinationName} `))
+    .map((line) => /^id=(\d+)/.exec(line)?.[1]);
+  for (const id of ids) if (id) await redis.client('KILL', 'ID', id);
+  return ids.length;
+}
+
+/**
+ * After its connection is killed, a destination notices on the next send at the latest (that send
+ * may fail, never hang) and the send after it reconnects and lands.
+ */
+async function assertReconnects(destination: Destination, kill: () => Promise<number>): Promise<void> {
+  assert.deepEqual(await destination.send(batchOf(1)), [{ ok: true }]);
+  assert.equal(await kill(), 1, 'one connection killed');
+  const first = await destination.send(batchOf(1));
+  if (first[0]?.ok === false) assert.match(first[0].error, /connection to Redis was lost|clos|reset|EPIPE/i);
+  assert.deepEqual(await destination.send(batchOf(1)), [{ ok: true }]);
+}
+
 function downDestinations(port: number): DestinationConfig[] {
   return [
     {
@@ -625,6 +648,20 @@ describe('redis-stream destination against a real Redis', () => {
     }
   });
 
+  it('reconnects on the next send after its connection was killed', async () => {
+    const destination = createDestination({
+      type: 'redis-stream',
+      name: `rs-kill-${RUN}`,
+      url: REDIS_URL,
+      stream,
+    });
+    try {
+      await assertReconnects(destination, () => killRedisClients(redis, `rs-kill-${RUN}`));
+    } finally {
+      await destination.close();
+    }
+  });
+
   it('fails every message when the key is not a stream, and check() says so', async () => {
     await redis.set(wrongType, 'not a stream');
     const destination = createDestination({
@@ -703,6 +740,16 @@ describe('bullmq destination against a real Redis', () => {
       assert.deepEqual(await queue.getJobCounts('waiting'), before, 'no second job');
       const job = await queue.getJob(first.eventId);
       assert.deepEqual(job?.data, JSON.parse(first.body.toString('utf8')), 'the first job is kept');
+    } finally {
+      await destination.close();
+    }
+  });
+
+  it('reconnects on the next send after its connection was killed', async () => {
+    const name = `bq-kill-${RUN}`;
+    const destination = createDestination({ type: 'bullmq', name, url: REDIS_URL, queue: queueName });
+    try {
+      await assertReconnects(destination, () => killRedisClients(connection, name));
     } finally {
       await destination.close();
     }

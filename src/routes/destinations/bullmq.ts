@@ -2,12 +2,11 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { silentLogger } from '../../logging/logger.ts';
 import type { BullMqDestinationConfig, Destination, OutboundMessage, SendOutcome } from '../types.ts';
-import { createRedisLink } from './redis-connection.ts';
+import { createRedisLink, describeRedisError } from './redis-connection.ts';
 import {
   DEFAULT_BROKER_TIMEOUT_MS,
   DestinationError,
   type DestinationOptions,
-  errorMessage,
   redactUrl,
   withTimeout,
 } from './shared.ts';
@@ -34,7 +33,10 @@ export function createBullMqDestination(
     if (bound) void bound.queue.close().catch(() => {});
     const fresh = new Queue(config.queue, { connection: client });
     fresh.on('error', (e: unknown) => {
-      logger.warn({ destination: config.name, error: errorMessage(e) }, 'bullmq destination: queue error');
+      logger.warn(
+        { destination: config.name, error: describeRedisError(e) },
+        'bullmq destination: queue error',
+      );
     });
     bound = { client, queue: fresh };
     await withTimeout(fresh.waitUntilReady(), timeoutMs, 'preparing the queue');
@@ -61,7 +63,7 @@ export function createBullMqDestination(
           );
         } catch (e) {
           redis.reset();
-          const error = `${target}: ${errorMessage(e)}`;
+          const error = `${target}: ${describeRedisError(e)}`;
           return outcomes.map((o) => o ?? { ok: false, error });
         }
       }
@@ -72,9 +74,12 @@ export function createBullMqDestination(
         await queue();
       } catch (e) {
         redis.reset();
-        throw new DestinationError(`bullmq destination "${config.name}": ${target}: ${errorMessage(e)}`, {
-          cause: e,
-        });
+        throw new DestinationError(
+          `bullmq destination "${config.name}": ${target}: ${describeRedisError(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
     },
     async close() {

@@ -69,7 +69,7 @@ export function createHttpDestination(
       return { ok: false, error };
     } catch (e) {
       const error = isTimeout(e) ? `timed out after ${config.timeoutMs}ms` : errorMessage(e);
-      logger.warn({ destination: config.name, url: target, error }, 'http destination: request failed');
+      logger.debug({ destination: config.name, url: target, error }, 'http destination: request failed');
       return { ok: false, error: `POST ${target}: ${error}` };
     }
   }

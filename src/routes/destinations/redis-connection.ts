@@ -2,6 +2,14 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../../logging/logger.ts';
 import { errorMessage, withTimeout } from './shared.ts';
 
+/** An ioredis error as an operator should read it. */
+export function describeRedisError(e: unknown): string {
+  const message = errorMessage(e);
+  // What ioredis says of a command sent on a connection that was just lost.
+  if (message.startsWith("Stream isn't writeable")) return 'the connection to Redis was lost';
+  return message;
+}
+
 /**
  * One Redis connection opened on demand and replaced after it ends. ioredis' own reconnect loop
  * and offline queue are off: while Redis is down a command fails at once instead of waiting in a
@@ -22,6 +30,8 @@ export function createRedisLink(url: string, timeoutMs: number, logger: Logger, 
 
   async function dial(): Promise<Redis> {
     const fresh = new Redis(url, {
+      // Named, so an operator can tell it apart in CLIENT LIST.
+      connectionName: `procureiq-webhooks:${name.replace(/[^\w.:-]/g, '_')}`,
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

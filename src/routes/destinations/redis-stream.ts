@@ -1,11 +1,10 @@
 import { silentLogger } from '../../logging/logger.ts';
 import type { Destination, RedisStreamDestinationConfig, SendOutcome } from '../types.ts';
-import { createRedisLink } from './redis-connection.ts';
+import { createRedisLink, describeRedisError } from './redis-connection.ts';
 import {
   DEFAULT_BROKER_TIMEOUT_MS,
   DestinationError,
   type DestinationOptions,
-  errorMessage,
   failAll,
   redactUrl,
   withTimeout,
@@ -55,14 +54,14 @@ export function createRedisStreamDestination(
         if (!results) return failAll(batch.length, `${target}: the pipeline was discarded`);
         return batch.map((_, i): SendOutcome => {
           const [err, entryId] = results[i] ?? [new Error('no reply')];
-          if (err) return { ok: false, error: `XADD ${config.stream}: ${errorMessage(err)}` };
+          if (err) return { ok: false, error: `XADD ${config.stream}: ${describeRedisError(err)}` };
           return typeof entryId === 'string'
             ? { ok: true }
             : { ok: false, error: 'XADD answered no entry id' };
         });
       } catch (e) {
         redis.reset();
-        return failAll(batch.length, `${target}: ${errorMessage(e)}`);
+        return failAll(batch.length, `${target}: ${describeRedisError(e)}`);
       }
     },
     async check() {
@@ -73,7 +72,7 @@ export function createRedisStreamDestination(
       } catch (e) {
         redis.reset();
         throw new DestinationError(
-          `redis-stream destination "${config.name}": ${target}: ${errorMessage(e)}`,
+          `redis-stream destination "${config.name}": ${target}: ${describeRedisError(e)}`,
           {
             cause: e,
           },
