@@ -52,6 +52,9 @@ export function createRedisStreamDestination(
         }
         const results = await withTimeout(pipeline.exec(), timeoutMs, 'XADD pipeline');
         if (!results) return failAll(batch.length, `${target}: the pipeline was discarded`);
+        // Redis answering an error (WRONGTYPE, OOM) leaves the connection sound; anything else
+        // (a lost connection ioredis has not noticed yet) means dialing again next time.
+        if (results.some(([err]) => err && (err as Error).name !== 'ReplyError')) redis.reset();
         return batch.map((_, i): SendOutcome => {
           const [err, entryId] = results[i] ?? [new Error('no reply')];
           if (err) return { ok: false, error: `XADD ${config.stream}: ${describeRedisError(err)}` };
