@@ -315,6 +315,36 @@ describe('http destination against a real node:http server', () => {
     }
   });
 
+  it('sends a batch 16 requests at a time', async () => {
+    const destination = http();
+    try {
+      const batch = batchOf(40);
+      // Hold every request until as many as may be in flight are (16, or all that remain), then
+      // a little longer, so a client sending more than 16 at once would show it.
+      const held: ServerResponse[] = [];
+      let answered = 0;
+      let maxInFlight = 0;
+      let releasing = false;
+      const hold = (res: ServerResponse) => {
+        held.push(res);
+        maxInFlight = Math.max(maxInFlight, held.length);
+        if (releasing || held.length < Math.min(16, batch.length - answered)) return;
+        releasing = true;
+        setTimeout(() => {
+          releasing = false;
+          answered += held.length;
+          for (const r of held.splice(0)) r.writeHead(204).end();
+        }, 50);
+      };
+      for (const m of batch) answers.set(m.deliveryId, hold);
+      const outcomes = await destination.send(batch);
+      assert.ok(outcomes.every((o) => o.ok));
+      assert.equal(maxInFlight, 16);
+    } finally {
+      await destination.close();
+    }
+  });
+
   it('answers one outcome per message, in order: 2xx, 5xx, 4xx, 429/503 with Retry-After', async () => {
     const destination = http();
     try {
