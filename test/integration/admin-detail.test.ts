@@ -4,43 +4,17 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { createLogger, type Logger } from '../../src/logging/logger.ts';
 import { createAdminHandler } from '../../src/ops/admin-api.ts';
 import { MinuteSeries } from '../../src/ops/minute-series.ts';
 import { newEvent } from '../conformance/store-suite.ts';
+import { capturingLogger } from '../helpers/capture-log.ts';
 import { dropSchema, PG_URL, postSigned, SECRET, tempDir, uniqueSchema } from '../helpers/index.ts';
 
 const TOKEN = 'admin-token-0123456789abcdef';
 const DEPTH = 100_000;
-
-/** A logger whose JSON lines the test can read. */
-export function capturingLogger(): {
-  logger: Logger;
-  lines: () => Record<string, unknown>[];
-  text: () => string;
-} {
-  let text = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  const logger = createLogger({ level: 'info', pretty: false, destination });
-  return {
-    logger,
-    text: () => text,
-    lines: () =>
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 /** A valid envelope whose `data` holds arrays nested `depth` deep, as raw JSON text. */
 function deepBody(id: string, depth: number): string {
