@@ -13,6 +13,8 @@ const state = {
   next: null,
   selected: null,
   timer: undefined,
+  // Bumped when the filter or environment changes: a list answer for an older one is dropped.
+  listVersion: 0,
 };
 
 // ---- API -------------------------------------------------------------------------------------
@@ -135,6 +137,7 @@ function show(view) {
 
 $('#environment').addEventListener('change', () => {
   state.events = [];
+  state.listVersion++;
   void refresh();
 });
 
@@ -142,6 +145,7 @@ $('#filters').addEventListener('submit', (event) => {
   event.preventDefault();
   state.filter = Object.fromEntries(new FormData(event.target).entries());
   state.events = [];
+  state.listVersion++;
   void refresh();
 });
 
@@ -158,7 +162,10 @@ async function refresh() {
 
 // Events: the newest page is polled; rows not seen before are inserted at the top and flash.
 async function refreshEvents() {
+  const version = state.listVersion;
   const { events, next } = await api(`/events?${query({ limit: 50 })}`);
+  // A poll sent before the filter changed would merge rows the new filter excludes.
+  if (version !== state.listVersion) return;
   const known = new Map(state.events.map((e) => [e.id, e]));
   const fresh = new Set(state.events.length ? events.filter((e) => !known.has(e.id)).map((e) => e.id) : []);
   const newestIds = new Set(events.map((e) => e.id));
@@ -193,7 +200,9 @@ function renderEvents(fresh = new Set()) {
 
 $('#more').addEventListener('click', () =>
   guarded(async () => {
+    const version = state.listVersion;
     const { events, next } = await api(`/events?${query({ limit: 50, before: state.next })}`);
+    if (version !== state.listVersion) return;
     state.events.push(...events);
     state.next = next;
     renderEvents();
