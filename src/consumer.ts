@@ -11,6 +11,7 @@ import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { MinuteSeries } from './ops/minute-series.ts';
+import { storeReadiness } from './ops/readiness.ts';
 import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { expressMiddleware } from './receiver/express.ts';
@@ -327,7 +328,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         routes,
         logger,
         ...serverTimeouts,
-        readiness: () => store.ping(),
+        readiness: storeReadiness(store, logger),
         onResponse: (route, status, seconds) => metrics.ack(route, status, seconds),
         ...(separateAdmin ? {} : { extra: opsRoutes }),
       });
@@ -338,7 +339,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         routes: {},
         logger,
         ...serverTimeouts,
-        readiness: () => store.ping(),
+        readiness: storeReadiness(store, logger),
         extra: opsRoutes,
       });
       const adminPort = await listenOn(adminServer, options.adminPort ?? 0, listenOptions.host);

@@ -1,4 +1,4 @@
-import { detailJson } from '../ops/event-json.ts';
+import { type DetailJson, detailJson } from '../ops/event-json.ts';
 import type { EventDetail, EventSummary } from '../store/inbox-store.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -55,10 +55,13 @@ export function printDetail(e: EventDetail): string {
           .map((l) => `      ${l.trim()}`),
       );
   }
-  out.push(
-    '',
-    'Payload:',
-    d.purged ? '  (purged by retention)' : JSON.stringify(d.payload ?? d.rawBody, null, 2),
-  );
+  out.push('', 'Payload:', ...payloadLines(d));
   return `${out.join('\n')}\n`;
+}
+
+/** The parsed payload, indented; or, when it cannot be rendered, why and the raw body as stored. */
+function payloadLines(d: DetailJson): string[] {
+  if (d.purged) return ['  (purged by retention)'];
+  if ('payload' in d) return [JSON.stringify(d.payload, null, 2)];
+  return [`  (${d.payloadError ?? 'the payload cannot be rendered'})`, '', 'Raw body:', d.rawBody];
 }

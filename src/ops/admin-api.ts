@@ -4,13 +4,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { HttpResponse } from '../receiver/http-errors.ts';
 import { send } from '../receiver/node-server.ts';
 import { readRawBody } from '../receiver/read-body.ts';
 import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
 import { toError } from '../util/errors.ts';
+import { AdminRequestError, toAdminResponse } from './admin-errors.ts';
 import { detailJson, summaryJson } from './event-json.ts';
 import { InputError, parseEnvironment, parseFilter, parseLimit } from './filters.ts';
+import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import type { MinuteSeries } from './minute-series.ts';
+import { createRouteTable, type Params } from './route-table.ts';
 
 export interface AdminOptions {
   store: InboxStore;
@@ -23,6 +27,8 @@ export interface AdminOptions {
   signatureFailures: MinuteSeries;
   /** How many secrets each environment has configured. */
   secretsConfigured: { production: number; sandbox: number };
+  /** Counts failed sign-ins per address. @defaultValue 10 a minute, then 429 for the rest of it */
+  loginLimiter?: LoginLimiter;
 }
 
 const DASHBOARD = new URL('./dashboard/', import.meta.url);
@@ -33,11 +39,27 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 const ID_PATTERN = /^[^\s]{1,200}$/;
+const MUTATING = new Set(['POST', 'PUT', 'DELETE']);
+// The dashboard loads nothing from elsewhere, is never framed, and posts no forms anywhere else.
+const DASHBOARD_CSP =
+  "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/** What a route handler gets: the request, its decoded path params, and who is asking. */
+interface RouteContext {
+  req: IncomingMessage;
+  url: URL;
+  params: Params;
+  actor: string;
+}
+type Reply = { status?: number; body: Record<string, unknown> };
+type Handler = (ctx: RouteContext) => Promise<Reply>;
 
 /**
  * The admin surface: a JSON API under `/admin/api` and the dashboard at `/admin`. Every API route
  * needs `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time; with no token configured
- * the whole surface answers 404. Every mutating call is written to the audit log.
+ * the whole surface answers 404. Failed sign-ins are logged with the source address (never the
+ * token), and an address with 10 of them in a minute gets 429 until that minute is over. Mutating
+ * calls must be `application/json` and are written to the audit log.
  *
  * Returns a request handler that answers true when it handled the request.
  */
@@ -47,193 +69,239 @@ export function createAdminHandler(options: AdminOptions) {
   const fingerprint = options.token
     ? createHash('sha256').update(options.token).digest('hex').slice(0, 8)
     : '';
+  const limiter = options.loginLimiter ?? createLoginLimiter();
 
-  function authorized(req: IncomingMessage): boolean {
-    if (!expected) return false;
-    const header = req.headers.authorization ?? '';
+  /** Why the request is not signed in, or undefined when it is. */
+  function refusal(req: IncomingMessage): 'missing' | 'malformed' | 'wrong' | undefined {
+    if (!expected) return 'wrong';
+    const header = req.headers.authorization;
+    if (!header) return 'missing';
     const match = /^Bearer (.+)$/.exec(header);
-    if (!match?.[1]) return false;
+    if (!match?.[1]) return 'malformed';
     // Hash both sides to equal length first: timingSafeEqual needs it, and it hides the length.
-    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), expected);
+    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), expected) ? undefined : 'wrong';
   }
 
-  const fail = (
-    res: ServerResponse,
-    status: number,
-    code: string,
-    message: string,
-    headers?: Record<string, string>,
-  ) => send(res, { status, body: { error: { code, message } }, ...(headers ? { headers } : {}) });
+  function authenticate(req: IncomingMessage, address: string): void {
+    const blockedMs = limiter.blockedFor(address);
+    if (blockedMs > 0) {
+      const seconds = Math.max(1, Math.ceil(blockedMs / 1000));
+      throw new AdminRequestError(
+        429,
+        'too_many_failed_logins',
+        `too many failed sign-ins from ${address}; try again in ${seconds}s`,
+        { 'retry-after': String(seconds) },
+      );
+    }
+    const reason = refusal(req);
+    if (!reason) return;
+    const failures = limiter.fail(address);
+    logger.warn({ remoteAddress: address, reason, failures }, 'admin sign-in refused');
+    throw new AdminRequestError(401, 'unauthorized', 'send Authorization: Bearer <ADMIN_TOKEN>', {
+      'www-authenticate': 'Bearer',
+    });
+  }
+
+  const audit = async (actor: string, action: string, details: Record<string, unknown>) => {
+    await store.audit({ at: Date.now(), actor, action, details });
+    logger.info({ audit: action, actor, ...details }, `admin: ${action}`);
+  };
+
+  const notFound = (id: string) => new AdminRequestError(404, 'not_found', `no event with id ${id}`);
+
+  /** The event id param, checked. */
+  const eventId = (params: Params): string => {
+    const id = params.id ?? '';
+    if (!ID_PATTERN.test(id)) throw new InputError('event id is malformed');
+    return id;
+  };
+
+  const listEvents: Handler = async ({ url }) => {
+    const filter = parseFilter(url.searchParams);
+    const events = await store.list(filter);
+    const limit = filter.limit ?? 50;
+    return {
+      body: {
+        events: events.map(summaryJson),
+        next: events.length === limit ? (events.at(-1)?.id ?? null) : null,
+      },
+    };
+  };
+
+  const showEvent: Handler = async ({ params }) => {
+    const id = eventId(params);
+    const event = await store.get(id);
+    if (!event) throw notFound(id);
+    return { body: { event: detailJson(event) } };
+  };
+
+  const replayEvent: Handler = async ({ params, actor }) => {
+    const id = eventId(params);
+    const event = await store.get(id);
+    if (!event) throw notFound(id);
+    const outcome = await store.replay(id, options.replayBudget(event.type));
+    if (outcome !== 'replayed') {
+      throw new AdminRequestError(
+        409,
+        'not_replayable',
+        `event ${id} is ${event.status}; only processed, dead, invalid or unhandled events are replayed`,
+      );
+    }
+    await audit(actor, 'replay', { id });
+    return { body: { id, outcome } };
+  };
+
+  const replayByFilter: Handler = async ({ req, actor }) => {
+    const body = await readJson(req);
+    const filter = parseFilter(new URLSearchParams(stringRecord(body.filter, 'filter')));
+    const dryRun = body.dryRun !== false;
+    const matching = await allMatching(filter);
+    if (dryRun) {
+      return {
+        body: { dryRun: true, matching: matching.length, sample: matching.slice(0, 20).map((e) => e.id) },
+      };
+    }
+    let replayed = 0;
+    for (const e of matching)
+      if ((await store.replay(e.id, options.replayBudget(e.type))) === 'replayed') replayed++;
+    await audit(actor, 'replay_by_filter', { filter: body.filter, matching: matching.length, replayed });
+    return { body: { dryRun: false, matching: matching.length, replayed } };
+  };
+
+  const listDeadLetters: Handler = async ({ url }) => {
+    const filter = { ...parseFilter(url.searchParams), status: 'dead' as const, excludeDiscarded: true };
+    const events = await store.list(filter);
+    return {
+      body: {
+        events: events.map(summaryJson),
+        next: events.length === (filter.limit ?? 50) ? (events.at(-1)?.id ?? null) : null,
+      },
+    };
+  };
+
+  const replayDeadLetters: Handler = async ({ req, actor }) => {
+    const body = await readJson(req);
+    const ids =
+      body.all === true
+        ? (await allMatching({ status: 'dead', excludeDiscarded: true })).map((e) => e.id)
+        : idList(body.ids);
+    let replayed = 0;
+    for (const id of ids) {
+      const event = await store.get(id);
+      if (
+        event?.status === 'dead' &&
+        (await store.replay(id, options.replayBudget(event.type))) === 'replayed'
+      )
+        replayed++;
+    }
+    await audit(actor, 'replay_dead_letters', { ids, replayed });
+    return { body: { replayed } };
+  };
+
+  const discardDeadLetters: Handler = async ({ req, actor }) => {
+    const ids = idList((await readJson(req)).ids);
+    const discarded = await store.discard(ids);
+    await audit(actor, 'discard', { ids, discarded });
+    return { body: { discarded } };
+  };
+
+  const stats: Handler = async ({ url }) => {
+    const windowMs = url.searchParams.has('window')
+      ? parseWindow(url.searchParams.get('window') ?? '')
+      : 3_600_000;
+    const environment = parseEnvironment(url.searchParams.get('environment'));
+    const since = Date.now() - windowMs;
+    const result = await store.stats({ since, environment });
+    return {
+      body: {
+        since,
+        ...result,
+        oldestWaitingAgeSeconds:
+          result.oldestWaitingAt === null ? 0 : Math.round((Date.now() - result.oldestWaitingAt) / 1000),
+        signatureFailuresPerMinute: options.signatureFailures.since(since),
+      },
+    };
+  };
+
+  const secrets: Handler = async () => {
+    const uses = await store.secretUsage();
+    const list = (['production', 'sandbox'] as const).flatMap((environment) =>
+      Array.from({ length: options.secretsConfigured[environment] }, (_, index) => {
+        const use = uses.find((u) => u.environment === environment && u.secretIndex === index);
+        return {
+          environment,
+          index,
+          lastVerifiedAt: use ? new Date(use.lastVerifiedAt).toISOString() : null,
+        };
+      }),
+    );
+    return { body: { secrets: list } };
+  };
+
+  const auditLog: Handler = async ({ url }) => {
+    const limit = parseLimit(url.searchParams.get('limit'), 100);
+    const entries = await store.auditLog(limit);
+    return { body: { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
+  };
+
+  const table = createRouteTable<Handler>([
+    { method: 'GET', pattern: '/events', handler: listEvents },
+    { method: 'GET', pattern: '/events/:id', handler: showEvent },
+    { method: 'POST', pattern: '/events/:id/replay', handler: replayEvent },
+    { method: 'POST', pattern: '/replay', handler: replayByFilter },
+    { method: 'GET', pattern: '/dead-letters', handler: listDeadLetters },
+    { method: 'POST', pattern: '/dead-letters/replay', handler: replayDeadLetters },
+    { method: 'POST', pattern: '/dead-letters/discard', handler: discardDeadLetters },
+    { method: 'GET', pattern: '/stats', handler: stats },
+    { method: 'GET', pattern: '/secrets', handler: secrets },
+    { method: 'GET', pattern: '/audit', handler: auditLog },
+  ]);
+
+  async function api(req: IncomingMessage, url: URL): Promise<Reply> {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    authenticate(req, address);
+    const method = req.method ?? 'GET';
+    const { handler, params } = table.match(method, url.pathname.slice('/admin/api'.length));
+    if (MUTATING.has(method)) requireJson(req);
+    return handler({ req, url, params, actor: `admin:${fingerprint}@${address}` });
+  }
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
     if (path !== '/admin' && !path.startsWith('/admin/')) return false;
     if (!expected) {
-      fail(res, 404, 'not_found', 'the admin surface is off: set ADMIN_TOKEN to enable it');
+      send(res, {
+        status: 404,
+        body: {
+          error: { code: 'not_found', message: 'the admin surface is off: set ADMIN_TOKEN to enable it' },
+        },
+      });
       return true;
     }
     if (!path.startsWith('/admin/api/')) {
       await serveDashboard(path, res);
       return true;
     }
-    if (!authorized(req)) {
-      fail(res, 401, 'unauthorized', 'send Authorization: Bearer <ADMIN_TOKEN>', {
-        'www-authenticate': 'Bearer',
-      });
-      return true;
-    }
-    const actor = `admin:${fingerprint}@${req.socket.remoteAddress ?? 'unknown'}`;
+    // Admin answers hold event data: never cached, never sniffed into something else.
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('cache-control', 'no-store');
+    let response: HttpResponse;
     try {
-      await route(req, res, url, actor);
+      const reply = await api(req, url);
+      response = { status: reply.status ?? 200, body: reply.body };
+      // Rendering can fail too (it is where a too-deep payload used to overflow the stack).
+      send(res, response);
     } catch (error) {
-      if (error instanceof InputError) {
-        fail(res, 400, error.code, error.message);
-      } else {
-        logger.error({ err: toError(error) }, 'admin API request failed');
-        fail(res, 503, 'store_unavailable', 'the store could not answer; try again');
+      if (res.headersSent) {
+        logger.error({ err: toError(error) }, 'admin API response failed after its headers were sent');
+        res.destroy();
+        return true;
       }
+      send(res, toAdminResponse(error, logger));
     }
     return true;
   };
-
-  async function route(req: IncomingMessage, res: ServerResponse, url: URL, actor: string): Promise<void> {
-    const path = url.pathname.slice('/admin/api'.length);
-    const method = req.method ?? 'GET';
-    const ok = (body: Record<string, unknown>, status = 200) => send(res, { status, body });
-    const audit = async (action: string, details: Record<string, unknown>) => {
-      await store.audit({ at: Date.now(), actor, action, details });
-      logger.info({ audit: action, actor, ...details }, `admin: ${action}`);
-    };
-
-    if (method === 'GET' && path === '/events') {
-      const filter = parseFilter(url.searchParams);
-      const events = await store.list(filter);
-      const limit = filter.limit ?? 50;
-      ok({
-        events: events.map(summaryJson),
-        next: events.length === limit ? (events.at(-1)?.id ?? null) : null,
-      });
-      return;
-    }
-    const eventMatch = /^\/events\/([^/]+)(\/replay)?$/.exec(path);
-    if (eventMatch?.[1]) {
-      const id = decodeURIComponent(eventMatch[1]);
-      if (!ID_PATTERN.test(id)) throw new InputError('event id is malformed');
-      if (method === 'GET' && !eventMatch[2]) {
-        const event = await store.get(id);
-        if (!event) return fail(res, 404, 'not_found', `no event with id ${id}`);
-        ok({ event: detailJson(event) });
-        return;
-      }
-      if (method === 'POST' && eventMatch[2]) {
-        const event = await store.get(id);
-        if (!event) return fail(res, 404, 'not_found', `no event with id ${id}`);
-        const outcome = await store.replay(id, options.replayBudget(event.type));
-        if (outcome !== 'replayed') {
-          return fail(
-            res,
-            409,
-            'not_replayable',
-            `event ${id} is ${event.status}; only processed, dead, invalid or unhandled events are replayed`,
-          );
-        }
-        await audit('replay', { id });
-        ok({ id, outcome });
-        return;
-      }
-    }
-    if (method === 'POST' && path === '/replay') {
-      const body = await readJson(req);
-      const filter = parseFilter(new URLSearchParams(stringRecord(body.filter, 'filter')));
-      const dryRun = body.dryRun !== false;
-      const matching = await allMatching(filter);
-      if (dryRun) {
-        ok({ dryRun: true, matching: matching.length, sample: matching.slice(0, 20).map((e) => e.id) });
-        return;
-      }
-      let replayed = 0;
-      for (const e of matching)
-        if ((await store.replay(e.id, options.replayBudget(e.type))) === 'replayed') replayed++;
-      await audit('replay_by_filter', { filter: body.filter, matching: matching.length, replayed });
-      ok({ dryRun: false, matching: matching.length, replayed });
-      return;
-    }
-    if (method === 'GET' && path === '/dead-letters') {
-      const filter = { ...parseFilter(url.searchParams), status: 'dead' as const, excludeDiscarded: true };
-      const events = await store.list(filter);
-      ok({
-        events: events.map(summaryJson),
-        next: events.length === (filter.limit ?? 50) ? (events.at(-1)?.id ?? null) : null,
-      });
-      return;
-    }
-    if (method === 'POST' && (path === '/dead-letters/replay' || path === '/dead-letters/discard')) {
-      const body = await readJson(req);
-      let ids: string[];
-      if (body.all === true && path === '/dead-letters/replay') {
-        ids = (await allMatching({ status: 'dead', excludeDiscarded: true })).map((e) => e.id);
-      } else {
-        ids = idList(body.ids);
-      }
-      if (path === '/dead-letters/discard') {
-        const discarded = await store.discard(ids);
-        await audit('discard', { ids, discarded });
-        ok({ discarded });
-        return;
-      }
-      let replayed = 0;
-      for (const id of ids) {
-        const event = await store.get(id);
-        if (
-          event?.status === 'dead' &&
-          (await store.replay(id, options.replayBudget(event.type))) === 'replayed'
-        )
-          replayed++;
-      }
-      await audit('replay_dead_letters', { ids, replayed });
-      ok({ replayed });
-      return;
-    }
-    if (method === 'GET' && path === '/stats') {
-      const windowMs = url.searchParams.has('window')
-        ? parseWindow(url.searchParams.get('window') ?? '')
-        : 3_600_000;
-      const environment = parseEnvironment(url.searchParams.get('environment'));
-      const since = Date.now() - windowMs;
-      const stats = await store.stats({ since, environment });
-      ok({
-        since,
-        ...stats,
-        oldestWaitingAgeSeconds:
-          stats.oldestWaitingAt === null ? 0 : Math.round((Date.now() - stats.oldestWaitingAt) / 1000),
-        signatureFailuresPerMinute: options.signatureFailures.since(since),
-      });
-      return;
-    }
-    if (method === 'GET' && path === '/secrets') {
-      const uses = await store.secretUsage();
-      const secrets = (['production', 'sandbox'] as const).flatMap((environment) =>
-        Array.from({ length: options.secretsConfigured[environment] }, (_, index) => {
-          const use = uses.find((u) => u.environment === environment && u.secretIndex === index);
-          return {
-            environment,
-            index,
-            lastVerifiedAt: use ? new Date(use.lastVerifiedAt).toISOString() : null,
-          };
-        }),
-      );
-      ok({ secrets });
-      return;
-    }
-    if (method === 'GET' && path === '/audit') {
-      const limit = parseLimit(url.searchParams.get('limit'), 100);
-      const entries = await store.auditLog(limit);
-      ok({ entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) });
-      return;
-    }
-    fail(res, 404, 'not_found', `no admin route for ${method} ${url.pathname}`);
-  }
 
   /** Every event matching a filter (keyset pages of 500). */
   async function allMatching(filter: ListFilter): Promise<EventSummary[]> {
@@ -246,6 +314,19 @@ export function createAdminHandler(options: AdminOptions) {
       before = page.at(-1)?.id;
     }
   }
+}
+
+function requireJson(req: IncomingMessage): void {
+  const contentType = req.headers['content-type'];
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType === 'application/json') return;
+  throw new AdminRequestError(
+    415,
+    'unsupported_media_type',
+    contentType
+      ? `content-type "${contentType}" is not accepted; admin POST, PUT and DELETE calls must send content-type: application/json`
+      : 'content-type header is missing; admin POST, PUT and DELETE calls must send content-type: application/json',
+  );
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -308,8 +389,8 @@ async function serveDashboard(path: string, res: ServerResponse): Promise<void> 
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',
-      // The dashboard loads nothing from elsewhere and is never framed.
-      'content-security-policy': "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+      'content-security-policy': DASHBOARD_CSP,
+      'referrer-policy': 'no-referrer',
       'x-content-type-options': 'nosniff',
     });
     res.end(content);

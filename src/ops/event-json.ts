@@ -5,6 +5,13 @@ import type { EventDetail, EventSummary } from '../store/inbox-store.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * Deepest payload the detail renders as parsed JSON. Ingest accepts any nesting (JSON.parse is
+ * iterative), but JSON.stringify recurses and overflows the stack a few thousand levels down,
+ * inside this process and in a browser alike; deeper payloads are shown as their raw body.
+ */
+export const MAX_RENDERED_DEPTH = 256;
+
 export function summaryJson(e: EventSummary) {
   return {
     id: e.id,
@@ -19,12 +26,13 @@ export function summaryJson(e: EventSummary) {
   };
 }
 
+/**
+ * One event in full. `rawBody` is always there (as text); `payload` only when it can be rendered,
+ * otherwise `payloadError` says why (and `payload` is absent).
+ */
 export function detailJson(e: EventDetail) {
   const raw = Buffer.from(e.rawBody).toString('utf8');
-  let payload: unknown = null;
-  try {
-    payload = raw === '' ? null : JSON.parse(raw);
-  } catch {}
+  const parsed = renderablePayload(raw);
   return {
     ...summaryJson(e),
     created: e.created,
@@ -39,7 +47,8 @@ export function detailJson(e: EventDetail) {
       'x-procureiq-timestamp': e.timestampHeader,
       'x-procureiq-event': e.type,
     },
-    payload,
+    ...('payload' in parsed ? { payload: parsed.payload } : {}),
+    payloadError: 'error' in parsed ? parsed.error : null,
     rawBody: raw,
     deliveries: e.deliveries.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
     attemptHistory: e.attemptHistory.map((a) => ({
@@ -48,4 +57,42 @@ export function detailJson(e: EventDetail) {
       finishedAt: iso(a.finishedAt),
     })),
   };
+}
+
+export type DetailJson = ReturnType<typeof detailJson>;
+
+/** The parsed payload, or why it is not rendered. A purged (empty) body is a `null` payload. */
+export function renderablePayload(raw: string): { payload: unknown } | { error: string } {
+  if (raw === '') return { payload: null };
+  const depth = nestingDepth(raw);
+  if (depth > MAX_RENDERED_DEPTH) {
+    return {
+      error: `the payload nests ${depth} levels deep; more than ${MAX_RENDERED_DEPTH} cannot be rendered, so only the raw body is shown`,
+    };
+  }
+  try {
+    return { payload: JSON.parse(raw) };
+  } catch {
+    return { error: 'the stored body is not valid JSON; only the raw body is shown' };
+  }
+}
+
+/** How deep `[` and `{` nest in JSON text, skipping strings; a loop, so any depth is safe. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
 }

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
+import { newEvent } from '../conformance/store-suite.ts';
 import { postSigned, SECRET, startCollector, tempDir, waitFor } from '../helpers/index.ts';
 
 const TOKEN = 'admin-token-0123456789abcdef';
@@ -138,11 +139,24 @@ describe('admin API, metrics and sandbox over real HTTP', () => {
   it('replays one event, and by filter after a dry run; audit-logs both', async () => {
     const one = await api('/events/evt_api_1/replay', { method: 'POST' });
     assert.deepEqual(one.body, { id: 'evt_api_1', outcome: 'replayed' });
-    await waitFor(async () => (await consumer.store.get('evt_api_1'))?.attempts === 2, {
-      what: 'replayed attempt',
-    });
-    const pending = await api('/events/evt_api_1/replay', { method: 'POST' });
-    assert.ok(pending.status === 200 || pending.status === 409);
+    await waitFor(
+      async () => {
+        const e = await consumer.store.get('evt_api_1');
+        return e?.status === 'processed' && e.attempts === 2;
+      },
+      { what: 'the replayed attempt to finish' },
+    );
+    // Processed again, so replayable again: exactly one answer is right.
+    const again = await api('/events/evt_api_1/replay', { method: 'POST' });
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { id: 'evt_api_1', outcome: 'replayed' });
+    await waitFor(
+      async () => {
+        const e = await consumer.store.get('evt_api_1');
+        return e?.status === 'processed' && e.attempts === 3;
+      },
+      { what: 'the second replay to finish' },
+    );
 
     const filter = { type: 'order.created', q: 'ord_api_5' };
     const dry = await api('/replay', { method: 'POST', body: JSON.stringify({ filter }) });
@@ -190,7 +204,9 @@ describe('admin API, metrics and sandbox over real HTTP', () => {
     assert.ok(res.body.byType.some((r: { type: string }) => r.type === 'order.created'));
     assert.ok(res.body.receivedPerMinute.length >= 1);
     assert.ok(res.body.failedAttemptsPerMinute.length >= 1);
-    assert.equal(typeof res.body.oldestWaitingAgeSeconds, 'number');
+    // Every event here has settled (earlier tests wait for it), so nothing waits.
+    assert.equal((await consumer.store.stats({ since: 0 })).oldestWaitingAt, null);
+    assert.equal(res.body.oldestWaitingAgeSeconds, 0);
     assert.ok(
       res.body.signatureFailuresPerMinute.reduce((n: number, r: { count: number }) => n + r.count, 0) >= 1,
     );
@@ -287,13 +303,12 @@ describe('admin API, metrics and sandbox over real HTTP', () => {
       'procureiq_webhooks_ack_duration_seconds_count{route="/webhooks/procureiq",status="200"}',
       'procureiq_webhooks_receive_to_handler_seconds_count',
       'procureiq_webhooks_queue_depth{status="processed"}',
-      'procureiq_webhooks_oldest_waiting_age_seconds',
     ]) {
-      assert.ok(
-        value(afterText, series) > 0 || series.includes('oldest'),
-        `${series} missing or zero:\n${afterText.slice(0, 300)}`,
-      );
+      assert.ok(value(afterText, series) > 0, `${series} missing or zero:\n${afterText.slice(0, 300)}`);
     }
+    // Nothing waits once evt_metrics_1 is processed: the gauge is there and exactly 0 (its value
+    // with an event waiting is checked with the worker off, below).
+    assert.match(afterText, /^procureiq_webhooks_oldest_waiting_age_seconds 0$/m);
     assert.ok(
       value(
         afterText,
@@ -449,5 +464,131 @@ describe('retention', () => {
       await consumer.close();
       tmp.cleanup();
     }
+  });
+});
+
+describe('with the worker off: what waits stays waiting', () => {
+  const tmp = tempDir();
+  let consumer: Consumer;
+  let base: string;
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+  before(async () => {
+    consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: silentLogger(),
+      adminToken: TOKEN,
+      worker: false,
+    });
+    const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await consumer.close();
+    tmp.cleanup();
+  });
+
+  it('oldest waiting age, in /stats and in /metrics, counts from the received time', async () => {
+    const receivedAt = Date.now() - 90_000;
+    await consumer.store.insertIfAbsent(newEvent('evt_old_1', { receivedAt }));
+    await consumer.store.insertIfAbsent(newEvent('evt_old_2', { receivedAt: receivedAt + 30_000 }));
+    const before = Date.now();
+    const stats = (await (await fetch(`${base}/admin/api/stats`, { headers: auth })).json()) as {
+      oldestWaitingAgeSeconds: number;
+    };
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const elapsed = (Date.now() - before) / 1000;
+    const gauge = Number(/^procureiq_webhooks_oldest_waiting_age_seconds (\S+)$/m.exec(metrics)?.[1]);
+    // 90 s old, plus however long the requests took (rounded to whole seconds in /stats).
+    assert.ok(
+      stats.oldestWaitingAgeSeconds >= 90 && stats.oldestWaitingAgeSeconds <= 91 + elapsed,
+      `oldestWaitingAgeSeconds ${stats.oldestWaitingAgeSeconds}`,
+    );
+    assert.ok(gauge >= 90 && gauge <= 90 + elapsed + 0.5, `gauge ${gauge}`);
+  });
+
+  it('a pending event is not replayable: 409, and the message says why', async () => {
+    const res = await fetch(`${base}/admin/api/events/evt_old_1/replay`, { method: 'POST', headers: auth });
+    assert.equal(res.status, 409);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'not_replayable');
+    assert.match(
+      body.error.message,
+      /event evt_old_1 is pending; only processed, dead, invalid or unhandled/,
+    );
+    assert.equal((await consumer.store.get('evt_old_1'))?.attempts, 0);
+  });
+});
+
+describe('delivery metrics: every outcome label, and type="other"', () => {
+  const tmp = tempDir();
+  let consumer: Consumer;
+  let base: string;
+  let webhook: string;
+
+  before(async () => {
+    consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: silentLogger(),
+      maxBodyBytes: 4096,
+    });
+    consumer.on('order.created', async () => {});
+    const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+    webhook = `${base}/webhooks/procureiq`;
+  });
+  after(async () => {
+    await consumer.close();
+    tmp.cleanup();
+  });
+
+  it('counts ok, duplicate, invalid, unhandled, bad_signature, bad_request, too_large, unsupported_media_type, unavailable', async () => {
+    const order = { ...examplePayloads['order.created'], id: 'evt_labels_1' };
+    assert.equal((await postSigned(webhook, order)).status, 200); // ok
+    assert.equal((await postSigned(webhook, order)).status, 200); // duplicate
+    const mismatch = { ...order, id: 'evt_labels_2', metadata: { environment: 'sandbox' } };
+    assert.equal((await postSigned(webhook, mismatch)).status, 200); // invalid
+    const unknown = { ...order, id: 'evt_labels_3', type: 'widget.spun' };
+    assert.equal((await postSigned(webhook, unknown)).status, 200); // unhandled, type other
+    assert.equal((await postSigned(webhook, order, { secret: 'forged-secret' })).status, 401);
+    assert.equal((await postSigned(webhook, '{not json')).status, 400);
+    assert.equal(
+      (await postSigned(webhook, { ...order, id: 'evt_labels_4', pad: 'x'.repeat(5000) })).status,
+      413,
+    );
+    assert.equal(
+      (await postSigned(webhook, order, { headers: { 'content-type': 'text/plain' } })).status,
+      415,
+    );
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const count = (labels: string) => {
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`procureiq_webhooks_deliveries_total{${labels}}`));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const expected: [string, number][] = [
+      ['type="order.created",environment="production",outcome="ok"', 1],
+      ['type="order.created",environment="production",outcome="duplicate"', 1],
+      ['type="order.created",environment="production",outcome="invalid"', 1],
+      ['type="other",environment="production",outcome="unhandled"', 1],
+      ['type="none",environment="production",outcome="bad_signature"', 1],
+      ['type="none",environment="production",outcome="bad_request"', 1],
+      ['type="none",environment="production",outcome="too_large"', 1],
+      ['type="none",environment="production",outcome="unsupported_media_type"', 1],
+    ];
+    for (const [labels, n] of expected) assert.equal(count(labels), n, `${labels}\n${text.slice(0, 2000)}`);
+    assert.doesNotMatch(text, /widget\.spun/, 'an unknown type never becomes a label value');
+
+    // The store goes away under the running server: the delivery is refused as unavailable. The
+    // scrape itself needs the store (queue depth), so read the counter from the registry.
+    await consumer.store.close();
+    assert.equal((await postSigned(webhook, { ...order, id: 'evt_labels_5' })).status, 503);
+    const counter = await consumer.metrics.registry.getSingleMetricAsString(
+      'procureiq_webhooks_deliveries_total',
+    );
+    assert.match(counter, /\{type="order.created",environment="production",outcome="unavailable"\} 1$/m);
   });
 });

@@ -13,6 +13,8 @@ const state = {
   next: null,
   selected: null,
   timer: undefined,
+  // Bumped when the filter or environment changes: a list answer for an older one is dropped.
+  listVersion: 0,
 };
 
 // ---- API -------------------------------------------------------------------------------------
@@ -20,18 +22,27 @@ const state = {
 class Unauthorized extends Error {}
 
 async function api(path, { method = 'GET', body } = {}) {
-  const res = await fetch(`/admin/api${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}`,
-      'content-type': 'application/json',
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await send(path, method, body);
   const data = await res.json().catch(() => ({}));
   if (res.status === 401) throw new Unauthorized(data.error?.message ?? 'unauthorized');
-  if (!res.ok) throw new Error(data.error?.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw new Error(`${method} ${path}: ${data.error?.message ?? `HTTP ${res.status}`}`);
   return data;
+}
+
+async function send(path, method, body) {
+  try {
+    return await fetch(`/admin/api${path}`, {
+      method,
+      cache: 'no-store',
+      headers: {
+        authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}`,
+        'content-type': 'application/json',
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Error(`${method} ${path}: the service did not answer`);
+  }
 }
 
 function query(extra = {}) {
@@ -60,14 +71,20 @@ function el(tag, props = {}, ...children) {
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
 const status = (s) => el('span', { class: `status ${s}`, text: s });
 
-function toast(message) {
+function toast(message, { error = false } = {}) {
   const t = $('#toast');
   t.textContent = message;
+  t.classList.toggle('error', error);
+  t.setAttribute('role', error ? 'alert' : 'status');
   t.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => {
-    t.hidden = true;
-  }, 3000);
+  // Errors stay long enough to be read.
+  toast.timer = setTimeout(
+    () => {
+      t.hidden = true;
+    },
+    error ? 8000 : 3000,
+  );
 }
 
 async function guarded(fn) {
@@ -77,7 +94,7 @@ async function guarded(fn) {
   } catch (error) {
     if (error instanceof Unauthorized) return signOut('The admin token was refused.');
     $('#live').classList.add('off');
-    toast(error.message);
+    toast(error.message, { error: true });
   }
 }
 
@@ -120,6 +137,7 @@ function show(view) {
 
 $('#environment').addEventListener('change', () => {
   state.events = [];
+  state.listVersion++;
   void refresh();
 });
 
@@ -127,6 +145,7 @@ $('#filters').addEventListener('submit', (event) => {
   event.preventDefault();
   state.filter = Object.fromEntries(new FormData(event.target).entries());
   state.events = [];
+  state.listVersion++;
   void refresh();
 });
 
@@ -143,7 +162,10 @@ async function refresh() {
 
 // Events: the newest page is polled; rows not seen before are inserted at the top and flash.
 async function refreshEvents() {
+  const version = state.listVersion;
   const { events, next } = await api(`/events?${query({ limit: 50 })}`);
+  // A poll sent before the filter changed would merge rows the new filter excludes.
+  if (version !== state.listVersion) return;
   const known = new Map(state.events.map((e) => [e.id, e]));
   const fresh = new Set(state.events.length ? events.filter((e) => !known.has(e.id)).map((e) => e.id) : []);
   const newestIds = new Set(events.map((e) => e.id));
@@ -162,7 +184,7 @@ function renderEvents(fresh = new Set()) {
         {
           class: `${fresh.has(e.id) ? 'fresh' : ''} ${state.selected === e.id ? 'selected' : ''}`,
           'data-id': e.id,
-          onclick: () => renderDetail(e.id),
+          onclick: () => openDetail(e.id),
         },
         el('td', { text: time(e.receivedAt) }),
         el('td', { class: 'mono', text: e.type }),
@@ -178,19 +200,53 @@ function renderEvents(fresh = new Set()) {
 
 $('#more').addEventListener('click', () =>
   guarded(async () => {
+    const version = state.listVersion;
     const { events, next } = await api(`/events?${query({ limit: 50, before: state.next })}`);
+    if (version !== state.listVersion) return;
     state.events.push(...events);
     state.next = next;
     renderEvents();
   }),
 );
 
+// A row click: the detail of that event, or the reason it could not be loaded, in the panel.
+async function openDetail(id) {
+  try {
+    await renderDetail(id);
+  } catch (error) {
+    if (error instanceof Unauthorized) return signOut('The admin token was refused.');
+    if (state.selected !== id) return;
+    showPanel(
+      id,
+      el('h2', { class: 'mono', text: id }),
+      el('p', {
+        class: 'error load-error',
+        role: 'alert',
+        text: `Could not load this event: ${error.message}`,
+      }),
+      el('div', { class: 'actions' }, el('button', { class: 'link', text: 'Close', onclick: closeDetail })),
+    );
+    toast(error.message, { error: true });
+  }
+}
+
+function showPanel(id, ...children) {
+  const panel = $('#detail');
+  panel.replaceChildren(...children);
+  // The id of what the panel shows, so a reader (or a test) can tell this detail from the last one.
+  panel.dataset.eventId = id;
+  panel.hidden = false;
+  $('.split').classList.add('with-detail');
+  return panel;
+}
+
 async function renderDetail(id, { quiet = false } = {}) {
   state.selected = id;
   for (const row of document.querySelectorAll('#events-table tbody tr'))
     row.classList.toggle('selected', row.dataset.id === id);
   const { event: e } = await api(`/events/${encodeURIComponent(id)}`);
-  const panel = $('#detail');
+  // Another row was opened (or the panel closed) while this one loaded: it is no longer wanted.
+  if (state.selected !== id) return;
   const replayable = ['processed', 'dead', 'invalid', 'unhandled'].includes(e.status);
   const actions = el('div', { class: 'actions' });
   if (replayable) {
@@ -239,25 +295,38 @@ async function renderDetail(id, { quiet = false } = {}) {
       ),
     );
   }
-  const payload = e.purged ? 'Payload purged by retention.' : JSON.stringify(e.payload ?? e.rawBody, null, 2);
-  panel.replaceChildren(
+  const panel = showPanel(
+    e.id,
     el('h2', { class: 'mono', text: e.id }),
     el('div', {}, status(e.status)),
     actions,
     facts,
     el('h3', { text: 'Attempts' }),
     timeline,
-    el('h3', { text: 'Payload' }),
-    el('pre', { text: payload }),
+    ...payloadView(e),
   );
-  panel.hidden = false;
-  $('.split').classList.add('with-detail');
   if (!quiet) panel.scrollTop = 0;
+}
+
+// The parsed payload, indented; when the API could not render it (too deep, not JSON), the raw body.
+function payloadView(e) {
+  if (e.purged) return [el('h3', { text: 'Payload' }), el('pre', { text: 'Payload purged by retention.' })];
+  if ('payload' in e)
+    return [
+      el('h3', { text: 'Payload' }),
+      el('pre', { class: 'payload', text: JSON.stringify(e.payload, null, 2) }),
+    ];
+  return [
+    el('h3', { text: 'Raw body' }),
+    el('p', { class: 'note', text: e.payloadError ?? 'The payload cannot be rendered.' }),
+    el('pre', { class: 'raw-body', text: e.rawBody }),
+  ];
 }
 
 function closeDetail() {
   state.selected = null;
   $('#detail').hidden = true;
+  delete $('#detail').dataset.eventId;
   $('.split').classList.remove('with-detail');
   renderEvents();
 }

@@ -14,6 +14,9 @@ CREATE TABLE jobs (
   leased_at        INTEGER,
   lease_expires_at INTEGER,
   last_error       TEXT,
+  -- A route with orderBy: jobs with the same key go out one at a time, in order of the event's
+  -- created, then receipt.
+  order_key        TEXT,
   finished_at      INTEGER,
   updated_at       INTEGER NOT NULL,
   PRIMARY KEY (event_id, consumer)
@@ -21,6 +24,8 @@ CREATE TABLE jobs (
 
 CREATE INDEX jobs_due ON jobs (consumer, run_at) WHERE status IN ('pending', 'retrying');
 CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'processing';
+CREATE INDEX jobs_ordered ON jobs (consumer, order_key)
+  WHERE order_key IS NOT NULL AND status IN ('pending', 'processing', 'retrying');
 
 -- Every event a handler took, or was to take, becomes its handlers job, with its state and budget.
 -- Events stored as `unhandled` or `invalid` had no job; one marked `unhandled` by a worker did.
