@@ -1,22 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpResponse } from '../receiver/http-errors.ts';
-import { ProcureIqWebhooksError, StoreUnavailableError, toError } from '../util/errors.ts';
-import { InputError } from './filters.ts';
-
-/**
- * An admin API answer other than success, with its status on the error (404, 405, 415, 429, 401).
- * Local to the admin surface; bad operator input stays `InputError` (400).
- */
-export class AdminRequestError extends ProcureIqWebhooksError {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
-    super(code, message);
-    this.status = status;
-    this.headers = headers;
-  }
-}
+import { AdminRequestError, InputError, StoreUnavailableError, toError } from '../util/errors.ts';
 
 /**
  * The one place where admin API errors become HTTP answers. Only a `StoreUnavailableError` is

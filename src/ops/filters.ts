@@ -1,13 +1,8 @@
 import { parseDuration } from '../config/duration.ts';
 import { EVENT_STATUSES, type EventStatus, type ListFilter } from '../store/inbox-store.ts';
-import { ProcureIqWebhooksError } from '../util/errors.ts';
+import { InputError } from '../util/errors.ts';
 
 /** Bad input from an operator (admin API: 400; CLI: exit 2), with what to fix. */
-export class InputError extends ProcureIqWebhooksError {
-  constructor(message: string) {
-    super('invalid_request', message);
-  }
-}
 
 const TYPE_PATTERN = /^[A-Za-z0-9_.*-]{1,100}$/;
 

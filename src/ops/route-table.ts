@@ -1,5 +1,4 @@
-import { AdminRequestError } from './admin-errors.ts';
-import { InputError } from './filters.ts';
+import { AdminRequestError, InputError } from '../util/errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type Params = Readonly<Record<string, string>>;

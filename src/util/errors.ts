@@ -16,6 +16,33 @@ export class ProcureIqWebhooksError extends Error {
   }
 }
 
+/** An operator's request (admin API or CLI filter) is malformed: 400. */
+export class InputError extends ProcureIqWebhooksError {
+  constructor(message: string) {
+    super('invalid_request', message);
+  }
+  override get status(): number {
+    return 400;
+  }
+}
+
+/**
+ * An admin API answer other than success with a status of its own (401, 404, 405, 409, 415, 429),
+ * and any headers it needs (`allow`, `retry-after`).
+ */
+export class AdminRequestError extends ProcureIqWebhooksError {
+  readonly #status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(code, message);
+    this.#status = status;
+    this.headers = headers;
+  }
+  override get status(): number {
+    return this.#status;
+  }
+}
+
 /** The delivery's signature is missing, malformed, repeated or does not match any secret. */
 export class SignatureError extends ProcureIqWebhooksError {
   constructor(message: string) {
