@@ -12,6 +12,7 @@ import type {
 import { HandlerTimeoutError, NonRetryableError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
 import type { HandlerContext, HandlerRegistry } from './handlers.ts';
 import { retryDelay } from './retry-schedule.ts';
+import { createWakeTimer } from './wake-timer.ts';
 
 /** Raised inside an attempt's signal when the service shuts down. */
 class ShutdownAbort extends ProcureIqWebhooksError {
@@ -116,27 +117,14 @@ export function createWorker(options: WorkerOptions): Worker {
   let claiming = false;
   let dueHint = false;
   let pumpScheduled = false;
-  let timer: NodeJS.Timeout | undefined;
-  let timerAt = Number.POSITIVE_INFINITY;
   let failures = 0;
 
   const held = () => running.size + waiting.length + reserved;
 
-  function wakeAt(at: number): void {
-    if (stopping || !started) return;
-    if (timer && at >= timerAt) return;
-    if (timer) clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(
-      () => {
-        timer = undefined;
-        timerAt = Number.POSITIVE_INFINITY;
-        dueHint = true;
-        pump();
-      },
-      Math.max(0, at - Date.now()),
-    );
-  }
+  const wakeTimer = createWakeTimer(() => {
+    dueHint = true;
+    pump();
+  });
 
   /** Starts waiting events while there is room, then claims more if some may be due. */
   function pump(): void {
@@ -179,14 +167,14 @@ export function createWorker(options: WorkerOptions): Worker {
         // A full batch means more may be due.
         if (batch.events.length === limit) dueHint = true;
       }
-      wakeAt(Date.now() + pollIntervalMs);
+      wakeTimer.pollAt(Date.now() + pollIntervalMs);
     } catch (error) {
       // The store is unreachable: back off (up to 30s) and try again; never crash.
       failures++;
       dueHint = true;
       const delay = Math.min(30_000, pollIntervalMs * 2 ** Math.min(failures, 5));
       logger.error({ err: toError(error), retryInMs: delay }, 'worker could not claim events');
-      wakeAt(Date.now() + delay);
+      wakeTimer.pollAt(Date.now() + delay);
     }
   }
 
@@ -388,7 +376,7 @@ export function createWorker(options: WorkerOptions): Worker {
       { outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 },
       'attempt failed; retry scheduled',
     );
-    wakeAt(runAt);
+    wakeTimer.dueAt(runAt);
   }
 
   return {
@@ -431,8 +419,7 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     async stop(graceMs = 10_000) {
       stopping = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
+      wakeTimer.stop();
       const now = Date.now();
       for (const event of waiting.splice(0)) giveBack(event, now);
       if (running.size > 0) {
