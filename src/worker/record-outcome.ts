@@ -55,7 +55,11 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     run: HandlerRun,
     eventLogger: () => Logger,
   ): Promise<void> {
-    const result: AttemptResult = { startedAt: run.startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
+    const result: AttemptResult = {
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt,
+      outcome: 'succeeded',
+    };
     if (!(await store.complete(event, result, run.statements))) {
       eventLogger().warn(
         { outcome: 'fenced' },
@@ -80,7 +84,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
   ) {
     const result: AttemptResult = {
       startedAt: run.startedAt,
-      finishedAt: Date.now(),
+      finishedAt: run.finishedAt,
       outcome: 'aborted',
       errorMessage: error.message,
     };
@@ -96,7 +100,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     eventLogger: () => Logger,
   ): Promise<void> {
     const { error, outcome } = verdict;
-    const finishedAt = Date.now();
+    const { finishedAt } = run;
     const result: AttemptResult = {
       startedAt: run.startedAt,
       finishedAt,
