@@ -1,24 +1,32 @@
 import { hostname } from 'node:os';
-import sjson from 'secure-json-parse';
-import type { AnyEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import type {
   AttemptResult,
+  ClaimBatch,
   ClaimedEvent,
   InboxStore,
   LeaseRequest,
-  TransactionalStatement,
 } from '../store/inbox-store.ts';
-import { HandlerTimeoutError, NonRetryableError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
-import type { HandlerContext, HandlerRegistry } from './handlers.ts';
-import { retryDelay } from './retry-schedule.ts';
+import { toError } from '../util/errors.ts';
+import { lazyEventLogger, ShutdownAbort, startAttempt } from './attempt.ts';
+import type { HandlerRegistry } from './handlers.ts';
+import { createOutcomeRecorder } from './record-outcome.ts';
+import { createWakeTimer } from './wake-timer.ts';
 
-/** Raised inside an attempt's signal when the service shuts down. */
-class ShutdownAbort extends ProcureIqWebhooksError {
-  constructor() {
-    super('shutdown', 'the service is shutting down');
-  }
-}
+/**
+ * A worker's life, in order: `created` (not claiming yet), `active` (claiming and running
+ * handlers), `stopping` (no new work; running handlers drain, the rest is given back), `stopped`.
+ */
+export const WORKER_STATES = {
+  created: 'created',
+  active: 'active',
+  stopping: 'stopping',
+  stopped: 'stopped',
+} as const;
+export type WorkerState = (typeof WORKER_STATES)[keyof typeof WORKER_STATES];
+
+/** The longest wait between claims while the store is unreachable. */
+const MAX_CLAIM_BACKOFF_MS = 30_000;
 
 export interface DeadLetterInfo {
   id: string;
@@ -83,11 +91,14 @@ export interface Worker extends Dispatcher {
   readonly owner: string;
   /** Handlers running now. */
   readonly running: number;
+  /** Where the worker is in its life: created, active, stopping, stopped. */
+  readonly state: WorkerState;
 }
 
 /**
  * The background worker: leases due events from the inbox, runs their handler with a timeout,
- * and records the outcome: processed, retry by schedule, or dead-letter.
+ * and records the outcome: processed, retry by schedule, or dead-letter. Each attempt goes
+ * run (`startAttempt`) -> classify (`classify`) -> record (`createOutcomeRecorder`).
  *
  * It holds up to `concurrency + max(concurrency, 64)` leased events: `concurrency` running, the
  * rest waiting in order. New events are leased as they are stored (no claim round trip) while
@@ -103,292 +114,162 @@ export function createWorker(options: WorkerOptions): Worker {
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const leaseMs = options.leaseMs ?? handlerTimeoutMs + 60_000;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const random = options.random ?? Math.random;
   const leaseRequest: LeaseRequest = { owner, leaseMs };
 
+  let state: WorkerState = WORKER_STATES.created;
+  /** Leased events waiting for a free slot, in order. */
   const waiting: ClaimedEvent[] = [];
   /** Running attempts, by event id, with the function that aborts each. */
   const running = new Map<string, (reason: Error) => void>();
-  const settling = new Set<Promise<void>>();
-  let reserved = 0;
-  let started = false;
-  let stopping = false;
+  /** Every attempt and give-back whose outcome is not written yet. */
+  const unsettled = new Set<Promise<void>>();
+  /** Leases promised to the receiver for events it is storing now. */
+  let reservedLeases = 0;
   let claiming = false;
-  let dueHint = false;
-  let pumpScheduled = false;
-  let timer: NodeJS.Timeout | undefined;
-  let timerAt = Number.POSITIVE_INFINITY;
-  let failures = 0;
+  /** Some events may be due in the store: claim before taking new events straight from the receiver. */
+  let mayHaveDue = false;
+  let fillQueued = false;
+  let claimFailures = 0;
+  let stopped: Promise<void> | undefined;
 
-  const held = () => running.size + waiting.length + reserved;
+  const leasesHeld = () => running.size + waiting.length + reservedLeases;
 
-  function wakeAt(at: number): void {
-    if (stopping || !started) return;
-    if (timer && at >= timerAt) return;
-    if (timer) clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(
-      () => {
-        timer = undefined;
-        timerAt = Number.POSITIVE_INFINITY;
-        dueHint = true;
-        pump();
-      },
-      Math.max(0, at - Date.now()),
-    );
-  }
+  const recorder = createOutcomeRecorder({
+    store,
+    registry,
+    logger,
+    random: options.random ?? Math.random,
+    onAttempt: options.onAttempt,
+    onDeadLetter: options.onDeadLetter,
+    onRetryScheduled: (runAt) => wakeTimer.dueAt(runAt),
+  });
 
-  /** Starts waiting events while there is room, then claims more if some may be due. */
-  function pump(): void {
-    if (!started) return;
-    while (!stopping && running.size < concurrency && waiting.length > 0)
-      begin(waiting.shift() as ClaimedEvent);
-    if (stopping || claiming || !dueHint || held() >= capacity) return;
+  const wakeTimer = createWakeTimer(() => {
+    mayHaveDue = true;
+    fillSlots();
+  });
+
+  /** Starts waiting events while slots are free, then claims more if some may be due. */
+  function fillSlots(): void {
+    if (state !== WORKER_STATES.active) return;
+    startWaiting();
+    if (claiming || !mayHaveDue || leasesHeld() >= capacity) return;
     claiming = true;
-    void claimLoop().finally(() => {
+    void claimDueEvents().finally(() => {
       claiming = false;
-      pump();
+      fillSlots();
     });
   }
 
-  async function claimLoop(): Promise<void> {
+  function startWaiting(): void {
+    while (running.size < concurrency && waiting.length > 0) {
+      const event = waiting.shift() as ClaimedEvent;
+      track(runEvent(event), event.id);
+    }
+  }
+
+  /** Fills slots after the current turn, so a delivery's 200 is written before any handler code runs. */
+  function fillSlotsSoon(): void {
+    if (fillQueued) return;
+    fillQueued = true;
+    setImmediate(() => {
+      fillQueued = false;
+      fillSlots();
+    });
+  }
+
+  async function claimDueEvents(): Promise<void> {
     try {
-      while (!stopping && dueHint && held() < capacity) {
-        dueHint = false;
-        const limit = capacity - held();
+      while (state === WORKER_STATES.active && mayHaveDue && leasesHeld() < capacity) {
+        mayHaveDue = false;
+        const limit = capacity - leasesHeld();
         const batch = await store.claimDue({ owner, limit, leaseMs });
-        failures = 0;
-        for (const dead of batch.deadLettered) {
-          logger.error(
-            { eventId: dead.id, eventType: dead.type },
-            'event dead-lettered: its last attempt was interrupted',
-          );
-          options.onDeadLetter?.({
-            id: dead.id,
-            type: dead.type,
-            attempts: 0,
-            error: 'last attempt was interrupted',
-          });
-        }
-        if (stopping) {
-          for (const event of batch.events) giveBack(event, Date.now());
+        claimFailures = 0;
+        reportRecoveredDeadLetters(batch.deadLettered);
+        if (state !== WORKER_STATES.active) {
+          for (const event of batch.events) giveBack(event);
           return;
         }
         waiting.push(...batch.events);
-        while (running.size < concurrency && waiting.length > 0) begin(waiting.shift() as ClaimedEvent);
+        startWaiting();
         // A full batch means more may be due.
-        if (batch.events.length === limit) dueHint = true;
+        if (batch.events.length === limit) mayHaveDue = true;
       }
-      wakeAt(Date.now() + pollIntervalMs);
+      wakeTimer.pollAt(Date.now() + pollIntervalMs);
     } catch (error) {
-      // The store is unreachable: back off (up to 30s) and try again; never crash.
-      failures++;
-      dueHint = true;
-      const delay = Math.min(30_000, pollIntervalMs * 2 ** Math.min(failures, 5));
+      // The store is unreachable: back off and try again; never crash.
+      claimFailures++;
+      mayHaveDue = true;
+      const delay = Math.min(MAX_CLAIM_BACKOFF_MS, pollIntervalMs * 2 ** Math.min(claimFailures, 5));
       logger.error({ err: toError(error), retryInMs: delay }, 'worker could not claim events');
-      wakeAt(Date.now() + delay);
+      wakeTimer.pollAt(Date.now() + delay);
     }
   }
 
-  function begin(event: ClaimedEvent): void {
-    track(
-      runAttempt(
-        event,
-        (abort) => running.set(event.id, abort),
-        () => {
-          // The slot frees when the handler settles; the outcome is written meanwhile.
-          running.delete(event.id);
-          pump();
-        },
-      ),
-      event.id,
-    );
+  /** Events whose expired lease used up their last attempt: the claim dead-lettered them. */
+  function reportRecoveredDeadLetters(deadLettered: ClaimBatch['deadLettered']): void {
+    for (const dead of deadLettered) {
+      logger.error(
+        { eventId: dead.id, eventType: dead.type },
+        'event dead-lettered: its last attempt was interrupted',
+      );
+      options.onDeadLetter?.({
+        id: dead.id,
+        type: dead.type,
+        attempts: 0,
+        error: 'last attempt was interrupted',
+      });
+    }
   }
 
-  function track(p: Promise<void>, eventId: string): void {
-    const settled = p.catch((error: unknown) => {
-      logger.error({ err: toError(error), eventId }, 'could not record the outcome of an attempt');
-    });
-    settling.add(settled);
-    void settled.finally(() => settling.delete(settled));
+  /** Runs one leased event's attempt and records its outcome. */
+  async function runEvent(event: ClaimedEvent): Promise<void> {
+    const eventLogger = lazyEventLogger(logger, event);
+    const handler = registry.resolve(event.type);
+    if (!handler) return recorder.recordUnhandled(event, eventLogger);
+    const attempt = startAttempt(event, handler, { timeoutMs: handlerTimeoutMs, eventLogger });
+    running.set(event.id, attempt.abort);
+    const run = await attempt.settled;
+    // The slot frees when the handler settles; the outcome is written meanwhile.
+    running.delete(event.id);
+    fillSlots();
+    await recorder.record(event, run, eventLogger);
   }
 
   /** Returns an event that never started (shutdown): due again at once, budget untouched. */
-  function giveBack(event: ClaimedEvent, now: number): void {
-    track(
-      store
-        .release(event, {
-          startedAt: now,
-          finishedAt: now,
-          outcome: 'aborted',
-          errorMessage: 'released at shutdown before it started',
-        })
-        .then(() => {}),
-      event.id,
-    );
+  function giveBack(event: ClaimedEvent): void {
+    track(recorder.giveBack(event), event.id);
   }
 
-  async function runAttempt(
-    event: ClaimedEvent,
-    started: (abort: (reason: Error) => void) => void,
-    done: () => void,
-  ): Promise<void> {
-    const startedAt = Date.now();
-    let log: Logger | undefined;
-    // A child logger costs more than a no-op handler: make it only when someone logs.
-    const eventLogger = () => {
-      log ??= logger.child({ eventId: event.id, eventType: event.type, attempt: event.attempt });
-      return log;
-    };
-    const report = (outcome: AttemptInfo['outcome'], finishedAt: number) =>
-      options.onAttempt?.({
-        id: event.id,
-        type: event.type,
-        environment: event.environment,
-        attempt: event.attempt,
-        outcome,
-        durationMs: finishedAt - startedAt,
-        queuedMs: startedAt - event.receivedAt,
-      });
+  /** Keeps `work` until it settles, so `stop` can wait for it; a failed write is logged, never thrown. */
+  function track(work: Promise<void>, eventId: string): void {
+    const settled = work.catch((error: unknown) => {
+      logger.error({ err: toError(error), eventId }, 'could not record the outcome of an attempt');
+    });
+    unsettled.add(settled);
+    void settled.finally(() => unsettled.delete(settled));
+  }
 
-    const handler = registry.resolve(event.type);
-    if (!handler) {
-      done();
-      const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
-      await store.markUnhandled(event, result);
-      eventLogger().info({ outcome: 'unhandled' }, 'no handler for this event type; stored as unhandled');
-      report('unhandled', result.finishedAt);
-      return;
-    }
+  /** Waits up to `graceMs` for running handlers to finish on their own. */
+  async function drain(graceMs: number): Promise<void> {
+    if (running.size === 0) return;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => {
+      graceTimer = setTimeout(resolve, graceMs);
+    });
+    const drained = (async () => {
+      while (running.size > 0) await Promise.race([...unsettled]);
+    })();
+    await Promise.race([drained, graceOver]);
+    clearTimeout(graceTimer);
+  }
 
-    const statements: TransactionalStatement[] = [];
-    let error: Error | undefined;
-    let timeout: NodeJS.Timeout | undefined;
-    // The AbortController is made only if the handler asks for ctx.signal; the race below is what
-    // ends an attempt on timeout or shutdown either way.
-    let controller: AbortController | undefined;
-    let abortedWith: Error | undefined;
-    let rejectRace: (reason: Error) => void = () => {};
-    const abort = (reason: Error) => {
-      if (abortedWith) return;
-      abortedWith = reason;
-      controller?.abort(reason);
-      rejectRace(reason);
-    };
-    started(abort);
-    try {
-      const payload = Buffer.from(event.rawBody.buffer, event.rawBody.byteOffset, event.rawBody.byteLength);
-      const parsed = sjson.parse(payload.toString('utf8'), undefined, {
-        protoAction: 'remove',
-        constructorAction: 'remove',
-      }) as AnyEvent;
-      const ctx: HandlerContext = {
-        idempotencyKey: event.id,
-        eventId: event.id,
-        attempt: event.attempt,
-        maxAttempts: event.maxAttempts,
-        environment: event.environment,
-        deliveryId: event.deliveryId,
-        receivedAt: event.receivedAt,
-        get logger() {
-          return eventLogger();
-        },
-        get signal() {
-          if (!controller) {
-            controller = new AbortController();
-            if (abortedWith) controller.abort(abortedWith);
-          }
-          return controller.signal;
-        },
-        sql(statement, params = []) {
-          statements.push({ sql: statement, params: [...params] });
-        },
-      };
-      const aborted = new Promise<never>((_, reject) => {
-        rejectRace = reject;
-      });
-      timeout = setTimeout(() => abort(new HandlerTimeoutError(handlerTimeoutMs)), handlerTimeoutMs);
-      await Promise.race([Promise.resolve().then(() => handler(parsed, ctx)), aborted]);
-    } catch (caught) {
-      error = toError(caught);
-    } finally {
-      clearTimeout(timeout);
-      // Nothing listens to the race after this point: a late abort must not surface as unhandled.
-      rejectRace = () => {};
-      done();
+  /** Waits for claims and inserts on their way, then for every outcome to be written. */
+  async function settleAll(): Promise<void> {
+    while (claiming || reservedLeases > 0 || unsettled.size > 0) {
+      if (unsettled.size > 0) await Promise.all([...unsettled]);
+      else await new Promise((resolve) => setTimeout(resolve, 5));
     }
-
-    if (error instanceof ShutdownAbort) {
-      const result: AttemptResult = {
-        startedAt,
-        finishedAt: Date.now(),
-        outcome: 'aborted',
-        errorMessage: error.message,
-      };
-      await store.release(event, result);
-      eventLogger().warn({ outcome: 'aborted' }, 'attempt aborted by shutdown; the event will run again');
-      report('aborted', result.finishedAt);
-      return;
-    }
-
-    if (!error) {
-      const result: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
-      try {
-        if (await store.complete(event, result, statements)) {
-          if (logger.isLevelEnabled('info')) {
-            eventLogger().info(
-              { outcome: 'processed', durationMs: result.finishedAt - startedAt },
-              'event processed',
-            );
-          }
-          report('succeeded', result.finishedAt);
-        } else {
-          eventLogger().warn(
-            { outcome: 'fenced' },
-            'lease was lost before completion; another attempt owns this event',
-          );
-        }
-        return;
-      } catch (caught) {
-        // The handler's own statements failed: the event is not processed, so this is a failed attempt.
-        error = toError(caught);
-      }
-    }
-
-    const finishedAt = Date.now();
-    const outcome = error instanceof HandlerTimeoutError ? 'timed_out' : 'failed';
-    const result: AttemptResult = {
-      startedAt,
-      finishedAt,
-      outcome,
-      errorMessage: error.message,
-      errorStack: error.stack,
-    };
-    report(outcome, finishedAt);
-    if (error instanceof NonRetryableError || event.attempt >= event.maxAttempts) {
-      if (!(await store.deadLetter(event, result))) return;
-      eventLogger().error(
-        { outcome: 'dead', err: error, attempts: event.attempt },
-        error instanceof NonRetryableError
-          ? 'handler refused the event (NonRetryableError); dead-lettered'
-          : 'attempts exhausted; dead-lettered',
-      );
-      options.onDeadLetter?.({
-        id: event.id,
-        type: event.type,
-        attempts: event.attempt,
-        error: error.message,
-      });
-      return;
-    }
-    const delay = retryDelay(registry.retryScheduleFor(event.type), event.attempt, random);
-    const runAt = finishedAt + delay;
-    if (!(await store.scheduleRetry(event, result, runAt))) return;
-    eventLogger().warn(
-      { outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 },
-      'attempt failed; retry scheduled',
-    );
-    wakeAt(runAt);
   }
 
   return {
@@ -396,62 +277,46 @@ export function createWorker(options: WorkerOptions): Worker {
     get running() {
       return running.size;
     },
+    get state() {
+      return state;
+    },
     start() {
-      if (started) return;
-      started = true;
-      dueHint = true;
-      pump();
+      if (state !== WORKER_STATES.created) return;
+      state = WORKER_STATES.active;
+      mayHaveDue = true;
+      fillSlots();
     },
     reserve() {
       // While due events wait to be claimed, new ones queue behind them instead of jumping ahead.
-      if (!started || stopping || dueHint || held() >= capacity) return undefined;
-      reserved++;
+      if (state !== WORKER_STATES.active || mayHaveDue || leasesHeld() >= capacity) return undefined;
+      reservedLeases++;
       return leaseRequest;
     },
     accept(event) {
-      reserved--;
-      if (stopping) return giveBack(event, Date.now());
+      reservedLeases--;
+      if (state !== WORKER_STATES.active) return giveBack(event);
       waiting.push(event);
-      // Start it after the current turn, so the delivery's 200 is written before any handler code runs.
-      if (!pumpScheduled) {
-        pumpScheduled = true;
-        setImmediate(() => {
-          pumpScheduled = false;
-          pump();
-        });
-      }
+      fillSlotsSoon();
     },
     cancel() {
-      reserved--;
-      pump();
+      reservedLeases--;
+      fillSlots();
     },
     wake() {
-      dueHint = true;
-      pump();
+      mayHaveDue = true;
+      fillSlots();
     },
-    async stop(graceMs = 10_000) {
-      stopping = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      const now = Date.now();
-      for (const event of waiting.splice(0)) giveBack(event, now);
-      if (running.size > 0) {
-        let graceTimer: NodeJS.Timeout | undefined;
-        const graceOver = new Promise<void>((resolve) => {
-          graceTimer = setTimeout(resolve, graceMs);
-        });
-        const drained = (async () => {
-          while (running.size > 0) await Promise.race([...settling]);
-        })();
-        await Promise.race([drained, graceOver]);
-        clearTimeout(graceTimer);
-      }
-      for (const abort of running.values()) abort(new ShutdownAbort());
-      // Wait for claims and inserts on their way, then for every outcome to be written.
-      while (claiming || reserved > 0 || settling.size > 0) {
-        if (settling.size > 0) await Promise.all([...settling]);
-        else await new Promise((r) => setTimeout(r, 5));
-      }
+    stop(graceMs = 10_000) {
+      stopped ??= (async () => {
+        state = WORKER_STATES.stopping;
+        wakeTimer.stop();
+        for (const event of waiting.splice(0)) giveBack(event);
+        await drain(graceMs);
+        for (const abort of running.values()) abort(new ShutdownAbort());
+        await settleAll();
+        state = WORKER_STATES.stopped;
+      })();
+      return stopped;
     },
   };
 }

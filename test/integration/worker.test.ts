@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Consumer, type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
+import { sign } from '../../src/signature/sign.ts';
+import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { NonRetryableError } from '../../src/util/errors.ts';
 import { postSigned, SECRET, startCollector, tempDir, waitFor } from '../helpers/index.ts';
 
@@ -13,6 +17,7 @@ describe('worker: handlers, retries, dead letters', () => {
   let tmp: ReturnType<typeof tempDir>;
   let consumer: Consumer | undefined;
   let url: string;
+  let server: Server;
 
   beforeEach(() => {
     tmp = tempDir();
@@ -32,9 +37,22 @@ describe('worker: handlers, retries, dead letters', () => {
       ...options,
     });
     register(consumer);
-    const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+    const listening = await consumer.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = listening;
+    server = listening.server;
     url = `http://127.0.0.1:${port}/webhooks/procureiq`;
     return consumer;
+  }
+
+  /** Reads the inbox through a store of its own, once the consumer has closed it. */
+  async function readClosedInbox<T>(read: (store: InboxStore) => Promise<T>): Promise<T> {
+    const store = new SqliteStore({ path: join(tmp.dir, 'inbox.db'), mode: 'inline' });
+    try {
+      await store.migrate();
+      return await read(store);
+    } finally {
+      await store.close();
+    }
   }
 
   const statusOf = async (id: string) => (await consumer?.store.get(id))?.status;
@@ -145,7 +163,15 @@ describe('worker: handlers, retries, dead letters', () => {
     assert.equal(results.filter((r) => r.body.status === 'ok').length, 1);
     assert.equal(results.filter((r) => r.body.status === 'duplicate').length, 199);
     await waitFor(async () => (await statusOf(event.id)) === 'processed', { what: 'processed' });
-    await sleep(300);
+    assert.equal((await consumer!.store.get(event.id))?.deliveries.length, 200, 'every delivery is recorded');
+    // Closing waits for every handler running or queued: a second run would have happened by now.
+    await consumer!.close();
+    const detail = await readClosedInbox((store) => store.get(event.id));
+    assert.deepEqual(
+      detail?.attemptHistory.map((a) => [a.number, a.outcome]),
+      [[1, 'succeeded']],
+    );
+    consumer = undefined;
     assert.equal(runs, 1);
   });
 
@@ -239,11 +265,15 @@ describe('worker: handlers, retries, dead letters', () => {
     assert.equal((await consumer!.store.get(event.id))?.attempts, 2);
   });
 
-  it('SIGTERM-style close lets an in-flight handler finish', async () => {
+  it('SIGTERM-style close lets an in-flight handler finish, and refuses deliveries meanwhile with 503', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let finished = false;
-    await start({ shutdownGrace: '2s' }, (c) =>
+    await start({ shutdownGrace: '10s' }, (c) =>
       c.on('order.confirmed', async () => {
-        await sleep(300);
+        await released;
         finished = true;
       }),
     );
@@ -252,23 +282,60 @@ describe('worker: handlers, retries, dead letters', () => {
     await waitFor(() => consumer!.store.get(event.id).then((e) => e?.status === 'processing'), {
       what: 'processing',
     });
-    const closing = consumer!.close();
-    // New deliveries are refused while draining.
-    const during = await postSigned(url, { ...event, id: 'evt_during_shutdown' }).catch(() => ({
-      status: 0,
-    }));
-    assert.ok(during.status === 503 || during.status === 0, `status ${during.status}`);
+
+    // A delivery whose request is in flight when shutdown starts (an idle connection would simply
+    // be closed): the server has its headers, the rest of its body arrives while draining.
+    const body = JSON.stringify({ ...event, id: 'evt_during_shutdown' });
+    const arrived = new Promise<void>((resolve) => server.once('request', () => resolve()));
+    let closing: Promise<void> | undefined;
+    const response = new Promise<{ status: number; retryAfter: string | undefined; body: unknown }>(
+      (resolve, reject) => {
+        const req = request(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            'x-procureiq-signature': sign(SECRET, body),
+            'x-procureiq-timestamp': String(Math.floor(Date.now() / 1000)),
+          },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => {
+            text += d.toString();
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: res.headers['retry-after'] as string | undefined,
+              body: JSON.parse(text),
+            }),
+          );
+        });
+        req.flushHeaders();
+        arrived.then(() => {
+          closing = consumer!.close();
+          req.end(body);
+        }, reject);
+      },
+    );
+    const during = await response;
+    assert.deepEqual(during, {
+      status: 503,
+      retryAfter: '5',
+      body: { error: { code: 'shutting_down', message: 'the service is shutting down; retry later' } },
+    });
+    assert.equal(finished, false, 'the handler still runs: shutdown is waiting for it');
+    release();
     await closing;
     assert.equal(finished, true);
-    const check = new SqliteInbox(join(tmp.dir, 'inbox.db'));
-    try {
-      const row = check.db.prepare('SELECT status FROM events WHERE id = ?').get(event.id) as {
-        status: string;
-      };
-      assert.equal(row.status, 'processed');
-    } finally {
-      check.close();
-    }
+    assert.equal((await readClosedInbox((store) => store.get(event.id)))?.status, 'processed');
+    assert.equal(
+      await readClosedInbox((store) => store.get('evt_during_shutdown')),
+      null,
+      'the refused delivery was not stored',
+    );
     consumer = undefined;
   });
 

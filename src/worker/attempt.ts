@@ -1,0 +1,140 @@
+import sjson from 'secure-json-parse';
+import type { AnyEvent } from '../events/catalogue.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { ClaimedEvent, TransactionalStatement } from '../store/inbox-store.ts';
+import { HandlerTimeoutError, NonRetryableError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
+import type { AnyHandler, HandlerContext } from './handlers.ts';
+
+/** Raised inside an attempt's signal when the service shuts down. */
+export class ShutdownAbort extends ProcureIqWebhooksError {
+  constructor() {
+    super('shutdown', 'the service is shutting down');
+  }
+}
+
+/** How a handler run ended: it returned, or it threw (a timeout and a shutdown abort count as thrown). */
+export interface HandlerRun {
+  startedAt: number;
+  finishedAt: number;
+  /** Undefined when the handler returned. */
+  error: Error | undefined;
+  /** The statements the handler queued with `ctx.sql`, to commit with the processed mark. */
+  statements: TransactionalStatement[];
+}
+
+/** An attempt whose handler is running. */
+export interface RunningAttempt {
+  /** Ends the attempt now with `reason` and fires the handler's signal. The first reason wins. */
+  abort(reason: Error): void;
+  /** Settles (never rejects) when the handler returns, throws, times out or is aborted. */
+  readonly settled: Promise<HandlerRun>;
+}
+
+/**
+ * What to record for an attempt:
+ * - `succeeded`: mark the event processed, with the handler's statements.
+ * - `aborted`: the service is shutting down; give the lease back without spending an attempt.
+ * - `retry`: record the failure and schedule the next attempt.
+ * - `dead`: record the failure and dead-letter the event (refused, or out of attempts).
+ */
+export type Verdict = { kind: 'succeeded' } | { kind: 'aborted'; error: Error } | FailureVerdict;
+
+export type FailureVerdict =
+  | { kind: 'retry'; outcome: FailedOutcome; error: Error }
+  | { kind: 'dead'; outcome: FailedOutcome; error: Error; reason: 'refused' | 'exhausted' };
+
+export type FailedOutcome = 'failed' | 'timed_out';
+
+/** A logger bound to one event and attempt, made only when first used: a child logger costs more than a no-op handler. */
+export function lazyEventLogger(logger: Logger, event: ClaimedEvent): () => Logger {
+  let bound: Logger | undefined;
+  return () => {
+    bound ??= logger.child({ eventId: event.id, eventType: event.type, attempt: event.attempt });
+    return bound;
+  };
+}
+
+/** Parses the stored body; keys that could pollute prototypes are dropped. */
+export function parseEvent(rawBody: Uint8Array): AnyEvent {
+  const text = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength).toString('utf8');
+  return sjson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' }) as AnyEvent;
+}
+
+/** Runs one attempt: parses the event, builds the handler's context, races the handler against its timeout. */
+export function startAttempt(
+  event: ClaimedEvent,
+  handler: AnyHandler,
+  options: { timeoutMs: number; eventLogger: () => Logger },
+): RunningAttempt {
+  const startedAt = Date.now();
+  const statements: TransactionalStatement[] = [];
+  // The AbortController is made only if the handler asks for ctx.signal; the race below is what
+  // ends an attempt on timeout or shutdown either way.
+  let controller: AbortController | undefined;
+  let abortedWith: Error | undefined;
+  let rejectRace: (reason: Error) => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    rejectRace = reject;
+  });
+  // Unobserved when the handler wins the race; an abort after that must not surface as unhandled.
+  aborted.catch(() => {});
+  const abort = (reason: Error) => {
+    if (abortedWith) return;
+    abortedWith = reason;
+    controller?.abort(reason);
+    rejectRace(reason);
+  };
+
+  const ctx = (): HandlerContext => ({
+    idempotencyKey: event.id,
+    eventId: event.id,
+    attempt: event.attempt,
+    maxAttempts: event.maxAttempts,
+    environment: event.environment,
+    deliveryId: event.deliveryId,
+    receivedAt: event.receivedAt,
+    get logger() {
+      return options.eventLogger();
+    },
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (abortedWith) controller.abort(abortedWith);
+      }
+      return controller.signal;
+    },
+    sql(statement, params = []) {
+      statements.push({ sql: statement, params: [...params] });
+    },
+  });
+
+  const settled = (async (): Promise<HandlerRun> => {
+    const timeout = setTimeout(() => abort(new HandlerTimeoutError(options.timeoutMs)), options.timeoutMs);
+    let error: Error | undefined;
+    try {
+      const parsed = parseEvent(event.rawBody);
+      await Promise.race([Promise.resolve().then(() => handler(parsed, ctx())), aborted]);
+    } catch (caught) {
+      error = toError(caught);
+    } finally {
+      clearTimeout(timeout);
+    }
+    return { startedAt, finishedAt: Date.now(), error, statements };
+  })();
+  return { abort, settled };
+}
+
+/** Decides what a settled attempt means for its event. */
+export function classify(event: ClaimedEvent, error: Error | undefined): Verdict {
+  if (!error) return { kind: 'succeeded' };
+  if (error instanceof ShutdownAbort) return { kind: 'aborted', error };
+  return classifyFailure(event, error);
+}
+
+/** Decides whether a failed attempt is retried or dead-lettered. */
+export function classifyFailure(event: ClaimedEvent, error: Error): FailureVerdict {
+  const outcome: FailedOutcome = error instanceof HandlerTimeoutError ? 'timed_out' : 'failed';
+  if (error instanceof NonRetryableError) return { kind: 'dead', outcome, error, reason: 'refused' };
+  if (event.attempt >= event.maxAttempts) return { kind: 'dead', outcome, error, reason: 'exhausted' };
+  return { kind: 'retry', outcome, error };
+}
