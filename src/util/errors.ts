@@ -191,3 +191,10 @@ export function deserializeError(parts: SerializedError): Error {
   if (parts.code !== undefined) Object.assign(error, { code: parts.code });
   return error;
 }
+
+/** Raised inside an attempt's signal when the service shuts down; the lease is given back. */
+export class ShutdownAbort extends ProcureIqWebhooksError {
+  constructor() {
+    super('shutdown', 'the service is shutting down');
+  }
+}

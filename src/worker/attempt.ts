@@ -2,15 +2,8 @@ import sjson from 'secure-json-parse';
 import type { AnyEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { ClaimedEvent, TransactionalStatement } from '../store/inbox-store.ts';
-import { HandlerTimeoutError, NonRetryableError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
+import { HandlerTimeoutError, NonRetryableError, ShutdownAbort, toError } from '../util/errors.ts';
 import type { AnyHandler, HandlerContext } from './handlers.ts';
-
-/** Raised inside an attempt's signal when the service shuts down. */
-export class ShutdownAbort extends ProcureIqWebhooksError {
-  constructor() {
-    super('shutdown', 'the service is shutting down');
-  }
-}
 
 /** How a handler run ended: it returned, or it threw (a timeout and a shutdown abort count as thrown). */
 export interface HandlerRun {

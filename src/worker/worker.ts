@@ -7,8 +7,8 @@ import type {
   InboxStore,
   LeaseRequest,
 } from '../store/inbox-store.ts';
-import { toError } from '../util/errors.ts';
-import { lazyEventLogger, ShutdownAbort, startAttempt } from './attempt.ts';
+import { ShutdownAbort, toError } from '../util/errors.ts';
+import { lazyEventLogger, startAttempt } from './attempt.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { createOutcomeRecorder } from './record-outcome.ts';
 import { createWakeTimer } from './wake-timer.ts';

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClaimedEvent } from '../../src/store/inbox-store.ts';
-import { HandlerTimeoutError, NonRetryableError } from '../../src/util/errors.ts';
-import { classify, ShutdownAbort } from '../../src/worker/attempt.ts';
+import { HandlerTimeoutError, NonRetryableError, ShutdownAbort } from '../../src/util/errors.ts';
+import { classify } from '../../src/worker/attempt.ts';
 
 const event = (attempt: number, maxAttempts = 4): ClaimedEvent => ({
   id: 'evt_1',
+  consumer: 'handlers',
   type: 'order.created',
   environment: 'production',
   rawBody: new Uint8Array(),
