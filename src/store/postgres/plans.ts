@@ -99,8 +99,11 @@ export const CLAIM_DUE = `WITH clock AS (SELECT piq_now_ms() AS ms),
     FROM due, clock c WHERE j.event_id = due.event_id AND j.consumer = due.consumer
     RETURNING j.event_id, j.consumer, j.attempts, j.max_attempts
   ), running AS (
-    UPDATE events e SET status = 'processing', run_at = NULL, updated_at = c.ms
-    FROM claimed, clock c WHERE e.id = claimed.event_id AND e.status IN ('pending', 'retrying')
+    -- A claimed job's event counts the attempt, and runs unless another job already made it dead.
+    UPDATE events e SET attempts = e.attempts + n.jobs,
+      status = CASE WHEN e.status IN ('pending', 'retrying') THEN 'processing' ELSE e.status END, updated_at = c.ms
+    FROM (SELECT event_id, COUNT(*)::int4 AS jobs FROM claimed GROUP BY event_id) n, clock c
+    WHERE e.id = n.event_id
   )
   SELECT claimed.consumer, claimed.attempts, claimed.max_attempts, e.id, e.type, e.environment, e.raw_body,
     e.received_at, e.delivery_id

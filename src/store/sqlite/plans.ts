@@ -88,8 +88,10 @@ function prepareAll(db: Database.Database) {
     claimedEvent: prepare(
       'SELECT id, type, environment, raw_body, received_at, delivery_id FROM events WHERE id = ?',
     ),
-    markEventProcessing: prepare(`UPDATE events SET status = 'processing', run_at = NULL, updated_at = @now
-      WHERE id = @id AND status IN ('pending', 'retrying')`),
+    // A claimed job's event counts the attempt, and runs unless another job already made it dead.
+    markEventProcessing: prepare(`UPDATE events SET attempts = attempts + 1,
+        status = CASE WHEN status IN ('pending', 'retrying') THEN 'processing' ELSE status END, updated_at = @now
+      WHERE id = @id`),
 
     /**
      * Every finishing write of a job (processed, unhandled, skipped, retrying, dead, or given back)
