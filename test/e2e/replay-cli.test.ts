@@ -40,25 +40,46 @@ describe('CLI replay by filter', () => {
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /10000 event\(s\) match; dry run, nothing replayed/);
 
-      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again.
+      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again. To make
+      // sure the interrupt lands before the run can finish, the test takes the inbox's write lock
+      // once progress shows events left: the replay then waits on its next write (busy timeout)
+      // while Ctrl-C arrives, and can replay at most the write it was waiting on and one already
+      // queued before it sees the signal.
       const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
-      await waitFor(() => /replaying \[.*\] [1-9]\d*\/10000/.test(first.stderr()), {
-        what: 'progress',
-        timeoutMs: 30_000,
-      });
-      first.child.kill('SIGINT');
+      const shown = await waitFor(
+        () => {
+          if (first.child.exitCode !== null)
+            throw new Error(`the replay ended before showing progress: ${first.stdout()}${first.stderr()}`);
+          const progress = [...first.stderr().matchAll(/replaying \[.*\] (\d+)\/10000/g)].map((m) =>
+            Number(m[1]),
+          );
+          return progress.find((n) => n > 0 && n < 10_000);
+        },
+        { what: 'progress with events both replayed and left', timeoutMs: 60_000 },
+      );
+      const lock = new SqliteInbox(path);
+      let replayedBeforeSignal: number;
+      try {
+        lock.db.exec('BEGIN IMMEDIATE');
+        replayedBeforeSignal = lock.countByStatus().pending;
+        first.child.kill('SIGINT');
+      } finally {
+        lock.db.exec('ROLLBACK');
+        lock.close();
+      }
+      assert.ok(replayedBeforeSignal >= shown && replayedBeforeSignal < 10_000, `${replayedBeforeSignal}`);
       const code = await first.exited;
       const firstOut = first.stdout();
+      assert.equal(code, 130, `${firstOut}${first.stderr()}`);
+      assert.match(
+        firstOut,
+        /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue\n$/,
+      );
       const done = Number(/replayed (\d+) of 10000/.exec(firstOut)?.[1] ?? -1);
-      if (code === 130) {
-        assert.match(
-          firstOut,
-          /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue/,
-        );
-        assert.ok(done > 0 && done < 10_000, `first run replayed ${done}`);
-      } else {
-        assert.equal(done, 10_000, 'the run finished before the interrupt landed');
-      }
+      assert.ok(
+        done >= replayedBeforeSignal && done <= replayedBeforeSignal + 2,
+        `the first run replayed ${done}; ${replayedBeforeSignal} before Ctrl-C`,
+      );
       const second = await runCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
       assert.equal(second.code, 0, second.stderr);
       const rest = Number(
