@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
 import { newEvent } from '../conformance/store-suite.ts';
-import { runCli, startCli, tempDir, waitFor } from '../helpers/index.ts';
+import { runCli, startCli, tempDir } from '../helpers/index.ts';
 
 /** Seeds `n` dead letters straight into an inbox file. */
 function seedDead(path: string, n: number, type = 'order.created'): void {
@@ -40,34 +40,46 @@ describe('CLI replay by filter', () => {
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /10000 event\(s\) match; dry run, nothing replayed/);
 
-      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again. To make
-      // sure the interrupt lands before the run can finish, the test takes the inbox's write lock
-      // once progress shows events left: the replay then waits on its next write (busy timeout)
-      // while Ctrl-C arrives, and can replay at most the write it was waiting on and one already
-      // queued before it sees the signal.
-      const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
-      const shown = await waitFor(
-        () => {
-          if (first.child.exitCode !== null)
-            throw new Error(`the replay ended before showing progress: ${first.stdout()}${first.stderr()}`);
-          const progress = [...first.stderr().matchAll(/replaying \[.*\] (\d+)\/10000/g)].map((m) =>
-            Number(m[1]),
-          );
-          return progress.find((n) => n > 0 && n < 10_000);
-        },
-        { what: 'progress with events both replayed and left', timeoutMs: 60_000 },
-      );
+      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again. The
+      // interrupt must land before the run can finish, whatever the machine's speed: as soon as the
+      // progress bar starts (the Ctrl-C handler is installed by then), the test waits for the first
+      // replay to commit, takes the inbox's write lock, counts what is replayed, and sends SIGINT
+      // while holding it. The run then waits on its next write; once the lock is released it commits
+      // at most that write and one queued before it sees the signal.
       const lock = new SqliteInbox(path);
+      const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
       let replayedBeforeSignal: number;
       try {
-        lock.db.exec('BEGIN IMMEDIATE');
-        replayedBeforeSignal = lock.countByStatus().pending;
-        first.child.kill('SIGINT');
+        replayedBeforeSignal = await new Promise<number>((resolve, reject) => {
+          const onData = () => {
+            if (!/replaying \[.*\] 0\/10000/.test(first.stderr())) return;
+            first.child.stderr?.off('data', onData);
+            try {
+              const deadline = Date.now() + 30_000;
+              while (lock.countByStatus().pending === 0)
+                if (Date.now() > deadline) throw new Error('no replay committed within 30s');
+              lock.db.exec('BEGIN IMMEDIATE');
+              try {
+                const replayed = lock.countByStatus().pending;
+                first.child.kill('SIGINT');
+                resolve(replayed);
+              } finally {
+                lock.db.exec('ROLLBACK');
+              }
+            } catch (error) {
+              first.child.kill('SIGKILL');
+              reject(error);
+            }
+          };
+          first.child.stderr?.on('data', onData);
+          void first.exited.then(() =>
+            reject(new Error(`the replay ended before the test saw it start: ${first.stderr()}`)),
+          );
+        });
       } finally {
-        lock.db.exec('ROLLBACK');
         lock.close();
       }
-      assert.ok(replayedBeforeSignal >= shown && replayedBeforeSignal < 10_000, `${replayedBeforeSignal}`);
+      assert.ok(replayedBeforeSignal > 0 && replayedBeforeSignal < 10_000, `${replayedBeforeSignal}`);
       const code = await first.exited;
       const firstOut = first.stdout();
       assert.equal(code, 130, `${firstOut}${first.stderr()}`);
