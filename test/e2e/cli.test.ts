@@ -206,21 +206,7 @@ describe('CLI: send, events, dead-letter, schema', () => {
     assert.match(unknown.stderr, /unknown event type\(s\) order\.teleported/);
   });
 
-  it('events list --json reports attempts as a number; filters by status and type', async () => {
-    await waitFor(async () => {
-      const r = await runCli([
-        'events',
-        'list',
-        '--status',
-        'processed',
-        '--type',
-        'order.created',
-        '--json',
-        ...db(),
-      ]);
-      const list = JSON.parse(r.stdout) as { attempts: unknown }[];
-      return list.length >= 2;
-    });
+  it('events list --json reports attempts as a number', async () => {
     const r = await runCli(['events', 'list', '--json', '--limit', '5', ...db()]);
     const list = JSON.parse(r.stdout) as Record<string, unknown>[];
     assert.equal(list.length, 5);
@@ -233,11 +219,135 @@ describe('CLI: send, events, dead-letter, schema', () => {
     }
     const sorted = [...list].sort((a, b) => String(b.receivedAt).localeCompare(String(a.receivedAt)));
     assert.deepEqual(list, sorted, 'newest first');
-    const table = await runCli(['events', 'list', '--type', 'order.*', ...db()]);
-    assert.match(table.stdout, /^RECEIVED\s+ID\s+TYPE\s+STATUS\s+ATTEMPTS/);
     const badStatus = await runCli(['events', 'list', '--status', 'done', ...db()]);
     assert.equal(badStatus.code, 2);
     assert.match(badStatus.stderr, /"done" is not a status; use one of pending, processing/);
+  });
+
+  it('events list filters by status and type: every row matches, and no matching event is left out', async () => {
+    // Three groups this test owns: processed order.created, dead order.confirmed (it fails its 2
+    // attempts under RETRY_SCHEDULE=100ms), and unhandled user.registered (no handler).
+    const sendIds = async (type: string, count: number) => {
+      const r = await runCli([
+        'send',
+        type,
+        '--count',
+        String(count),
+        '--url',
+        server.url,
+        '--secret',
+        SECRET,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const ids = [...r.stdout.matchAll(/evt_\w+/g)].map((m) => m[0]);
+      assert.equal(ids.length, count, r.stdout);
+      return ids;
+    };
+    const created = await sendIds('order.created', 3);
+    const confirmed = await sendIds('order.confirmed', 2);
+    const registered = await sendIds('user.registered', 2);
+    const expected = new Map<string, string>([
+      ...created.map((id) => [id, 'processed'] as const),
+      ...confirmed.map((id) => [id, 'dead'] as const),
+      ...registered.map((id) => [id, 'unhandled'] as const),
+    ]);
+    type Row = { id: string; type: string; status: string };
+    const list = async (...filter: string[]): Promise<Row[]> => {
+      const r = await runCli(['events', 'list', ...filter, '--limit', '100000', '--json', ...db()]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Row[];
+    };
+    // Wait on the unfiltered list, so the wait does not depend on the filters under test.
+    await waitFor(
+      async () => (await list()).filter((e) => expected.get(e.id) === e.status).length === expected.size,
+      { what: 'processed, dead and unhandled final states of the 7 events sent' },
+    );
+
+    const check = (rows: Row[], match: (e: Row) => boolean, present: string[], absent: string[]) => {
+      for (const e of rows) assert.ok(match(e), `row does not match the filter: ${JSON.stringify(e)}`);
+      const ids = new Set(rows.map((e) => e.id));
+      assert.equal(ids.size, rows.length, 'each event listed once');
+      for (const id of present) assert.ok(ids.has(id), `${id} (${expected.get(id)}) is missing`);
+      for (const id of absent) assert.ok(!ids.has(id), `${id} (${expected.get(id)}) should be filtered out`);
+    };
+    check(
+      await list('--status', 'processed', '--type', 'order.created'),
+      (e) => e.status === 'processed' && e.type === 'order.created',
+      created,
+      [...confirmed, ...registered],
+    );
+    check(
+      await list('--type', 'order.*'),
+      (e) => e.type.startsWith('order.'),
+      [...created, ...confirmed],
+      registered,
+    );
+    check(
+      await list('--status', 'dead', '--type', 'order.*'),
+      (e) => e.status === 'dead' && e.type.startsWith('order.'),
+      confirmed,
+      [...created, ...registered],
+    );
+    check(await list('--status', 'unhandled'), (e) => e.status === 'unhandled', registered, [
+      ...created,
+      ...confirmed,
+    ]);
+
+    const table = await runCli(['events', 'list', '--type', 'order.*', '--limit', '100000', ...db()]);
+    const [header, ...rows] = table.stdout.trim().split('\n');
+    assert.match(header ?? '', /^RECEIVED\s+ID\s+TYPE\s+STATUS\s+ATTEMPTS/);
+    for (const row of rows) assert.match(row, /^\S+\s+evt_\w+\s+order\.\w+\s/);
+    for (const id of [...created, ...confirmed]) assert.ok(table.stdout.includes(id), `${id} in the table`);
+    for (const id of registered) assert.ok(!table.stdout.includes(id), `${id} not in the table`);
+  });
+
+  it('events replay ID runs a processed event again: a new attempt, not a new event', async () => {
+    const sent = await runCli(['send', 'order.created', '--url', server.url, '--secret', SECRET]);
+    const id = /evt_\w+/.exec(sent.stdout)?.[0];
+    assert.ok(id, sent.stdout);
+    type Shown = { status: string; attempts: number; attemptHistory: { number: number; outcome: string }[] };
+    const show = async () => {
+      const r = await runCli(['events', 'show', id, '--json', ...db()]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Shown;
+    };
+    await waitFor(
+      async () => {
+        const e = await show();
+        return e.status === 'processed' && e.attempts === 1;
+      },
+      { what: `${id} processed after 1 attempt` },
+    );
+    const count = async () =>
+      (
+        JSON.parse(
+          (await runCli(['events', 'list', '--json', '--limit', '100000', ...db()])).stdout,
+        ) as unknown[]
+      ).length;
+    const before = await count();
+
+    const replay = await runCli(['events', 'replay', id, '--retry-schedule', '100ms', ...db()]);
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.equal(replay.stdout, `replayed ${id}: due now, 2 attempt(s) allowed\n`);
+    const after = await waitFor(
+      async () => {
+        const e = await show();
+        return e.status === 'processed' && e.attempts === 2 ? e : undefined;
+      },
+      { what: `${id} processed again, by attempt 2` },
+    );
+    assert.deepEqual(
+      after.attemptHistory.map((a) => [a.number, a.outcome]),
+      [
+        [1, 'succeeded'],
+        [2, 'succeeded'],
+      ],
+    );
+    const runs = readFileSync(join(tmp.dir, 'runs.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith(`run ${id} `));
+    assert.deepEqual(runs, [`run ${id} 1`, `run ${id} 2`], 'the handler ran once more');
+    assert.equal(await count(), before, 'no new event');
   });
 
   it('dead letters: list, show with attempt history, replay, discard', async () => {

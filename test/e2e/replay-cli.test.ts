@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
 import { newEvent } from '../conformance/store-suite.ts';
-import { runCli, startCli, tempDir, waitFor } from '../helpers/index.ts';
+import { runCli, startCli, tempDir } from '../helpers/index.ts';
 
 /** Seeds `n` dead letters straight into an inbox file. */
 function seedDead(path: string, n: number, type = 'order.created'): void {
@@ -40,25 +40,58 @@ describe('CLI replay by filter', () => {
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /10000 event\(s\) match; dry run, nothing replayed/);
 
-      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again.
+      // Start, interrupt part-way with SIGINT (Ctrl-C), then run the same command again. The
+      // interrupt must land before the run can finish, whatever the machine's speed: as soon as the
+      // progress bar starts (the Ctrl-C handler is installed by then), the test waits for the first
+      // replay to commit, takes the inbox's write lock, counts what is replayed, and sends SIGINT
+      // while holding it. The run then waits on its next write; once the lock is released it commits
+      // at most that write and one queued before it sees the signal.
+      const lock = new SqliteInbox(path);
       const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
-      await waitFor(() => /replaying \[.*\] [1-9]\d*\/10000/.test(first.stderr()), {
-        what: 'progress',
-        timeoutMs: 30_000,
-      });
-      first.child.kill('SIGINT');
+      let replayedBeforeSignal: number;
+      try {
+        replayedBeforeSignal = await new Promise<number>((resolve, reject) => {
+          const onData = () => {
+            if (!/replaying \[.*\] 0\/10000/.test(first.stderr())) return;
+            first.child.stderr?.off('data', onData);
+            try {
+              const deadline = Date.now() + 30_000;
+              while (lock.countByStatus().pending === 0)
+                if (Date.now() > deadline) throw new Error('no replay committed within 30s');
+              lock.db.exec('BEGIN IMMEDIATE');
+              try {
+                const replayed = lock.countByStatus().pending;
+                first.child.kill('SIGINT');
+                resolve(replayed);
+              } finally {
+                lock.db.exec('ROLLBACK');
+              }
+            } catch (error) {
+              first.child.kill('SIGKILL');
+              reject(error);
+            }
+          };
+          first.child.stderr?.on('data', onData);
+          void first.exited.then(() =>
+            reject(new Error(`the replay ended before the test saw it start: ${first.stderr()}`)),
+          );
+        });
+      } finally {
+        lock.close();
+      }
+      assert.ok(replayedBeforeSignal > 0 && replayedBeforeSignal < 10_000, `${replayedBeforeSignal}`);
       const code = await first.exited;
       const firstOut = first.stdout();
+      assert.equal(code, 130, `${firstOut}${first.stderr()}`);
+      assert.match(
+        firstOut,
+        /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue\n$/,
+      );
       const done = Number(/replayed (\d+) of 10000/.exec(firstOut)?.[1] ?? -1);
-      if (code === 130) {
-        assert.match(
-          firstOut,
-          /^interrupted: replayed \d+ of 10000 matching event\(s\); run the same command again to continue/,
-        );
-        assert.ok(done > 0 && done < 10_000, `first run replayed ${done}`);
-      } else {
-        assert.equal(done, 10_000, 'the run finished before the interrupt landed');
-      }
+      assert.ok(
+        done >= replayedBeforeSignal && done <= replayedBeforeSignal + 2,
+        `the first run replayed ${done}; ${replayedBeforeSignal} before Ctrl-C`,
+      );
       const second = await runCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
       assert.equal(second.code, 0, second.stderr);
       const rest = Number(
