@@ -76,11 +76,24 @@ export interface NewEvent {
   receivedAt: number;
   /** Why a known type failed its schema (status `invalid`). */
   validationError: string | null;
-  /** 1 + the number of retries this event's type is allowed. */
+  /** 1 + the number of retries this event's type is allowed (its handlers job's budget). */
   maxAttempts: number;
+  /**
+   * The jobs to create with a `pending` event. Omitted: one handlers job with `maxAttempts`.
+   * Routes add one job each (`route:NAME`), decided here so they exist atomically with the event.
+   */
+  jobs?: readonly NewJob[] | undefined;
   /** Index of the secret that verified the delivery. */
   secretIndex: number;
   sourceAddress: string | null;
+}
+
+/** A job to create with its event. */
+export interface NewJob {
+  consumer: string;
+  maxAttempts: number;
+  /** Jobs of one consumer with the same key run one at a time, in order of created, then receipt. */
+  orderKey?: string | null | undefined;
 }
 
 export type InsertOutcome = 'inserted' | 'duplicate';
@@ -337,9 +350,10 @@ export interface InboxStore {
   expireLeases(ownerPrefix?: string): Promise<number>;
 
   /**
-   * Makes a processed, dead, invalid or unhandled event due again: each finished job (or only
-   * `consumer`'s) gets a fresh budget of `maxAttempts` attempts; an event that never had a job
-   * gets its handlers job. Adds attempts; never a new event.
+   * Makes a processed, dead, invalid or unhandled event due again with a fresh budget of
+   * `maxAttempts` attempts per job: only `consumer`'s job when given; else a dead event's dead jobs
+   * (so no destination that succeeded gets it again); else every finished job. An event that never
+   * had a job gets its handlers job. Adds attempts; never a new event.
    */
   replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome>;
 

@@ -9,8 +9,11 @@ import {
   type EventDetail,
   type EventStatus,
   type EventSummary,
+  HANDLERS,
   type JobRecord,
   type JobStatus,
+  type NewEvent,
+  type NewJob,
 } from './inbox-store.ts';
 
 /** The error recorded for an attempt whose lease expired: its worker stopped or crashed. */
@@ -102,6 +105,12 @@ export function toSummary(row: Omit<InboxRow, 'raw_body'>): EventSummary {
     nextAttemptAt: row.status === 'pending' || row.status === 'retrying' ? row.run_at : null,
     lastError: row.last_error,
   };
+}
+
+/** The jobs a new event gets: its own list, or its handlers job when it is pending. */
+export function jobsOf(event: NewEvent): readonly NewJob[] {
+  if (event.status !== 'pending') return [];
+  return event.jobs ?? [{ consumer: HANDLERS, maxAttempts: event.maxAttempts }];
 }
 
 /** Counts for every status, zero where no row has it. */

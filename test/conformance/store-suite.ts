@@ -493,5 +493,95 @@ export function storeConformance(
       const claimed = await claimOne(id);
       assert.equal(claimed.attempt, 1);
     });
+
+    it('stores an event with several jobs at once; only the handlers job is leased at insert', async () => {
+      const id = uid('evt');
+      const jobs = [
+        { consumer: 'handlers', maxAttempts: 3 },
+        { consumer: 'route:a', maxAttempts: 2 },
+        { consumer: 'route:b', maxAttempts: 5 },
+      ];
+      const result = await store.insertIfAbsent(newEvent(id, { jobs }), { owner: 'w1', leaseMs: 60_000 });
+      assert.equal(result.claimed?.consumer, 'handlers');
+      const detail = await store.get(id);
+      assert.deepEqual(
+        detail?.jobs.map((j) => [j.consumer, j.status, j.maxAttempts]),
+        [
+          ['handlers', 'processing', 3],
+          ['route:a', 'pending', 2],
+          ['route:b', 'pending', 5],
+        ],
+      );
+      const routes = await store.claimDue({
+        owner: 'r',
+        limit: 10,
+        leaseMs: 60_000,
+        consumers: ['route:a', 'route:b'],
+      });
+      assert.deepEqual(routes.events.map((e) => e.consumer).sort(), ['route:a', 'route:b']);
+      const [a, b] = [...routes.events].sort((x, y) => x.consumer.localeCompare(y.consumer));
+      assert.ok(a && b && result.claimed);
+      assert.equal(await store.complete(a, ok()), true);
+      assert.equal(await store.deadLetter(b, failed('destination down')), true);
+      assert.equal((await store.get(id))?.status, 'dead', 'any dead job makes the event dead');
+      assert.equal(await store.complete(result.claimed, ok()), true);
+      const dead = await store.get(id);
+      assert.equal(dead?.status, 'dead');
+      assert.equal(dead?.lastError, 'destination down');
+      // Replaying a dead event re-opens only its dead jobs: no destination that succeeded gets it again.
+      assert.equal(await store.replay(id, 2), 'replayed');
+      assert.deepEqual(
+        (await store.get(id))?.jobs.map((j) => [j.consumer, j.status]),
+        [
+          ['handlers', 'processed'],
+          ['route:a', 'processed'],
+          ['route:b', 'pending'],
+        ],
+      );
+      const again = await store.claimDue({ owner: 'r', limit: 10, leaseMs: 60_000, consumers: ['route:b'] });
+      assert.equal(again.events[0]?.attempt, 2);
+      assert.equal(await store.complete(again.events[0] as ClaimedEvent, ok()), true);
+      assert.equal((await store.get(id))?.status, 'processed', 'processed once every job is');
+    });
+
+    it('runs jobs with the same order key one at a time, in order of created, then receipt', async () => {
+      const route = 'route:ordered';
+      const job = (orderKey: string) => [{ consumer: route, maxAttempts: 3, orderKey }];
+      // Received out of order: the later-created event arrives first.
+      await store.insertIfAbsent(newEvent('k1_second', { created: 20, jobs: job('k1') }));
+      await store.insertIfAbsent(newEvent('k1_first', { created: 10, jobs: job('k1') }));
+      await store.insertIfAbsent(newEvent('k1_third', { created: 20, jobs: job('k1') }));
+      await store.insertIfAbsent(newEvent('k2_only', { created: 30, jobs: job('k2') }));
+      const claim = async () =>
+        (await store.claimDue({ owner: 'r', limit: 10, leaseMs: 60_000, consumers: [route] })).events;
+      const first = await claim();
+      assert.deepEqual(
+        first.map((e) => e.id).sort(),
+        ['k1_first', 'k2_only'],
+        'one per key; keys never block each other',
+      );
+      const k1 = first.find((e) => e.id === 'k1_first') as ClaimedEvent;
+      assert.deepEqual(await claim(), [], 'the next of k1 waits while the first is in flight');
+      assert.equal(await store.scheduleRetry(k1, failed(), Date.now() - 1), true);
+      const retried = await claim();
+      assert.deepEqual(
+        retried.map((e) => e.id),
+        ['k1_first'],
+        'a retry keeps its place in line',
+      );
+      assert.equal(await store.complete(retried[0] as ClaimedEvent, ok()), true);
+      const second = await claim();
+      assert.deepEqual(
+        second.map((e) => e.id),
+        ['k1_second'],
+        'same created: receipt order',
+      );
+      assert.equal(await store.deadLetter(second[0] as ClaimedEvent, failed()), true);
+      assert.deepEqual(
+        (await claim()).map((e) => e.id),
+        ['k1_third'],
+        'a dead job no longer blocks its key',
+      );
+    });
   });
 }

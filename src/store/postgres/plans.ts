@@ -9,53 +9,68 @@ import { SUMMARY_COLUMNS } from '../rows.ts';
 export const CHANNEL = 'procureiq_webhooks_due';
 export const NOTIFY = `SELECT pg_notify('${CHANNEL}', '')`;
 
+/**
+ * For job `j` with an order key: an unfinished job of the same consumer and key whose event came
+ * first (created, then receipt). While one exists, `j` waits.
+ */
+const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.id = p.event_id, events me
+  WHERE me.id = j.event_id AND p.consumer = j.consumer AND p.order_key = j.order_key
+    AND p.status IN ('pending', 'processing', 'retrying')
+    AND (pe.created < me.created OR (pe.created = me.created AND pe.seq < me.seq))`;
+
 const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
- * Stores a batch of events in one statement (one commit), with the handlers job of each new
- * pending event, leased at once when the row asks for it. Repeats of stored ids become delivery
+ * Stores a batch of events in one statement (one commit), with the jobs of each new pending event
+ * (`$17`–`$20`, one row per job); a row with a lease owner has its handlers job leased at once. Repeats of stored ids become delivery
  * records. Returns the ids inserted, each with its lease time if leased.
  */
 export const INSERT_EVENTS = `WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[], $7::text[],
-      $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], $13::text[], $14::int4[], $15::text[], $16::int8[])
+      $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], $13::text[], $14::int4[], $15::text[], $16::int8[],
+      $21::int4[])
       AS t(id, type, environment, status, created, raw_body, body_sha256, delivery_id, timestamp_header,
-           received_at, secret_index, source_address, validation_error, max_attempts, lease_owner, lease_ms)
+           received_at, secret_index, source_address, validation_error, max_attempts, lease_owner, lease_ms,
+           unleased_jobs)
   ), clock AS (SELECT piq_now_ms() AS ms),
   ins AS (
     INSERT INTO events (id, type, environment, status, created, raw_body, body_sha256, delivery_id,
       timestamp_header, received_at, secret_index, source_address, validation_error, attempts, max_attempts,
       run_at, updated_at)
     SELECT i.id, i.type, i.environment,
-      CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN 'processing' ELSE i.status END,
+      CASE WHEN i.lease_owner IS NOT NULL THEN 'processing' ELSE i.status END,
       i.created, i.raw_body, i.body_sha256, i.delivery_id, i.timestamp_header, i.received_at, i.secret_index,
       i.source_address, i.validation_error,
-      CASE WHEN i.status = 'pending' AND i.lease_owner IS NOT NULL THEN 1 ELSE 0 END, i.max_attempts,
-      CASE WHEN i.status = 'pending' AND i.lease_owner IS NULL THEN i.received_at END,
+      CASE WHEN i.lease_owner IS NOT NULL THEN 1 ELSE 0 END, i.max_attempts,
+      CASE WHEN i.status = 'pending' AND i.unleased_jobs > 0 THEN i.received_at END,
       i.received_at
     FROM input i
     ON CONFLICT (id) DO NOTHING
     RETURNING id
+  ), jobs_input AS (
+    SELECT * FROM unnest($17::text[], $18::text[], $19::int4[], $20::text[])
+      AS t(event_id, consumer, max_attempts, order_key)
   ), job AS (
     INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, lease_owner, leased_at,
-      lease_expires_at, updated_at)
-    SELECT i.id, 'handlers', CASE WHEN i.lease_owner IS NOT NULL THEN 'processing' ELSE 'pending' END,
-      CASE WHEN i.lease_owner IS NOT NULL THEN 1 ELSE 0 END, i.max_attempts,
-      CASE WHEN i.lease_owner IS NULL THEN i.received_at END,
-      i.lease_owner,
-      CASE WHEN i.lease_owner IS NOT NULL THEN c.ms END,
-      CASE WHEN i.lease_owner IS NOT NULL THEN c.ms + i.lease_ms END,
-      i.received_at
-    FROM input i JOIN ins ON ins.id = i.id, clock c
-    WHERE i.status = 'pending'
-    RETURNING event_id, leased_at
+      lease_expires_at, order_key, updated_at)
+    SELECT j.event_id, j.consumer, CASE WHEN l.leased THEN 'processing' ELSE 'pending' END,
+      CASE WHEN l.leased THEN 1 ELSE 0 END, j.max_attempts,
+      CASE WHEN l.leased THEN NULL ELSE i.received_at END,
+      CASE WHEN l.leased THEN i.lease_owner END,
+      CASE WHEN l.leased THEN c.ms END,
+      CASE WHEN l.leased THEN c.ms + i.lease_ms END,
+      j.order_key, i.received_at
+    FROM jobs_input j JOIN ins ON ins.id = j.event_id JOIN input i ON i.id = j.event_id, clock c,
+      -- Only the handlers job is leased to the local worker at once; routes claim their own.
+      LATERAL (SELECT j.consumer = 'handlers' AND i.lease_owner IS NOT NULL AS leased) l
+    RETURNING event_id, consumer, leased_at
   ), dup AS (
     INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at, body_sha256, timestamp_header,
       secret_index, source_address)
     SELECT i.id, i.delivery_id, i.received_at, i.body_sha256, i.timestamp_header, i.secret_index, i.source_address
     FROM input i WHERE i.id NOT IN (SELECT id FROM ins)
   )
-  SELECT ins.id, job.leased_at FROM ins LEFT JOIN job ON job.event_id = ins.id`;
+  SELECT ins.id, job.leased_at FROM ins LEFT JOIN job ON job.event_id = ins.id AND job.consumer = 'handlers'`;
 
 /** Jobs of consumers `$1` whose lease has expired (cheap check before recovering them). */
 export const ANY_EXPIRED = `SELECT DISTINCT event_id FROM jobs
@@ -91,6 +106,7 @@ export const CLAIM_DUE = `WITH clock AS (SELECT piq_now_ms() AS ms),
   due AS (
     SELECT j.event_id, j.consumer FROM jobs j, clock c
     WHERE j.status IN ('pending', 'retrying') AND j.run_at <= c.ms AND j.consumer = ANY($4::text[])
+      AND (j.order_key IS NULL OR NOT EXISTS (${EARLIER_IN_ORDER}))
     ORDER BY j.run_at LIMIT $3
     FOR UPDATE OF j SKIP LOCKED
   ), claimed AS (
@@ -185,11 +201,11 @@ export const EXPIRE_OWNER = `UPDATE jobs SET lease_expires_at = 0
 // Replay (under the event's lock): every finished job of the event, or one consumer's, is due
 // again with a fresh budget; an event that never had a job (invalid, or unhandled at receipt)
 // gets its handlers job.
-export const REPLAYABLE_STATUS = `SELECT status IN (${REPLAYABLE}) AS replayable FROM events WHERE id = $1 FOR UPDATE`;
+export const REPLAYABLE_STATUS = `SELECT status, status IN (${REPLAYABLE}) AS replayable FROM events WHERE id = $1`;
 export const REPLAY_JOBS = `UPDATE jobs SET status = 'pending', run_at = piq_now_ms(), max_attempts = attempts + $2,
     last_error = NULL, finished_at = NULL, updated_at = piq_now_ms()
   WHERE event_id = $1 AND ($3::text IS NULL OR consumer = $3)
-    AND status IN ('processed', 'skipped', 'unhandled', 'dead')`;
+    AND status IN ('processed', 'skipped', 'unhandled', 'dead') AND (NOT $4::bool OR status = 'dead')`;
 export const HAS_JOBS = 'SELECT 1 FROM jobs WHERE event_id = $1 LIMIT 1';
 export const INSERT_HANDLERS_JOB = `INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, updated_at)
   VALUES ($1, 'handlers', 'pending', 0, $2, piq_now_ms(), piq_now_ms())`;

@@ -35,6 +35,7 @@ import {
   INTERRUPTED,
   type InboxRow,
   type JobRow,
+  jobsOf,
   toClaimed,
   toDetail,
   toSummary,
@@ -166,13 +167,12 @@ export class PostgresStore implements InboxStore {
     let notify = false;
     const results = batch.map(({ event, lease }): InsertResult => {
       if (!inserted.has(event.id)) return { outcome: 'duplicate', claimed: null };
-      if (lease && event.status === 'pending' && inserted.get(event.id) != null) {
-        return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
-      }
-      if (event.status === 'pending') notify = true;
+      const leased = lease !== undefined && inserted.get(event.id) != null;
+      if (jobsOf(event).length > (leased ? 1 : 0)) notify = true;
+      if (leased) return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
       return { outcome: 'inserted', claimed: null };
     });
-    // Other instances' workers wake for the pending events no local worker leased.
+    // Other instances' workers and routes wake for the jobs no local worker leased.
     if (notify) void this.notify();
     return results;
   }
@@ -186,26 +186,42 @@ export class PostgresStore implements InboxStore {
 
   /** Inserts a batch in one statement; returns the ids inserted, each with its lease time if leased. */
   private async insertBatch(batch: PendingInsert[]): Promise<Map<string, number | null>> {
-    const col = <T>(fn: (p: PendingInsert) => T) => batch.map(fn);
-    const { rows } = await this.query<{ id: string; leased_at: number | null }>(plan.INSERT_EVENTS, [
-      col((p) => p.event.id),
-      col((p) => p.event.type),
-      col((p) => p.event.environment),
-      col((p) => p.event.status),
-      col((p) => p.event.created),
-      col((p) => Buffer.from(p.event.rawBody.buffer, p.event.rawBody.byteOffset, p.event.rawBody.byteLength)),
-      col((p) => createHash('sha256').update(p.event.rawBody).digest('hex')),
-      col((p) => p.event.deliveryId),
-      col((p) => p.event.timestampHeader),
-      col((p) => p.event.receivedAt),
-      col((p) => p.event.secretIndex),
-      col((p) => p.event.sourceAddress),
-      col((p) => p.event.validationError),
-      col((p) => p.event.maxAttempts),
-      col((p) => (p.event.status === 'pending' ? (p.lease?.owner ?? null) : null)),
-      col((p) => p.lease?.leaseMs ?? null),
-    ]);
-    return new Map(rows.map((r) => [r.id, r.leased_at]));
+    const rows = batch.map((p) => {
+      const jobs = jobsOf(p.event);
+      const leased = p.lease !== undefined && jobs.some((job) => job.consumer === HANDLERS);
+      return { ...p, jobs, leased };
+    });
+    const col = <T>(fn: (p: (typeof rows)[number]) => T) => rows.map(fn);
+    const jobRows = rows.flatMap((r) => r.jobs.map((job) => ({ id: r.event.id, ...job })));
+    const { rows: inserted } = await this.query<{ id: string; leased_at: number | null }>(
+      plan.INSERT_EVENTS,
+      [
+        col((p) => p.event.id),
+        col((p) => p.event.type),
+        col((p) => p.event.environment),
+        col((p) => p.event.status),
+        col((p) => p.event.created),
+        col((p) =>
+          Buffer.from(p.event.rawBody.buffer, p.event.rawBody.byteOffset, p.event.rawBody.byteLength),
+        ),
+        col((p) => createHash('sha256').update(p.event.rawBody).digest('hex')),
+        col((p) => p.event.deliveryId),
+        col((p) => p.event.timestampHeader),
+        col((p) => p.event.receivedAt),
+        col((p) => p.event.secretIndex),
+        col((p) => p.event.sourceAddress),
+        col((p) => p.event.validationError),
+        col((p) => p.jobs.reduce((sum, job) => sum + job.maxAttempts, 0) || p.event.maxAttempts),
+        col((p) => (p.leased ? (p.lease?.owner ?? null) : null)),
+        col((p) => p.lease?.leaseMs ?? null),
+        jobRows.map((j) => j.id),
+        jobRows.map((j) => j.consumer),
+        jobRows.map((j) => j.maxAttempts),
+        jobRows.map((j) => j.orderKey ?? null),
+        col((p) => p.jobs.length - (p.leased ? 1 : 0)),
+      ],
+    );
+    return new Map(inserted.map((r) => [r.id, r.leased_at]));
   }
 
   async claimDue(options: ClaimOptions): Promise<ClaimBatch> {
@@ -357,11 +373,15 @@ export class PostgresStore implements InboxStore {
 
   async replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome> {
     const outcome = await this.transaction([id], async (client): Promise<ReplayOutcome> => {
-      const status = await client.query<{ replayable: boolean }>(plan.REPLAYABLE_STATUS, [id]);
+      const status = await client.query<{ status: EventStatus; replayable: boolean }>(
+        plan.REPLAYABLE_STATUS,
+        [id],
+      );
       const row = status.rows[0];
       if (!row) return 'not_found';
       if (!row.replayable) return 'not_replayable';
-      const reopened = await client.query(plan.REPLAY_JOBS, [id, maxAttempts, consumer ?? null]);
+      const onlyDead = consumer === undefined && row.status === 'dead';
+      const reopened = await client.query(plan.REPLAY_JOBS, [id, maxAttempts, consumer ?? null, onlyDead]);
       if (reopened.rowCount === 0) {
         if ((await client.query(plan.HAS_JOBS, [id])).rowCount !== 0) return 'not_replayable';
         await client.query(plan.INSERT_HANDLERS_JOB, [id, maxAttempts]);

@@ -11,6 +11,15 @@ const FENCED = `event_id = @id AND consumer = @consumer AND status = 'processing
 /** The jobs a claim may take: `@consumers` is a JSON array of consumer names. */
 const OF_CONSUMERS = 'consumer IN (SELECT value FROM json_each(@consumers))';
 
+/**
+ * For job `j` with an order key: an unfinished job of the same consumer and key whose event came
+ * first (created, then receipt). While one exists, `j` waits.
+ */
+const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.id = p.event_id, events me
+  WHERE me.id = j.event_id AND p.consumer = j.consumer AND p.order_key = j.order_key
+    AND p.status IN ('pending', 'processing', 'retrying')
+    AND (pe.created < me.created OR (pe.created = me.created AND pe.rowid < me.rowid))`;
+
 const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
@@ -61,8 +70,8 @@ function prepareAll(db: Database.Database) {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO NOTHING`),
     insertJob: prepare(`INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at,
-        lease_owner, leased_at, lease_expires_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        lease_owner, leased_at, lease_expires_at, order_key, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     insertDuplicate: prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at,
         body_sha256, timestamp_header, secret_index, source_address) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 
@@ -81,9 +90,10 @@ function prepareAll(db: Database.Database) {
     claim: prepare(`UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = @owner,
         leased_at = @now, lease_expires_at = @now + @leaseMs, run_at = NULL, updated_at = @now
       WHERE (event_id, consumer) IN (
-        SELECT event_id, consumer FROM jobs
-        WHERE status IN ('pending', 'retrying') AND run_at <= @now AND ${OF_CONSUMERS}
-        ORDER BY run_at LIMIT @limit)
+        SELECT j.event_id, j.consumer FROM jobs j
+        WHERE j.status IN ('pending', 'retrying') AND j.run_at <= @now AND j.${OF_CONSUMERS}
+          AND (j.order_key IS NULL OR NOT EXISTS (${EARLIER_IN_ORDER}))
+        ORDER BY j.run_at LIMIT @limit)
       RETURNING event_id, consumer, attempts, max_attempts`),
     claimedEvent: prepare(
       'SELECT id, type, environment, raw_body, received_at, delivery_id FROM events WHERE id = ?',
@@ -120,7 +130,7 @@ function prepareAll(db: Database.Database) {
     replayJobs: prepare(`UPDATE jobs SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
         last_error = NULL, finished_at = NULL, updated_at = @now
       WHERE event_id = @id AND (@consumer IS NULL OR consumer = @consumer)
-        AND status IN ('processed', 'skipped', 'unhandled', 'dead')`),
+        AND status IN ('processed', 'skipped', 'unhandled', 'dead') AND (@onlyDead = 0 OR status = 'dead')`),
     hasJobs: prepare('SELECT 1 FROM jobs WHERE event_id = ? LIMIT 1', true),
     reopenEvent: prepare(`UPDATE events SET discarded_at = NULL, last_error = NULL, updated_at = @now
       WHERE id = @id`),

@@ -30,6 +30,7 @@ import {
   type DeliveryRow,
   type InboxRow,
   type JobRow,
+  jobsOf,
   toClaimed,
   toDetail,
   toSummary,
@@ -82,8 +83,9 @@ export class SqliteInbox {
     // Hashed here, on the writer thread, to keep it off the request path.
     const sha256 = createHash('sha256').update(body).digest('hex');
     const now = event.receivedAt;
-    const pending = event.status === 'pending';
-    const leased = lease !== undefined && pending;
+    const jobs = jobsOf(event);
+    // Only the handlers job is leased to the local worker at once; routes claim their own.
+    const leased = lease !== undefined && jobs.some((job) => job.consumer === HANDLERS);
     const inserted =
       this.plan.insertEvent.run(
         event.id,
@@ -100,8 +102,8 @@ export class SqliteInbox {
         event.sourceAddress,
         event.validationError,
         leased ? 1 : 0,
-        event.maxAttempts,
-        pending && !leased ? now : null,
+        jobs.reduce((sum, job) => sum + job.maxAttempts, 0) || event.maxAttempts,
+        jobs.length > (leased ? 1 : 0) ? now : null,
         now,
       ).changes === 1;
     if (!inserted) {
@@ -116,17 +118,19 @@ export class SqliteInbox {
       );
       return { outcome: 'duplicate', claimed: null };
     }
-    if (pending) {
+    for (const job of jobs) {
+      const leaseIt = leased && job.consumer === HANDLERS;
       this.plan.insertJob.run(
         event.id,
-        HANDLERS,
-        leased ? 'processing' : 'pending',
-        leased ? 1 : 0,
-        event.maxAttempts,
-        leased ? null : now,
-        leased ? lease.owner : null,
-        leased ? now : null,
-        leased ? now + lease.leaseMs : null,
+        job.consumer,
+        leaseIt ? 'processing' : 'pending',
+        leaseIt ? 1 : 0,
+        job.maxAttempts,
+        leaseIt ? null : now,
+        leaseIt ? lease.owner : null,
+        leaseIt ? now : null,
+        leaseIt ? now + lease.leaseMs : null,
+        job.orderKey ?? null,
         now,
       );
     }
@@ -222,12 +226,19 @@ export class SqliteInbox {
   }
 
   replay(id: string, maxAttempts: number, consumer?: string, now = Date.now()): ReplayOutcome {
-    if (this.plan.replayableStatus.get(id) === undefined)
+    const status = this.plan.replayableStatus.get(id) as EventStatus | undefined;
+    if (status === undefined)
       return this.plan.statusOf.get(id) === undefined ? 'not_found' : 'not_replayable';
-    const reopened = this.plan.replayJobs.run({ id, consumer: consumer ?? null, budget: maxAttempts, now });
+    const reopened = this.plan.replayJobs.run({
+      id,
+      consumer: consumer ?? null,
+      onlyDead: consumer === undefined && status === 'dead' ? 1 : 0,
+      budget: maxAttempts,
+      now,
+    });
     if (reopened.changes === 0) {
       if (this.plan.hasJobs.get(id) !== undefined) return 'not_replayable';
-      this.plan.insertJob.run(id, HANDLERS, 'pending', 0, maxAttempts, now, null, null, null, now);
+      this.plan.insertJob.run(id, HANDLERS, 'pending', 0, maxAttempts, now, null, null, null, null, now);
     }
     this.plan.reopenEvent.run({ id, now });
     this.plan.summariseEvent.run({ id, now });
