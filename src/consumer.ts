@@ -18,6 +18,16 @@ import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
 import { webHandler } from './receiver/web.ts';
+import { breakerDefaults } from './routes/breaker.ts';
+import { resolveRoutes } from './routes/config.ts';
+import {
+  createRouteDispatcher,
+  type RouteDeliveryInfo,
+  type RouteDispatcher,
+  type RouteState,
+} from './routes/dispatcher.ts';
+import { routeJobs } from './routes/route-jobs.ts';
+import type { RoutesConfig } from './routes/types.ts';
 import type { Environment, InboxStore } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
@@ -80,8 +90,18 @@ export interface ConsumerOptions {
   adminPort?: number;
   /** Purge payloads and attempt logs of processed events older than this. Off by default. */
   retention?: Duration;
+  /**
+   * Routes events to HTTP endpoints, RabbitMQ, Redis Streams, BullMQ or NATS without code: the
+   * routes file's content as an object (`destinations` and `routes`, `${VAR}` replaced from the
+   * environment), or an already resolved config (`loadRoutesFile`). Validated at once.
+   */
+  routes?: RoutesConfig | Record<string, unknown>;
+  /** Consecutive failures that pause a destination. @defaultValue 5 */
+  breakerThreshold?: number;
   /** Called for every delivery. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
+  /** Called for every finished route job (benchmarks). */
+  onRouteDelivery?: (info: RouteDeliveryInfo) => void;
   /** Called for every finished attempt (benchmarks). */
   onAttempt?: (info: AttemptInfo) => void;
 }
@@ -122,6 +142,10 @@ export interface Consumer {
   fetchHandler(options?: { environment?: Environment }): (request: Request) => Promise<Response>;
   /** Prometheus metrics of this consumer. */
   readonly metrics: Metrics;
+  /** Swaps in a new routes config (SIGHUP): events stored from now on are routed by it. */
+  reloadRoutes(routes: RoutesConfig): Promise<void>;
+  /** The routes in force, with each one's breaker state; empty without routes. */
+  routeStates(): RouteState[];
   /** Graceful shutdown: refuse new deliveries (503), drain handlers, close the store. */
   close(): Promise<void>;
   readonly store: InboxStore;
@@ -193,6 +217,39 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         },
       })
     : undefined;
+  let routesConfig: RoutesConfig | undefined =
+    options.routes === undefined
+      ? undefined
+      : options.routes.destinations instanceof Map
+        ? (options.routes as RoutesConfig)
+        : resolveRoutes(options.routes);
+  const routeDispatcher: RouteDispatcher | undefined =
+    runWorker && routesConfig
+      ? createRouteDispatcher({
+          store,
+          routes: routesConfig,
+          logger,
+          defaultRetryScheduleMs: schedule,
+          pollIntervalMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
+          ...(options.breakerThreshold !== undefined ? { breakerThreshold: options.breakerThreshold } : {}),
+          onDelivery: (info) => {
+            metrics.routeDelivery(info);
+            options.onRouteDelivery?.(info);
+          },
+          onDeadLetter: (info) => alerter.routeDeadLetter(info),
+          onBreakerChange: (destination, change) => {
+            for (const route of routesConfig?.routes ?? [])
+              if (route.to === destination) metrics.routeBreaker(route.name, change.to === 'open');
+            if (change.to === 'open')
+              alerter.breakerOpened({
+                destination,
+                failures: options.breakerThreshold ?? breakerDefaults.failureThreshold,
+                pauseMs: change.pauseMs ?? 0,
+                error: change.error ?? 'unknown error',
+              });
+          },
+        })
+      : undefined;
   const retention =
     options.retention === undefined
       ? undefined
@@ -215,6 +272,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
       maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
       ...(worker ? { dispatcher: worker } : {}),
+      routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
+      onRouted: () => routeDispatcher?.wake(),
       onOutcome: (outcome) => {
         metrics.delivery(outcome);
         if (outcome.secretIndex !== undefined && outcome.outcome !== 'bad_request') {
@@ -312,8 +371,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             logger.warn({ events: orphans }, 'recovering attempts interrupted by a previous crash');
         }
         // Other instances (or an operator's replay) make events due here too: wake on their signal.
-        if (worker && store.subscribe) unsubscribe = store.subscribe(() => worker.wake());
+        if ((worker || routeDispatcher) && store.subscribe)
+          unsubscribe = store.subscribe(() => {
+            worker?.wake();
+            routeDispatcher?.wake();
+          });
         worker?.start();
+        routeDispatcher?.start();
         retention?.start();
       })();
       return startPromise;
@@ -346,6 +410,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       servers.push(adminServer);
       return { port, server: main, adminPort };
     },
+    async reloadRoutes(next) {
+      routesConfig = next;
+      await routeDispatcher?.reload(next);
+    },
+    routeStates: () => routeDispatcher?.states() ?? [],
     middleware: (o = {}) => expressMiddleware(receiverFor(o.environment)),
     fetchHandler: (o = {}) => webHandler(receiverFor(o.environment)),
     close() {
@@ -357,7 +426,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         for (const s of servers) s.closeIdleConnections();
         if (startPromise) await startPromise.catch(() => {});
         retention?.stop();
-        await worker?.stop(shutdownGraceMs);
+        await Promise.all([worker?.stop(shutdownGraceMs), routeDispatcher?.stop(shutdownGraceMs)]);
         await unsubscribe?.();
         await secretUsage.close();
         await alerter.flush();

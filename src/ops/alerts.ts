@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.ts';
 import { toError } from '../util/errors.ts';
 
-export type AlertKind = 'dead_letter' | 'signature_failures' | 'environment_mismatch';
+export type AlertKind = 'dead_letter' | 'signature_failures' | 'environment_mismatch' | 'destination_paused';
 
 export interface AlerterOptions {
   logger: Logger;
@@ -15,6 +15,10 @@ export interface AlerterOptions {
 
 export interface Alerter {
   deadLetter(info: { id: string; type: string; attempts: number; error: string }): void;
+  /** A route's job is dead: its other routes and handlers are unaffected. */
+  routeDeadLetter(info: { id: string; type: string; route: string; attempts: number; error: string }): void;
+  /** A destination's circuit breaker opened. */
+  breakerOpened(info: { destination: string; failures: number; pauseMs: number; error: string }): void;
   signatureFailure(remoteAddress: string | undefined): void;
   environmentMismatch(info: { id: string; type: string; endpoint: string; claimed: string }): void;
   /** Waits for alerts still being sent. */
@@ -70,6 +74,20 @@ export function createAlerter(options: AlerterOptions): Alerter {
           attempts: info.attempts,
           error: info.error,
         },
+      );
+    },
+    routeDeadLetter(info) {
+      raise(
+        'dead_letter',
+        `event ${info.id} (${info.type}) was dead-lettered on route ${info.route} after ${info.attempts} attempt(s): ${info.error}`,
+        { eventId: info.id, eventType: info.type, route: info.route, attempts: info.attempts, error: info.error },
+      );
+    },
+    breakerOpened(info) {
+      raise(
+        'destination_paused',
+        `destination ${info.destination} failed ${info.failures} times in a row and is paused for ${Math.round(info.pauseMs / 1000)}s: ${info.error}`,
+        { destination: info.destination, pauseMs: info.pauseMs, error: info.error },
       );
     },
     environmentMismatch(info) {

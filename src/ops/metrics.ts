@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isKnownEventType } from '../events/catalogue.ts';
 import type { DeliveryOutcome } from '../receiver/receiver.ts';
+import type { RouteDeliveryInfo } from '../routes/dispatcher.ts';
+import { routeNameOf } from '../routes/route-jobs.ts';
 import { EVENT_STATUSES, type InboxStore } from '../store/inbox-store.ts';
 import type { AttemptInfo } from '../worker/worker.ts';
 
@@ -15,6 +17,10 @@ export interface Metrics {
   attempt(info: AttemptInfo): void;
   ack(route: string, status: number, seconds: number): void;
   secretUsed(environment: string, secretIndex: number, at: number): void;
+  /** One route job's outcome. */
+  routeDelivery(info: RouteDeliveryInfo): void;
+  /** A route's destination breaker opened (true) or closed (false). */
+  routeBreaker(route: string, open: boolean): void;
 }
 
 const typeLabel = (type: string | undefined) =>
@@ -77,6 +83,39 @@ export function createMetrics(store: InboxStore): Metrics {
       for (const status of EVENT_STATUSES) this.set({ status }, counts[status]);
     },
   });
+  const routeDeliveries = new Counter({
+    name: `${prefix}route_deliveries_total`,
+    help: 'Route jobs finished, by route, destination type and outcome (delivered, skipped, failed, dead).',
+    labelNames: ['route', 'destination_type', 'outcome'],
+    registers: [registry],
+  });
+  const routeDuration = new Histogram({
+    name: `${prefix}route_delivery_duration_seconds`,
+    help: "How long a route's sends took (a batch counts once per job in it), by route.",
+    labelNames: ['route'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+    registers: [registry],
+  });
+  const routeBreakerOpen = new Gauge({
+    name: `${prefix}route_breaker_open`,
+    help: "1 while a route's destination is paused by its circuit breaker, else 0.",
+    labelNames: ['route'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${prefix}route_queue_depth`,
+    help: 'Route jobs waiting or in flight (pending, retrying, processing), by route.',
+    labelNames: ['route'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await store.countJobs()) {
+        const route = routeNameOf(row.consumer);
+        if (route === undefined || !['pending', 'retrying', 'processing'].includes(row.status)) continue;
+        this.inc({ route }, Number(row.count));
+      }
+    },
+  });
   new Gauge({
     name: `${prefix}oldest_waiting_age_seconds`,
     help: 'Age of the oldest event waiting to be processed (pending or retrying); 0 when none waits.',
@@ -105,6 +144,13 @@ export function createMetrics(store: InboxStore): Metrics {
     },
     secretUsed(environment, secretIndex, at) {
       lastVerified.set({ environment, secret_index: String(secretIndex) }, at / 1000);
+    },
+    routeDelivery(info) {
+      routeDeliveries.inc({ route: info.route, destination_type: info.destinationType, outcome: info.outcome });
+      routeDuration.observe({ route: info.route }, info.seconds);
+    },
+    routeBreaker(route, open) {
+      routeBreakerOpen.set({ route }, open ? 1 : 0);
     },
   };
 }

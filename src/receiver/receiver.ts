@@ -3,7 +3,13 @@ import { validateKnownEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SIGNATURE_HEADER } from '../signature/sign.ts';
 import { verifySignature } from '../signature/verify-signature.ts';
-import type { Environment, InboxStore, InsertResult } from '../store/inbox-store.ts';
+import {
+  type Environment,
+  HANDLERS,
+  type InboxStore,
+  type InsertResult,
+  type NewJob,
+} from '../store/inbox-store.ts';
 import {
   BodyTooLargeError,
   ShuttingDownError,
@@ -60,6 +66,13 @@ export interface ReceiverOptions {
    * wants are stored as `unhandled` without costing the worker a claim. @defaultValue always 'pending'
    */
   initialStatus?: (type: string) => 'pending' | 'unhandled';
+  /**
+   * The route jobs a valid event gets (one per matching route), stored with it in the same write.
+   * An event no handler wants is still `pending` when a route wants it.
+   */
+  routeJobs?: (event: { type: string; environment: Environment; envelope: unknown }) => NewJob[];
+  /** New route jobs were stored: their dispatcher may claim. */
+  onRouted?: () => void;
   /** 1 + the retries allowed for this type. @defaultValue 4 */
   maxAttemptsFor?: (type: string) => number;
   /**
@@ -162,12 +175,19 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     const validationError = mismatch
       ? `metadata.environment is ${JSON.stringify(mismatch)} but the event was delivered to the ${environment} endpoint`
       : validateKnownEvent(envelope);
-    const status =
-      validationError !== null ? 'invalid' : (options.initialStatus?.(envelope.type) ?? 'pending');
+    const handled =
+      validationError === null && (options.initialStatus?.(envelope.type) ?? 'pending') === 'pending';
+    const routed =
+      validationError === null && options.routeJobs
+        ? options.routeJobs({ type: envelope.type, environment, envelope })
+        : [];
+    const maxAttempts = options.maxAttemptsFor?.(envelope.type) ?? 4;
+    const jobs: NewJob[] = handled ? [{ consumer: HANDLERS, maxAttempts }, ...routed] : routed;
+    const status = validationError !== null ? 'invalid' : jobs.length > 0 ? 'pending' : 'unhandled';
     const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
     const receivedAt = Date.now();
     const dispatcher = options.dispatcher;
-    const lease = status === 'pending' ? dispatcher?.reserve() : undefined;
+    const lease = handled ? dispatcher?.reserve() : undefined;
     let result: InsertResult;
     try {
       result = await options.store.insertIfAbsent(
@@ -182,7 +202,8 @@ export function createReceiver(options: ReceiverOptions): Receiver {
           timestampHeader: header(headers, 'x-procureiq-timestamp') ?? null,
           receivedAt,
           validationError,
-          maxAttempts: options.maxAttemptsFor?.(envelope.type) ?? 4,
+          maxAttempts,
+          jobs,
           secretIndex: verified.secretIndex,
           sourceAddress: remoteAddress ?? null,
         },
@@ -200,7 +221,8 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     const inserted = result.outcome;
     if (result.claimed) dispatcher?.accept(result.claimed);
     else if (lease) dispatcher?.cancel();
-    if (inserted === 'inserted' && status === 'pending' && !result.claimed) dispatcher?.wake();
+    if (inserted === 'inserted' && handled && !result.claimed) dispatcher?.wake();
+    if (inserted === 'inserted' && routed.length > 0) options.onRouted?.();
 
     const outcome: DeliveryOutcome['outcome'] =
       inserted === 'duplicate' ? 'duplicate' : status === 'pending' ? 'ok' : status;

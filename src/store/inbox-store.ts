@@ -271,6 +271,28 @@ export interface InboxStats {
   failedAttemptsPerMinute: { minute: number; count: number }[];
 }
 
+/** Filters for listing jobs (`deliveries list`), most recently changed first. */
+export interface JobFilter {
+  /** One consumer (`handlers`, `route:NAME`), or every consumer whose name starts with `prefix`. */
+  consumer?: string | undefined;
+  consumerPrefix?: string | undefined;
+  status?: JobStatus | undefined;
+  limit?: number | undefined;
+}
+
+/** One job as listed. */
+export interface JobSummary {
+  eventId: string;
+  type: string;
+  consumer: string;
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
+
 export interface SecretUse {
   environment: Environment;
   secretIndex: number;
@@ -364,6 +386,9 @@ export interface InboxStore {
   list(filter: ListFilter): Promise<EventSummary[]>;
   /** Counts by status. */
   countByStatus(): Promise<Record<EventStatus, number>>;
+  /** Jobs by consumer and status (routes list, queue depth). */
+  countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]>;
+  listJobs(filter: JobFilter): Promise<JobSummary[]>;
   /** Counts, throughput and failures for events received since `since` (epoch ms). */
   stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats>;
   /** Records when secrets verified deliveries (keeps the latest time per secret). */

@@ -12,6 +12,7 @@ import {
   HANDLERS,
   type JobRecord,
   type JobStatus,
+  type JobSummary,
   type NewEvent,
   type NewJob,
 } from './inbox-store.ts';
@@ -58,6 +59,26 @@ export interface JobRow {
   leased_at: number | null;
   last_error: string | null;
   finished_at: number | null;
+}
+
+/** A job as listed, with its event's type. */
+export interface JobSummaryRow extends JobRow {
+  type: string;
+  updated_at: number;
+}
+
+export function toJobSummary(row: JobSummaryRow): JobSummary {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    consumer: row.consumer,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    nextAttemptAt: row.status === 'pending' || row.status === 'retrying' ? row.run_at : null,
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+  };
 }
 
 /** The columns of an event that a claimed job carries. */

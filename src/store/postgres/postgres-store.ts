@@ -18,7 +18,9 @@ import {
   type InboxStats,
   type InboxStore,
   type InsertResult,
+  type JobFilter,
   type JobStatus,
+  type JobSummary,
   type Lease,
   type LeaseRequest,
   type ListFilter,
@@ -35,9 +37,11 @@ import {
   INTERRUPTED,
   type InboxRow,
   type JobRow,
+  type JobSummaryRow,
   jobsOf,
   toClaimed,
   toDetail,
+  toJobSummary,
   toSummary,
 } from '../rows.ts';
 import { Batcher } from './batcher.ts';
@@ -419,6 +423,23 @@ export class PostgresStore implements InboxStore {
   async countByStatus(): Promise<Record<EventStatus, number>> {
     const { rows } = await this.query<{ status: EventStatus; n: number }>(plan.COUNT_BY_STATUS, [null]);
     return countsByStatus(rows);
+  }
+
+  async countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
+    const { rows } = await this.query<{ consumer: string; status: JobStatus; count: number }>(
+      plan.COUNT_JOBS,
+    );
+    return rows;
+  }
+
+  async listJobs(filter: JobFilter): Promise<JobSummary[]> {
+    const { rows } = await this.query<JobSummaryRow>(plan.LIST_JOBS, [
+      filter.consumer ?? null,
+      filter.consumerPrefix ?? null,
+      filter.status ?? null,
+      filter.limit ?? 50,
+    ]);
+    return rows.map(toJobSummary);
   }
 
   async stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {

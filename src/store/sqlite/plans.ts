@@ -181,6 +181,13 @@ function prepareAll(db: Database.Database) {
     dropBody: prepare('UPDATE events SET raw_body = NULL WHERE id = ?'),
     dropAttempts: prepare('DELETE FROM attempts WHERE event_id = ?'),
 
+    countJobs: prepare(`SELECT consumer, status, COUNT(*) AS count FROM jobs GROUP BY consumer, status
+      ORDER BY consumer, status`),
+    listJobs: prepare(`SELECT j.*, e.type FROM jobs j JOIN events e ON e.id = j.event_id
+      WHERE (@consumer IS NULL OR j.consumer = @consumer)
+        AND (@prefix IS NULL OR substr(j.consumer, 1, length(@prefix)) = @prefix)
+        AND (@status IS NULL OR j.status = @status)
+      ORDER BY j.updated_at DESC, j.event_id DESC LIMIT @limit`),
     nextDue: prepare(`SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')`, true),
     nextLeaseExpiry: prepare(`SELECT MIN(lease_expires_at) FROM jobs WHERE status = 'processing'`, true),
   };

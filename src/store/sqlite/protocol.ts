@@ -17,6 +17,8 @@ export const INBOX_OPERATIONS = [
   'get',
   'list',
   'countByStatus',
+  'countJobs',
+  'listJobs',
   'stats',
   'recordSecretUse',
   'secretUsage',

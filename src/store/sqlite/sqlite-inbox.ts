@@ -14,7 +14,9 @@ import {
   HANDLERS,
   type InboxStats,
   type InsertResult,
+  type JobFilter,
   type JobStatus,
+  type JobSummary,
   type Lease,
   type LeaseRequest,
   type ListFilter,
@@ -30,9 +32,11 @@ import {
   type DeliveryRow,
   type InboxRow,
   type JobRow,
+  type JobSummaryRow,
   jobsOf,
   toClaimed,
   toDetail,
+  toJobSummary,
   toSummary,
 } from '../rows.ts';
 import { migrate } from './migrate.ts';
@@ -269,6 +273,20 @@ export class SqliteInbox {
 
   countByStatus(): Record<EventStatus, number> {
     return countsByStatus(this.plan.countByStatus.all({ env: null }) as { status: EventStatus; n: number }[]);
+  }
+
+  countJobs(): { consumer: string; status: JobStatus; count: number }[] {
+    return this.plan.countJobs.all() as { consumer: string; status: JobStatus; count: number }[];
+  }
+
+  listJobs(filter: JobFilter): JobSummary[] {
+    const rows = this.plan.listJobs.all({
+      consumer: filter.consumer ?? null,
+      prefix: filter.consumerPrefix ?? null,
+      status: filter.status ?? null,
+      limit: filter.limit ?? 50,
+    }) as JobSummaryRow[];
+    return rows.map(toJobSummary);
   }
 
   stats(options: { since: number; environment?: Environment | undefined }): InboxStats {

@@ -13,6 +13,9 @@ import type {
   InboxStats,
   InboxStore,
   InsertResult,
+  JobFilter,
+  JobStatus,
+  JobSummary,
   Lease,
   LeaseRequest,
   ListFilter,
@@ -251,6 +254,12 @@ export class SqliteStore implements InboxStore {
   }
   countByStatus(): Promise<Record<EventStatus, number>> {
     return this.call('countByStatus', []);
+  }
+  countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
+    return this.call('countJobs', []);
+  }
+  listJobs(filter: JobFilter): Promise<JobSummary[]> {
+    return this.call('listJobs', [filter]);
   }
   nextDueAt(): Promise<number | null> {
     return this.call('nextDueAt', []);

@@ -1,0 +1,419 @@
+import { hostname } from 'node:os';
+import type { Logger } from '../logging/logger.ts';
+import type { AttemptResult, ClaimedEvent, InboxStore } from '../store/inbox-store.ts';
+import { toError } from '../util/errors.ts';
+import { retryDelay } from '../worker/retry-schedule.ts';
+import { createWakeTimer, type WakeTimer } from '../worker/wake-timer.ts';
+import { type BreakerStateChange, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
+import { createDestination } from './destinations/index.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { forwardedDeliveryId, routeConsumer } from './route-jobs.ts';
+import { applyTransform, loadTransform, type TransformFn } from './transform.ts';
+import type {
+  Destination,
+  DestinationType,
+  OutboundMessage,
+  RouteConfig,
+  RoutesConfig,
+  SendOutcome,
+} from './types.ts';
+
+/** What one delivery of one job came to, for metrics. */
+export interface RouteDeliveryInfo {
+  route: string;
+  destinationType: DestinationType;
+  eventId: string;
+  /** `delivered`, `skipped`, `failed` (will retry) or `dead`. */
+  outcome: 'delivered' | 'skipped' | 'failed' | 'dead';
+  /** The send's duration (the whole batch it went in). */
+  seconds: number;
+  /** From storing the event to this outcome. */
+  sinceReceivedSeconds: number;
+}
+
+export interface RouteDeadLetterInfo {
+  id: string;
+  type: string;
+  route: string;
+  attempts: number;
+  error: string;
+}
+
+export interface RouteDispatcherOptions {
+  store: InboxStore;
+  routes: RoutesConfig;
+  logger: Logger;
+  /** Delays between attempts for routes without their own `retrySchedule`. */
+  defaultRetryScheduleMs: readonly number[];
+  /** Recorded on leases and attempts. @defaultValue host:pid:routes:random */
+  owner?: string;
+  /** Jobs claimed and sent per round, per route. @defaultValue 100 */
+  batchSize?: number;
+  /** Batches one route may have in flight at once. @defaultValue 4 */
+  roundsPerLane?: number;
+  /** Safety-net poll for jobs made due by another instance or an operator. @defaultValue 1s */
+  pollIntervalMs?: number;
+  /** Consecutive failures that open a destination's breaker. @defaultValue 5 */
+  breakerThreshold?: number;
+  /** The first pause of an open breaker; it doubles up to `breakerMaxPauseMs`. @defaultValue 30s */
+  breakerPauseMs?: number;
+  /** @defaultValue 10 min */
+  breakerMaxPauseMs?: number;
+  /** Destination clients by name; created from the routes config when omitted (tests inject). */
+  destinations?: ReadonlyMap<string, Destination>;
+  onDelivery?: (info: RouteDeliveryInfo) => void;
+  onDeadLetter?: (info: RouteDeadLetterInfo) => void;
+  onBreakerChange?: (destination: string, change: BreakerStateChange) => void;
+  random?: () => number;
+}
+
+/** One route's state, as `routes list`, the admin API and the metrics show it. */
+export interface RouteState {
+  name: string;
+  destination: string;
+  destinationType: DestinationType;
+  breaker: CircuitBreaker['state'];
+  /** Jobs being sent now by this instance. */
+  inFlight: number;
+}
+
+export interface RouteDispatcher {
+  start(): void;
+  /** Stops claiming, waits up to `graceMs` for sends in flight, gives back what is left, closes clients. */
+  stop(graceMs?: number): Promise<void>;
+  /** New jobs may be due (stored here, or notified by another instance). */
+  wake(): void;
+  /** Swaps in a new routes config (SIGHUP): lanes of removed routes stop; their jobs wait. */
+  reload(routes: RoutesConfig): Promise<void>;
+  states(): RouteState[];
+  readonly owner: string;
+}
+
+interface DestinationSlot {
+  name: string;
+  client: Destination;
+  breaker: CircuitBreaker;
+}
+
+/**
+ * Delivers route jobs: one lane per route claims that route's due jobs in batches (each claim a
+ * lease, as for handlers), sends them to the route's destination in one `send`, and records each
+ * job's outcome on its own: delivered, skipped (transform returned null), retried by the route's
+ * schedule (no sooner than a `Retry-After`), or dead. Lanes share their destination's circuit
+ * breaker: while it is open nothing is claimed, so waiting jobs spend no attempts; one half-open
+ * probe closes it. A route's rate limit caps how many jobs its lane claims (per instance).
+ */
+export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDispatcher {
+  const { store, logger } = options;
+  const owner =
+    options.owner ?? `${hostname()}:${process.pid}:routes:${Math.random().toString(36).slice(2, 8)}`;
+  const batchSize = options.batchSize ?? 100;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const random = options.random ?? Math.random;
+  const roundsPerLane = options.roundsPerLane ?? 4;
+
+  let config = options.routes;
+  let destinations = new Map<string, DestinationSlot>();
+  let lanes = new Map<string, Lane>();
+  let state: 'created' | 'active' | 'stopping' | 'stopped' = 'created';
+
+  function openDestinations(routes: RoutesConfig): Map<string, DestinationSlot> {
+    const slots = new Map<string, DestinationSlot>();
+    for (const [name, destination] of routes.destinations) {
+      const client = options.destinations?.get(name) ?? createDestination(destination, { logger });
+      const breaker = createCircuitBreaker({
+        ...(options.breakerThreshold !== undefined ? { failureThreshold: options.breakerThreshold } : {}),
+        ...(options.breakerPauseMs !== undefined ? { basePauseMs: options.breakerPauseMs } : {}),
+        ...(options.breakerMaxPauseMs !== undefined ? { maxPauseMs: options.breakerMaxPauseMs } : {}),
+        onStateChange: (change) => {
+          const fields = { destination: name, from: change.from, to: change.to };
+          if (change.to === 'open')
+            logger.warn({ ...fields, pauseMs: change.pauseMs, err: change.error }, 'destination paused');
+          else logger.info(fields, 'destination breaker changed state');
+          options.onBreakerChange?.(name, change);
+          // A closed breaker lets every lane of this destination go again.
+          if (change.to !== 'open')
+            for (const lane of lanes.values()) if (lane.destination === name) lane.kick();
+        },
+      });
+      slots.set(name, { name, client, breaker });
+    }
+    return slots;
+  }
+
+  async function openLanes(routes: RoutesConfig): Promise<Map<string, Lane>> {
+    const opened = new Map<string, Lane>();
+    for (const route of routes.routes) {
+      const transform = route.transform === undefined ? undefined : await loadTransform(route.transform);
+      opened.set(route.name, createLane(route, transform));
+    }
+    return opened;
+  }
+
+  interface Lane {
+    readonly destination: string;
+    readonly inFlight: number;
+    kick(): void;
+    /** Stops claiming; resolves when the send in flight has been recorded. */
+    stop(): Promise<void>;
+  }
+
+  function createLane(route: RouteConfig, transform: TransformFn | undefined): Lane {
+    const consumer = routeConsumer(route.name);
+    const schedule = route.retryScheduleMs ?? options.defaultRetryScheduleMs;
+    const limiter: RateLimiter | undefined = route.rateLimit ? createRateLimiter(route.rateLimit) : undefined;
+    const leaseMs = leaseFor(config, route);
+    /** Rounds (claim, send, record) running now; several at once, so one slow send holds up no other key. */
+    const rounds = new Set<Promise<void>>();
+    let wanted = false;
+    let stopped = false;
+    let inFlight = 0;
+    const timer: WakeTimer = createWakeTimer(() => lane.kick());
+
+    function pump(): void {
+      while (wanted && !stopped && state === 'active' && rounds.size < roundsPerLane) {
+        wanted = false;
+        const done: Promise<void> = round().then(
+          (more) => {
+            if (more) wanted = true;
+          },
+          (error: unknown) => {
+            // The store is unreachable: try again at the next poll; never crash.
+            logger.error({ route: route.name, err: toError(error) }, 'route could not claim or record jobs');
+          },
+        );
+        rounds.add(done);
+        void done.finally(() => {
+          rounds.delete(done);
+          if (stopped) return;
+          if (wanted) pump();
+          else if (rounds.size === 0) timer.pollAt(Date.now() + pollIntervalMs);
+        });
+      }
+    }
+
+    /** One claim and send. True when more may be due at once. */
+    async function round(): Promise<boolean> {
+      const slot = destinations.get(route.to);
+      if (!slot) return false;
+      if (!slot.breaker.canSend()) {
+        const at = slot.breaker.nextProbeAt();
+        if (at !== null) timer.dueAt(at);
+        return false;
+      }
+      const probing = slot.breaker.state === 'half-open';
+      let limit = probing ? 1 : batchSize;
+      if (limiter) {
+        limit = limiter.take(limit);
+        if (limit === 0) {
+          timer.dueAt(limiter.nextAt());
+          return false;
+        }
+      }
+      const batch = await store.claimDue({ owner, limit, leaseMs, consumers: [consumer] });
+      for (const dead of batch.deadLettered) {
+        const error = 'last attempt was interrupted';
+        logger.error({ eventId: dead.id, route: route.name }, `route job dead-lettered: ${error}`);
+        options.onDeadLetter?.({
+          id: dead.id,
+          type: dead.type,
+          route: route.name,
+          attempts: dead.attempts,
+          error,
+        });
+      }
+      if (batch.events.length === 0) {
+        // A probe that found nothing to send must not hold the breaker half-open forever.
+        if (probing) slot.breaker.recordSuccess();
+        return false;
+      }
+      inFlight += batch.events.length;
+      try {
+        await deliver(slot, batch.events);
+      } finally {
+        inFlight -= batch.events.length;
+      }
+      return batch.events.length === limit && !probing;
+    }
+
+    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<void> {
+      const startedAt = Date.now();
+      const prepared = await Promise.all(jobs.map((job) => prepare(job)));
+      const sending = prepared.filter(
+        (p): p is { job: ClaimedEvent; message: OutboundMessage } => 'message' in p,
+      );
+      const outcomes =
+        sending.length > 0
+          ? await slot.client
+              .send(sending.map((p) => p.message))
+              .catch((error: unknown) =>
+                sending.map(() => ({ ok: false as const, error: toError(error).message })),
+              )
+          : [];
+      const finishedAt = Date.now();
+      const seconds = (finishedAt - startedAt) / 1000;
+      const sent = new Map(sending.map((p, i) => [p.job, outcomes[i]]));
+      await Promise.all(
+        prepared.map(async (p) => {
+          const job = p.job;
+          if ('skip' in p) {
+            await store.markSkipped(job, { startedAt, finishedAt, outcome: 'skipped' });
+            return report(job, 'skipped', seconds);
+          }
+          const outcome: SendOutcome | undefined =
+            'message' in p ? sent.get(job) : { ok: false, error: p.error };
+          if (outcome?.ok) {
+            slot.breaker.recordSuccess();
+            await store.complete(job, { startedAt, finishedAt, outcome: 'succeeded' });
+            return report(job, 'delivered', seconds);
+          }
+          const error = outcome?.error ?? 'no answer from the destination';
+          // A transform's error is the route's, not the destination's: it does not trip the breaker.
+          if ('message' in p) slot.breaker.recordFailure(error);
+          const result: AttemptResult = { startedAt, finishedAt, outcome: 'failed', errorMessage: error };
+          if (job.attempt >= job.maxAttempts) {
+            if (await store.deadLetter(job, result)) {
+              logger.error(
+                { eventId: job.id, route: route.name, attempts: job.attempt, err: error },
+                'route job dead',
+              );
+              options.onDeadLetter?.({
+                id: job.id,
+                type: job.type,
+                route: route.name,
+                attempts: job.attempt,
+                error,
+              });
+            }
+            return report(job, 'dead', seconds);
+          }
+          const delay = Math.max(
+            retryDelay(schedule, job.attempt, random),
+            outcome && !outcome.ok ? (outcome.retryAfterMs ?? 0) : 0,
+          );
+          const runAt = finishedAt + delay;
+          if (await store.scheduleRetry(job, result, runAt)) timer.dueAt(runAt);
+          logger.warn(
+            { eventId: job.id, route: route.name, attempt: job.attempt, retryInMs: delay, err: error },
+            'route delivery failed; will retry',
+          );
+          return report(job, 'failed', seconds);
+        }),
+      );
+    }
+
+    type Prepared =
+      | { job: ClaimedEvent; message: OutboundMessage }
+      | { job: ClaimedEvent; skip: true }
+      | { job: ClaimedEvent; error: string };
+
+    async function prepare(job: ClaimedEvent): Promise<Prepared> {
+      const raw = Buffer.from(job.rawBody.buffer, job.rawBody.byteOffset, job.rawBody.byteLength);
+      try {
+        // Only valid events are routed, so the stored body parses.
+        const envelope = JSON.parse(raw.toString('utf8')) as { created?: unknown };
+        const body = await applyTransform(transform, envelope, raw);
+        if (body === null) return { job, skip: true };
+        return {
+          job,
+          message: {
+            eventId: job.id,
+            type: job.type,
+            environment: job.environment,
+            created: typeof envelope.created === 'number' ? envelope.created : 0,
+            deliveryId: forwardedDeliveryId(job.id, route.name),
+            body: body.body,
+            contentType: body.contentType,
+            timestamp: Math.floor(Date.now() / 1000),
+          },
+        };
+      } catch (error) {
+        return { job, error: toError(error).message };
+      }
+    }
+
+    function report(job: ClaimedEvent, outcome: RouteDeliveryInfo['outcome'], seconds: number): void {
+      options.onDelivery?.({
+        route: route.name,
+        destinationType: destinations.get(route.to)?.client.type ?? 'http',
+        eventId: job.id,
+        outcome,
+        seconds,
+        sinceReceivedSeconds: (Date.now() - job.receivedAt) / 1000,
+      });
+    }
+
+    const lane: Lane = {
+      destination: route.to,
+      get inFlight() {
+        return inFlight;
+      },
+      kick() {
+        wanted = true;
+        pump();
+      },
+      async stop() {
+        stopped = true;
+        timer.stop();
+        await Promise.all([...rounds]);
+      },
+    };
+    return lane;
+  }
+
+  return {
+    owner,
+    start() {
+      if (state !== 'created') return;
+      state = 'active';
+      void (async () => {
+        destinations = openDestinations(config);
+        lanes = await openLanes(config);
+        for (const lane of lanes.values()) lane.kick();
+      })().catch((error: unknown) => logger.error({ err: toError(error) }, 'routes could not start'));
+    },
+    async stop(graceMs = 10_000) {
+      if (state === 'stopped' || state === 'stopping') return;
+      state = 'stopping';
+      const stopping = Promise.all([...lanes.values()].map((lane) => lane.stop()));
+      await Promise.race([stopping, new Promise((r) => setTimeout(r, graceMs).unref())]);
+      // A send still unanswered keeps its lease, which expires and is retried (at least once).
+      await Promise.all([...destinations.values()].map((d) => d.client.close().catch(() => {})));
+      state = 'stopped';
+    },
+    wake() {
+      for (const lane of lanes.values()) lane.kick();
+    },
+    async reload(routes) {
+      const next = await openLanes(routes);
+      const old = lanes;
+      lanes = new Map();
+      await Promise.all([...old.values()].map((lane) => lane.stop()));
+      await Promise.all([...destinations.values()].map((d) => d.client.close().catch(() => {})));
+      config = routes;
+      destinations = openDestinations(routes);
+      lanes = next;
+      for (const lane of lanes.values()) lane.kick();
+    },
+    states() {
+      return config.routes.map((route) => {
+        const slot = destinations.get(route.to);
+        const destination = config.destinations.get(route.to);
+        return {
+          name: route.name,
+          destination: route.to,
+          destinationType: destination?.type ?? 'http',
+          breaker: slot?.breaker.state ?? 'closed',
+          inFlight: lanes.get(route.name)?.inFlight ?? 0,
+        };
+      });
+    },
+  };
+}
+
+/** A lease outlives the slowest send: the destination's timeout plus a minute. */
+function leaseFor(config: RoutesConfig, route: RouteConfig): number {
+  const destination = config.destinations.get(route.to);
+  const timeoutMs = destination?.type === 'http' ? destination.timeoutMs : 10_000;
+  return timeoutMs + 60_000;
+}
