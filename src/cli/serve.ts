@@ -11,6 +11,10 @@ import {
 import { resolveServeConfig, type ServeInput } from '../config/resolve-config.ts';
 import { createConsumer } from '../consumer.ts';
 import { createLogger } from '../logging/logger.ts';
+import { loadRoutesFile } from '../routes/config.ts';
+import { RoutesConfigError } from '../routes/problems.ts';
+import type { RoutesConfig } from '../routes/types.ts';
+import { toError } from '../util/errors.ts';
 import { DEV_SECRET_PATH, ensureDevSecret } from './dev-secret.ts';
 import { loadHandlers } from './load-handlers.ts';
 
@@ -42,6 +46,7 @@ async function serve(input: ServeInput): Promise<void> {
   if (input.dev && !input.secret?.trim()) devSecret = ensureDevSecret();
   const config = resolveServeConfig(devSecret ? { ...input, secret: devSecret.secret } : input);
   const logger = createLogger({ level: config.logLevel });
+  const routes = config.routes === undefined ? undefined : await loadRoutesOrExit(config.routes);
   const consumer = createConsumer({
     secret: config.secrets,
     database: optionText('db', input.db) ?? '',
@@ -55,6 +60,8 @@ async function serve(input: ServeInput): Promise<void> {
     signatureFailuresPerMinute: config.signatureAlertThreshold,
     migrate: config.migrate,
     sqliteWriter: config.sqliteWriter,
+    breakerThreshold: config.breakerThreshold,
+    ...(routes ? { routes } : {}),
     ...(config.sandboxSecrets.length > 0 ? { sandboxSecret: config.sandboxSecrets } : {}),
     ...(config.adminToken ? { adminToken: config.adminToken } : {}),
     ...(config.adminPort !== undefined ? { adminPort: config.adminPort } : {}),
@@ -111,8 +118,42 @@ async function serve(input: ServeInput): Promise<void> {
       },
     );
   };
+  const routesFile = config.routes;
+  if (routesFile !== undefined) {
+    // SIGHUP reloads the routes file: a valid one applies to events stored from now on; an invalid
+    // one is refused with the same messages as at start-up, and the running routes stay.
+    process.on('SIGHUP', () => {
+      loadRoutesFile(routesFile).then(
+        async (next) => {
+          await consumer.reloadRoutes(next);
+          logger.info({ routes: next.routes.map((r) => r.name), file: routesFile }, 'routes reloaded');
+        },
+        (error: unknown) =>
+          logger.error(
+            { file: routesFile, problems: routeProblems(error) },
+            'routes file refused on reload; the running routes stay',
+          ),
+      );
+    });
+  }
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Loads the routes file; every problem is printed with its path, and start-up exits 1. */
+async function loadRoutesOrExit(file: string): Promise<RoutesConfig> {
+  try {
+    return await loadRoutesFile(file);
+  } catch (error) {
+    process.stderr.write(
+      `procureiq-webhooks: ${file}: invalid routes file:\n  - ${routeProblems(error).join('\n  - ')}\n`,
+    );
+    process.exit(1);
+  }
+}
+
+function routeProblems(error: unknown): string[] {
+  return error instanceof RoutesConfigError ? error.problems : [toError(error).message];
 }
 
 function printDevBanner(

@@ -14,6 +14,8 @@ export const defaults = {
   logLevel: 'info',
   /** Largest accepted body; larger deliveries get 413. @defaultValue `1mb` */
   maxBodySize: '1mb',
+  /** Consecutive failures that pause a route's destination. @defaultValue 5 */
+  breakerThreshold: 5,
   /** Handlers running at once. Handlers mostly wait on I/O, so this is well above the core count. @defaultValue 16 */
   workerConcurrency: 16,
   /** @defaultValue `30s` */

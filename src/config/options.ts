@@ -98,6 +98,21 @@ export const serveOptions = {
     defaultText: 'none: events are stored `unhandled`',
     parse: text,
   },
+  routes: {
+    flag: '--routes <file>',
+    env: 'ROUTES',
+    description:
+      'routes file (YAML or JSON) that sends matching events to HTTP, RabbitMQ, Redis Streams, BullMQ or NATS; SIGHUP reloads it',
+    defaultText: 'none',
+    parse: text,
+  },
+  breakerThreshold: {
+    flag: '--breaker-threshold <n>',
+    env: 'BREAKER_THRESHOLD',
+    description: 'consecutive failures that pause a route destination (30 s, doubling up to 10 min)',
+    default: String(defaults.breakerThreshold),
+    parse: integer(1, 1_000),
+  },
   workerConcurrency: {
     flag: '--worker-concurrency <n>',
     env: 'WORKER_CONCURRENCY',

@@ -30,6 +30,8 @@ export interface ServeConfig {
   database: DatabaseLocation;
   logLevel: LogLevel;
   handlers: string | undefined;
+  routes: string | undefined;
+  breakerThreshold: number;
   workerConcurrency: number;
   handlerTimeoutMs: number;
   retryScheduleMs: number[];
@@ -94,6 +96,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const adminToken = read('adminToken');
   const adminPort = read('adminPort');
   const retentionMs = read('retention');
+  const breakerThreshold = read('breakerThreshold');
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -106,6 +109,8 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     database: database!,
     logLevel: logLevel!,
     handlers: read('handlers'),
+    routes: read('routes'),
+    breakerThreshold: breakerThreshold!,
     workerConcurrency: workerConcurrency!,
     handlerTimeoutMs: handlerTimeoutMs!,
     retryScheduleMs: retryScheduleMs!,

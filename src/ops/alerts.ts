@@ -80,7 +80,13 @@ export function createAlerter(options: AlerterOptions): Alerter {
       raise(
         'dead_letter',
         `event ${info.id} (${info.type}) was dead-lettered on route ${info.route} after ${info.attempts} attempt(s): ${info.error}`,
-        { eventId: info.id, eventType: info.type, route: info.route, attempts: info.attempts, error: info.error },
+        {
+          eventId: info.id,
+          eventType: info.type,
+          route: info.route,
+          attempts: info.attempts,
+          error: info.error,
+        },
       );
     },
     breakerOpened(info) {

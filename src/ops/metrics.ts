@@ -146,7 +146,11 @@ export function createMetrics(store: InboxStore): Metrics {
       lastVerified.set({ environment, secret_index: String(secretIndex) }, at / 1000);
     },
     routeDelivery(info) {
-      routeDeliveries.inc({ route: info.route, destination_type: info.destinationType, outcome: info.outcome });
+      routeDeliveries.inc({
+        route: info.route,
+        destination_type: info.destinationType,
+        outcome: info.outcome,
+      });
       routeDuration.observe({ route: info.route }, info.seconds);
     },
     routeBreaker(route, open) {

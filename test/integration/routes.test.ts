@@ -215,7 +215,7 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
         () => sink.at('/ordered').some((r) => r.headers['idempotency-key'] === id(9)) || undefined,
         {
           what: "the other key's delivery while u1's send is still in flight",
-        timeoutMs: 5_000,
+          timeoutMs: 5_000,
         },
       );
       release();
