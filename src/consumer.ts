@@ -274,26 +274,26 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       ...(worker ? { dispatcher: worker } : {}),
       routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
       onRouted: () => routeDispatcher?.wake(),
-      onOutcome: (outcome) => {
-        metrics.delivery(outcome);
-        if (outcome.secretIndex !== undefined && outcome.outcome !== 'bad_request') {
+      onOutcome: (delivery) => {
+        metrics.delivery(delivery);
+        if (delivery.secretIndex !== undefined && delivery.outcome !== 'bad_request') {
           const now = Date.now();
-          secretUsage.used(outcome.environment, outcome.secretIndex, now);
-          metrics.secretUsed(outcome.environment, outcome.secretIndex, now);
+          secretUsage.used(delivery.environment, delivery.secretIndex, now);
+          metrics.secretUsed(delivery.environment, delivery.secretIndex, now);
         }
-        if (outcome.outcome === 'bad_signature') {
+        if (delivery.outcome === 'bad_signature') {
           signatureFailures.add();
-          alerter.signatureFailure(outcome.remoteAddress);
+          alerter.signatureFailure(delivery.remoteAddress);
         }
-        if (outcome.environmentMismatch && outcome.eventId && outcome.eventType) {
+        if (delivery.environmentMismatch && delivery.eventId && delivery.eventType) {
           alerter.environmentMismatch({
-            id: outcome.eventId,
-            type: outcome.eventType,
-            endpoint: outcome.environment,
-            claimed: outcome.environmentMismatch,
+            id: delivery.eventId,
+            type: delivery.eventType,
+            endpoint: delivery.environment,
+            claimed: delivery.environmentMismatch,
           });
         }
-        options.onDelivery?.(outcome);
+        options.onDelivery?.(delivery);
       },
       isAccepting: () => accepting,
     });

@@ -218,14 +218,13 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       log.error({ ...about, err: toError(error) }, 'could not store event');
       return refuse(error, 'unavailable', about);
     }
-    const inserted = result.outcome;
+    const stored = result.outcome === 'inserted';
     if (result.claimed) dispatcher?.accept(result.claimed);
     else if (lease) dispatcher?.cancel();
-    if (inserted === 'inserted' && handled && !result.claimed) dispatcher?.wake();
-    if (inserted === 'inserted' && routed.length > 0) options.onRouted?.();
+    if (stored && handled && !result.claimed) dispatcher?.wake();
+    if (stored && routed.length > 0) options.onRouted?.();
 
-    const outcome: DeliveryOutcome['outcome'] =
-      inserted === 'duplicate' ? 'duplicate' : status === 'pending' ? 'ok' : status;
+    const outcome: DeliveryOutcome['outcome'] = !stored ? 'duplicate' : status === 'pending' ? 'ok' : status;
     const fields = {
       eventId: envelope.id,
       eventType: envelope.type,
@@ -233,13 +232,13 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       outcome,
       secretIndex: verified.secretIndex,
     };
-    if (status === 'invalid' && inserted === 'inserted') {
+    if (status === 'invalid' && stored) {
       log.warn(
         { ...fields, validationError },
         'stored an event that does not match its schema (status invalid)',
       );
     } else if (log.isLevelEnabled('info')) {
-      log.info(fields, inserted === 'duplicate' ? 'duplicate delivery' : 'event stored');
+      log.info(fields, stored ? 'event stored' : 'duplicate delivery');
     }
     options.onOutcome?.({
       outcome,
@@ -249,9 +248,9 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       eventType: envelope.type,
       secretIndex: verified.secretIndex,
       remoteAddress,
-      ...(mismatch && inserted === 'inserted' ? { environmentMismatch: mismatch } : {}),
+      ...(mismatch && stored ? { environmentMismatch: mismatch } : {}),
     });
-    return inserted === 'duplicate' ? ACK_DUPLICATE : ACK_OK;
+    return stored ? ACK_OK : ACK_DUPLICATE;
   }
 
   return { handle, tooLarge: () => refuse(new BodyTooLargeError(maxBodyBytes), 'too_large'), maxBodyBytes };

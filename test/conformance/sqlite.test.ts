@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../helpers/index.ts';
 import { newEvent, storeConformance } from './store-suite.ts';
@@ -19,7 +19,7 @@ for (const mode of ['thread', 'inline'] as const) {
 describe('SQLite schema', () => {
   it('is durable by configuration: WAL with synchronous=FULL', () => {
     const tmp = tempDir();
-    const inbox = new SqliteInbox(join(tmp.dir, 'inbox.db'));
+    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
     try {
       assert.equal(inbox.db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(inbox.db.pragma('synchronous', { simple: true }), 2); // FULL
@@ -31,7 +31,7 @@ describe('SQLite schema', () => {
 
   it('refuses a status outside the vocabulary, whatever code path writes it', () => {
     const tmp = tempDir();
-    const inbox = new SqliteInbox(join(tmp.dir, 'inbox.db'));
+    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
     try {
       inbox.insertIfAbsent(newEvent('evt_check'));
       assert.throws(
@@ -62,8 +62,8 @@ describe('SQLite schema', () => {
     const tmp = tempDir();
     const path = join(tmp.dir, 'inbox.db');
     try {
-      new SqliteInbox(path).close();
-      const inbox = new SqliteInbox(path);
+      new SqliteConnection(path).close();
+      const inbox = new SqliteConnection(path);
       const rows = inbox.db.prepare('SELECT version, name FROM schema_migrations').all();
       assert.deepEqual(rows, [
         { version: 1, name: 'inbox' },

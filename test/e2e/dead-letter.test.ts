@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { postSigned, REPO, runCli, startServer, stopProcess, tempDir } from '../helpers/index.ts';
 import { ADMIN_TOKEN, adminEvent, eventWhere, settledEvent } from './admin-client.ts';
@@ -91,7 +91,7 @@ describe('dead-letter replay --all', () => {
     const tmp = tempDir();
     const path = join(tmp.dir, 'inbox.db');
     try {
-      const inbox = new SqliteInbox(path);
+      const inbox = new SqliteConnection(path);
       try {
         inbox.db.transaction(() => {
           for (let i = 0; i < 2500; i++)
@@ -109,7 +109,7 @@ describe('dead-letter replay --all', () => {
       assert.equal(new Set(replayed).size, 2500, 'each once');
       assert.ok(replayed.every((l) => /^replayed evt_page_\d{4}: due now, 4 attempt\(s\) allowed$/.test(l)));
 
-      const after = new SqliteInbox(path);
+      const after = new SqliteConnection(path);
       try {
         assert.deepEqual(
           Object.entries(after.countByStatus()).filter(([, n]) => n > 0),

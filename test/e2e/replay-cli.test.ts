@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { runCli, startCli, tempDir } from '../helpers/index.ts';
 
 /** Seeds `n` dead letters straight into an inbox file. */
 function seedDead(path: string, n: number, type = 'order.created'): void {
-  const inbox = new SqliteInbox(path);
+  const inbox = new SqliteConnection(path);
   try {
     inbox.db.transaction(() => {
       for (let i = 0; i < n; i++)
@@ -46,7 +46,7 @@ describe('CLI replay by filter', () => {
       // replay to commit, takes the inbox's write lock, counts what is replayed, and sends SIGINT
       // while holding it. The run then waits on its next write; once the lock is released it commits
       // at most that write and one queued before it sees the signal.
-      const lock = new SqliteInbox(path);
+      const lock = new SqliteConnection(path);
       const first = startCli(['replay', '--status', 'dead', '--type', 'order.*', ...db]);
       let replayedBeforeSignal: number;
       try {
@@ -99,7 +99,7 @@ describe('CLI replay by filter', () => {
       );
       assert.equal(done + rest, 10_000, `${done} + ${rest}`);
 
-      const inbox = new SqliteInbox(path);
+      const inbox = new SqliteConnection(path);
       try {
         const counts = inbox.countByStatus();
         assert.equal(counts.pending, 10_000);
@@ -154,15 +154,15 @@ describe('CLI export and import', () => {
       writeFileSync(file, `${exported.stdout}not json\n`);
 
       const to = join(tmp.dir, 'to.db');
-      new SqliteInbox(to).close();
+      new SqliteConnection(to).close();
       const imported = await runCli(['import', file, '--environment', 'sandbox', '--db', `sqlite:${to}`]);
       assert.equal(imported.code, 0, imported.stderr);
       assert.match(imported.stdout, /imported 5 event\(s\); 0 already stored; 1 skipped/);
       const again = await runCli(['import', file, '--db', `sqlite:${to}`]);
       assert.match(again.stdout, /imported 0 event\(s\); 5 already stored/);
 
-      const a = new SqliteInbox(from);
-      const b = new SqliteInbox(to);
+      const a = new SqliteConnection(from);
+      const b = new SqliteConnection(to);
       try {
         const original = a.get('evt_dead_00003');
         const copy = b.get('evt_dead_00003');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import {
   type CliProcess,
   postSigned,
@@ -27,8 +27,8 @@ const serverEnv = (dir: string) => ({
 });
 
 /** Reads the inbox file directly, as an operator's SQL would. */
-function readInbox<T>(dir: string, fn: (inbox: SqliteInbox) => T): T {
-  const inbox = new SqliteInbox(join(dir, 'inbox.db'));
+function readInbox<T>(dir: string, fn: (inbox: SqliteConnection) => T): T {
+  const inbox = new SqliteConnection(join(dir, 'inbox.db'));
   try {
     return fn(inbox);
   } finally {

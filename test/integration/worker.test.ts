@@ -8,7 +8,7 @@ import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
 import { sign } from '../../src/signature/sign.ts';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { NonRetryableError } from '../../src/util/errors.ts';
 import { postSigned, SECRET, startCollector, tempDir, waitFor } from '../helpers/index.ts';
@@ -225,7 +225,7 @@ describe('worker: handlers, retries, dead letters', () => {
 
   it('ctx.sql commits with the processed mark, and not at all when the attempt fails', async () => {
     const path = join(tmp.dir, 'inbox.db');
-    const setup = new SqliteInbox(path);
+    const setup = new SqliteConnection(path);
     setup.db.exec('CREATE TABLE shipments (order_id TEXT PRIMARY KEY, tracking TEXT NOT NULL)');
     setup.close();
     await start({}, (c) =>
@@ -240,7 +240,7 @@ describe('worker: handlers, retries, dead letters', () => {
     const event = examplePayloads['order.shipped'];
     await postSigned(url, event);
     await waitFor(async () => (await statusOf(event.id)) === 'processed', { what: 'processed' });
-    const check = new SqliteInbox(path);
+    const check = new SqliteConnection(path);
     try {
       const rows = check.db.prepare('SELECT * FROM shipments').all();
       assert.deepEqual(rows, [{ order_id: event.data.orderId, tracking: event.data.trackingNumber }]);
@@ -359,7 +359,7 @@ describe('worker: handlers, retries, dead letters', () => {
     await consumer!.close();
     consumer = undefined;
     assert.equal(sawAbort, true);
-    const check = new SqliteInbox(join(tmp.dir, 'inbox.db'));
+    const check = new SqliteConnection(join(tmp.dir, 'inbox.db'));
     try {
       const row = check.db.prepare('SELECT status, max_attempts FROM events WHERE id = ?').get(event.id) as {
         status: string;

@@ -1,6 +1,6 @@
 // Every SQL statement of the embedded store, in SQLite's dialect, side by side with
 // ../postgres/plans.ts. Each rule is written once here: the fenced finish, the event summary, the
-// list filter, the stats. The store class (sqlite-inbox.ts) only binds values and calls these.
+// list filter, the stats. The store class (sqlite-connection.ts) only binds values and calls these.
 import type Database from 'better-sqlite3';
 import { type ListFilter, REPLAYABLE_STATUSES } from '../inbox-store.ts';
 import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';

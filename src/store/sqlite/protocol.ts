@@ -1,7 +1,7 @@
 import { type SerializedError, serializeError } from '../../util/errors.ts';
-import type { SqliteInbox } from './sqlite-inbox.ts';
+import type { SqliteConnection } from './sqlite-connection.ts';
 
-/** Methods of `SqliteInbox` that may be called through `SqliteStore`. */
+/** Methods of `SqliteConnection` that may be called through `SqliteStore`. */
 export const INBOX_OPERATIONS = [
   'insertIfAbsent',
   'claimDue',
@@ -26,7 +26,7 @@ export const INBOX_OPERATIONS = [
   'auditLog',
   'purgeProcessed',
   'nextDueAt',
-] as const satisfies readonly (keyof SqliteInbox)[];
+] as const satisfies readonly (keyof SqliteConnection)[];
 
 export type InboxOperation = (typeof INBOX_OPERATIONS)[number];
 
@@ -53,7 +53,7 @@ const allowed = new Set<string>(INBOX_OPERATIONS);
  * error, disk full), the batch fails as a whole, so no operation is reported durable that is not.
  */
 export function runBatch(
-  inbox: SqliteInbox,
+  inbox: SqliteConnection,
   ops: BatchRequest['ops'],
   beforeCommit?: (ops: BatchRequest['ops']) => void,
 ): OperationResult[] {

@@ -32,7 +32,7 @@ import {
   type OperationResult,
   runBatch,
 } from './protocol.ts';
-import { SqliteInbox } from './sqlite-inbox.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` (inline mode only). */
@@ -62,7 +62,7 @@ export class SqliteStore implements InboxStore {
   readonly exclusive = true;
   private readonly path: string;
   private readonly mode: 'thread' | 'inline';
-  private inbox: SqliteInbox | undefined;
+  private inbox: SqliteConnection | undefined;
   private worker: Worker | undefined;
   private ready: Promise<void> | undefined;
   private queue: Pending[] = [];
@@ -86,7 +86,7 @@ export class SqliteStore implements InboxStore {
     if (this.ready) return this.ready;
     if (this.mode === 'inline') {
       this.ready = Promise.resolve().then(() => {
-        this.inbox = new SqliteInbox(this.path);
+        this.inbox = new SqliteConnection(this.path);
       });
       return this.ready;
     }
@@ -154,7 +154,7 @@ export class SqliteStore implements InboxStore {
         () => {
           let results: OperationResult[];
           try {
-            results = runBatch(this.inbox as SqliteInbox, ops, this.failpoint);
+            results = runBatch(this.inbox as SqliteConnection, ops, this.failpoint);
           } catch (error) {
             const e = new StoreUnavailableError(`SQLite commit failed: ${String(error)}`, { cause: error });
             for (const p of batch) p.reject(e);

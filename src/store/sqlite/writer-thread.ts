@@ -4,15 +4,15 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { BatchReply, BatchRequest, CommitReply } from './protocol.ts';
 import { commitFailpoint, runBatch } from './protocol.ts';
-import { SqliteInbox } from './sqlite-inbox.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 
 const port = parentPort;
 if (!port) throw new Error('writer-thread.ts must run as a worker thread');
 
 const failpoint = commitFailpoint(process.env);
-let inbox: SqliteInbox;
+let inbox: SqliteConnection;
 try {
-  inbox = new SqliteInbox((workerData as { path: string }).path);
+  inbox = new SqliteConnection((workerData as { path: string }).path);
   port.postMessage({ ready: true });
 } catch (error) {
   port.postMessage({ initError: error instanceof Error ? error.message : String(error) });

@@ -59,7 +59,7 @@ interface JobChange {
  * operation as a plain method on one connection. `SqliteStore` runs it on a writer thread, or
  * inline for short-lived CLI commands. Its SQL is in plans.ts.
  */
-export class SqliteInbox {
+export class SqliteConnection {
   readonly db: Database.Database;
   private readonly plan: SqlitePlans;
 
