@@ -315,6 +315,9 @@ export interface InboxStore {
    */
   readonly exclusive: boolean;
 
+  /** The SQL dialect of `TransactionalStatement`s this store runs (`?` or `$1` parameters). */
+  readonly dialect: 'sqlite' | 'postgres';
+
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
 

@@ -89,6 +89,7 @@ interface Finish {
  */
 export class PostgresStore implements InboxStore {
   readonly exclusive = false;
+  readonly dialect = 'postgres';
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly options: PostgresStoreOptions;

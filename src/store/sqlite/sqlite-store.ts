@@ -60,6 +60,7 @@ interface Pending {
  */
 export class SqliteStore implements InboxStore {
   readonly exclusive = true;
+  readonly dialect = 'sqlite';
   private readonly path: string;
   private readonly mode: 'thread' | 'inline';
   private inbox: SqliteConnection | undefined;

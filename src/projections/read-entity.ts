@@ -1,0 +1,93 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { DatabaseLocation } from '../config/database-url.ts';
+import { defaults } from '../config/defaults.ts';
+import { ConfigError } from '../util/errors.ts';
+import type { Dialect } from './entity.ts';
+import { PRODUCT_REJECTIONS } from './products.ts';
+import { stageFor } from './registry.ts';
+
+/** Runs a read query and returns its rows. */
+export type RowReader = (sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** A read-only handle on the projected tables. */
+export interface EntityReader {
+  dialect: Dialect;
+  read: RowReader;
+  close(): Promise<void>;
+}
+
+/** What a handler sees of its event's entity. */
+export interface EntityView {
+  /** The projected row as it stands (null before the entity's first event is projected). */
+  entity: Record<string, unknown> | null;
+  /** True when the row already reflects an event later than this one (by created, stage, id). */
+  isStale: boolean;
+}
+
+/**
+ * The projected row of `event`'s entity, and whether it already reflects a later event. Events of
+ * types no table projects get `{ entity: null, isStale: false }`.
+ */
+export async function readEntity(
+  reader: Pick<EntityReader, 'dialect' | 'read'>,
+  event: { id: string; type: string; created: number; data: Record<string, unknown> },
+): Promise<EntityView> {
+  const found = stageFor(event.type);
+  if (!found) return { entity: null, isStale: false };
+  const { entity, stage } = found;
+  const p = reader.dialect === 'sqlite' ? '?' : '$1';
+  const byLink = entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.stage;
+  const sql = byLink
+    ? `SELECT * FROM ${entity.table} WHERE ${PRODUCT_REJECTIONS.linkColumn} = ${p} ORDER BY ${entity.key.column} LIMIT 1`
+    : `SELECT * FROM ${entity.table} WHERE ${entity.key.column} = ${p}`;
+  const key = byLink ? event.data[PRODUCT_REJECTIONS.key.field] : event.data[entity.key.field];
+  if (typeof key !== 'string') return { entity: null, isStale: false };
+  const row = (await reader.read(sql, [key]))[0] ?? null;
+  if (!row) return { entity: null, isStale: false };
+  const created = Number(row.last_event_created);
+  const rank = Number(row.last_stage_rank);
+  const id = String(row.last_event_id);
+  const isStale =
+    created > event.created ||
+    (created === event.created && (rank > stage.rank || (rank === stage.rank && id > event.id)));
+  return { entity: row, isStale };
+}
+
+/**
+ * Opens a read-only handle on the inbox's database for `readEntity`: a second SQLite connection
+ * (WAL lets it read while the writer commits), or a small PostgreSQL pool on the inbox's schema.
+ */
+export function openEntityReader(location: DatabaseLocation): EntityReader {
+  if (location.kind === 'sqlite') {
+    const db = new Database(location.path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    const statements = new Map<string, Database.Statement>();
+    return {
+      dialect: 'sqlite',
+      read: async (sql, params) => {
+        let statement = statements.get(sql);
+        if (!statement) {
+          statement = db.prepare(sql);
+          statements.set(sql, statement);
+        }
+        return statement.all(...params) as Record<string, unknown>[];
+      },
+      close: async () => {
+        db.close();
+      },
+    };
+  }
+  const schema = location.schema ?? defaults.postgresSchema;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new ConfigError(
+      `DATABASE_URL: schema "${schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
+    );
+  const pool = new pg.Pool({ connectionString: location.url, max: 2, options: `-c search_path=${schema}` });
+  pool.on('error', () => {});
+  return {
+    dialect: 'postgres',
+    read: async (sql, params) => (await pool.query(sql, [...params])).rows as Record<string, unknown>[],
+    close: () => pool.end(),
+  };
+}
