@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { parseDatabaseUrl } from './config/database-url.ts';
+import { type DatabaseLocation, parseDatabaseUrl } from './config/database-url.ts';
 import { defaults } from './config/defaults.ts';
 import { parseDuration, parseDurationList, parseSize } from './config/duration.ts';
-import type { EventType } from './events/catalogue.ts';
+import type { AnyEvent, EventType } from './events/catalogue.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
@@ -14,6 +14,10 @@ import { MinuteSeries } from './ops/minute-series.ts';
 import { storeReadiness } from './ops/readiness.ts';
 import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
+import { projectionJobs } from './projections/jobs.ts';
+import { type EntityReader, openEntityReader, readEntity } from './projections/read-entity.ts';
+import { resolveProjectionsConfig } from './projections/registry.ts';
+import { createProjectionRunner } from './projections/runner.ts';
 import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
@@ -96,6 +100,13 @@ export interface ConsumerOptions {
    * environment), or an already resolved config (`loadRoutesFile`). Validated at once.
    */
   routes?: RoutesConfig | Record<string, unknown>;
+  /**
+   * Live SQL tables of ProcureIQ's entities (procureiq_orders, procureiq_payments, …) in the
+   * inbox's database: `all`, `none`, or a list (`orders,payments`). @defaultValue `all`
+   */
+  projections?: string;
+  /** What `procureiq_users.email` keeps: the address, its SHA-256, or nothing. @defaultValue `keep` */
+  projectionEmails?: 'keep' | 'hash' | 'drop';
   /** Consecutive failures that pause a destination. @defaultValue 5 */
   breakerThreshold?: number;
   /** Called for every delivery. */
@@ -172,10 +183,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
   let releaseLock: (() => void) | undefined;
   let store: InboxStore;
+  let location: DatabaseLocation | undefined;
   if (options.store) {
     store = options.store;
   } else {
-    const location = parseDatabaseUrl(options.database ?? defaults.databaseUrl);
+    location = parseDatabaseUrl(options.database ?? defaults.databaseUrl);
     if (location.kind === 'sqlite' && location.path !== ':memory:') {
       // Taken before the store opens, so a second instance fails fast with a clear message.
       mkdirSync(dirname(location.path), { recursive: true });
@@ -202,11 +214,41 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     signatureFailuresPerMinute: options.signatureFailuresPerMinute ?? defaults.signatureAlertThreshold,
   });
   const runWorker = options.worker ?? true;
+  const projections = resolveProjectionsConfig({
+    projections: options.projections,
+    projectionEmails: options.projectionEmails,
+  });
+  const projecting = projections.entities.length > 0;
+  const projectionRunner =
+    runWorker && projecting
+      ? createProjectionRunner({
+          store,
+          logger,
+          config: projections,
+          retrySchedule: schedule,
+          pollMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
+        })
+      : undefined;
+  // Handlers see their event's projected row (ctx.entity) through a read-only connection of their own.
+  let entityReader: EntityReader | undefined;
+  const readEntityFor =
+    projecting && location && !(location.kind === 'sqlite' && location.path === ':memory:')
+      ? (event: AnyEvent) => {
+          entityReader ??= openEntityReader(location as DatabaseLocation);
+          return readEntity(entityReader, {
+            id: event.id,
+            type: event.type,
+            created: event.created,
+            data: (event.data ?? {}) as Record<string, unknown>,
+          });
+        }
+      : undefined;
   const worker: Worker | undefined = runWorker
     ? createWorker({
         store,
         registry,
         logger,
+        ...(readEntityFor ? { readEntity: readEntityFor } : {}),
         concurrency: options.concurrency ?? defaults.workerConcurrency,
         handlerTimeoutMs: toMs(options.handlerTimeout ?? defaults.handlerTimeout, 'handlerTimeout'),
         pollIntervalMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
@@ -272,8 +314,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
       maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
       ...(worker ? { dispatcher: worker } : {}),
-      routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
-      onRouted: () => routeDispatcher?.wake(),
+      routeJobs: (event) => [
+        ...(routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
+        ...projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
+      ],
+      onRouted: () => {
+        routeDispatcher?.wake();
+        projectionRunner?.wake();
+      },
       onOutcome: (delivery) => {
         metrics.delivery(delivery);
         if (delivery.secretIndex !== undefined && delivery.outcome !== 'bad_request') {
@@ -371,13 +419,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             logger.warn({ events: orphans }, 'recovering attempts interrupted by a previous crash');
         }
         // Other instances (or an operator's replay) make events due here too: wake on their signal.
-        if ((worker || routeDispatcher) && store.subscribe)
+        if ((worker || routeDispatcher || projectionRunner) && store.subscribe)
           unsubscribe = store.subscribe(() => {
             worker?.wake();
             routeDispatcher?.wake();
+            projectionRunner?.wake();
           });
         worker?.start();
         routeDispatcher?.start();
+        projectionRunner?.start();
         retention?.start();
       })();
       return startPromise;
@@ -426,7 +476,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         for (const s of servers) s.closeIdleConnections();
         if (startPromise) await startPromise.catch(() => {});
         retention?.stop();
-        await Promise.all([worker?.stop(shutdownGraceMs), routeDispatcher?.stop(shutdownGraceMs)]);
+        await Promise.all([
+          worker?.stop(shutdownGraceMs),
+          routeDispatcher?.stop(shutdownGraceMs),
+          projectionRunner?.stop(shutdownGraceMs),
+        ]);
+        await entityReader?.close();
         await unsubscribe?.();
         await secretUsage.close();
         await alerter.flush();

@@ -5,6 +5,7 @@ import { registerDeadLetter } from './dead-letter.ts';
 import { registerEvents } from './events.ts';
 import { registerExportImport } from './export-import.ts';
 import { registerMigrate } from './migrate.ts';
+import { projectionsCommand } from './projections.ts';
 import { registerReplay } from './replay.ts';
 import { registerSchema } from './schema.ts';
 import { registerSend } from './send.ts';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerExportImport(program);
   registerMigrate(program);
   registerSchema(program);
+  program.addCommand(projectionsCommand());
   return program;
 }
 

@@ -61,6 +61,11 @@ async function serve(input: ServeInput): Promise<void> {
     migrate: config.migrate,
     sqliteWriter: config.sqliteWriter,
     breakerThreshold: config.breakerThreshold,
+    projections:
+      config.projections.entities.length === 0
+        ? 'none'
+        : config.projections.entities.map((e) => e.name).join(','),
+    projectionEmails: config.projections.emails,
     ...(routes ? { routes } : {}),
     ...(config.sandboxSecrets.length > 0 ? { sandboxSecret: config.sandboxSecrets } : {}),
     ...(config.adminToken ? { adminToken: config.adminToken } : {}),

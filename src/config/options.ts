@@ -106,6 +106,21 @@ export const serveOptions = {
     defaultText: 'none',
     parse: text,
   },
+  projections: {
+    flag: '--projections <list>',
+    env: 'PROJECTIONS',
+    description:
+      'live tables of ProcureIQ entities in the inbox database: `all`, `none`, or a list such as `orders,payments`',
+    default: 'all',
+    parse: text,
+  },
+  projectionEmails: {
+    flag: '--projection-emails <mode>',
+    env: 'PROJECTION_EMAILS',
+    description: 'what `procureiq_users.email` keeps: `keep`, `hash` (SHA-256) or `drop`',
+    default: 'keep',
+    parse: text,
+  },
   breakerThreshold: {
     flag: '--breaker-threshold <n>',
     env: 'BREAKER_THRESHOLD',

@@ -1,4 +1,5 @@
-import { ConfigError } from '../util/errors.ts';
+import { type ProjectionsConfig, resolveProjectionsConfig } from '../projections/registry.ts';
+import { ConfigError, toError } from '../util/errors.ts';
 import type { DatabaseLocation } from './database-url.ts';
 import { defaults, type LogLevel } from './defaults.ts';
 import { parseDuration } from './duration.ts';
@@ -31,6 +32,7 @@ export interface ServeConfig {
   logLevel: LogLevel;
   handlers: string | undefined;
   routes: string | undefined;
+  projections: ProjectionsConfig;
   breakerThreshold: number;
   workerConcurrency: number;
   handlerTimeoutMs: number;
@@ -97,6 +99,15 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const adminPort = read('adminPort');
   const retentionMs = read('retention');
   const breakerThreshold = read('breakerThreshold');
+  let projections: ProjectionsConfig | undefined;
+  try {
+    projections = resolveProjectionsConfig({
+      projections: read('projections'),
+      projectionEmails: read('projectionEmails'),
+    });
+  } catch (error) {
+    problems.push(toError(error).message);
+  }
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -110,6 +121,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     logLevel: logLevel!,
     handlers: read('handlers'),
     routes: read('routes'),
+    projections: projections!,
     breakerThreshold: breakerThreshold!,
     workerConcurrency: workerConcurrency!,
     handlerTimeoutMs: handlerTimeoutMs!,

@@ -1,6 +1,7 @@
 import sjson from 'secure-json-parse';
 import type { AnyEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { EntityView } from '../projections/read-entity.ts';
 import type { ClaimedEvent, TransactionalStatement } from '../store/inbox-store.ts';
 import { HandlerTimeoutError, NonRetryableError, ShutdownAbort, toError } from '../util/errors.ts';
 import type { AnyHandler, HandlerContext } from './handlers.ts';
@@ -47,6 +48,8 @@ export function lazyEventLogger(logger: Logger, event: ClaimedEvent): () => Logg
   };
 }
 
+const NO_ENTITY: EntityView = { entity: null, isStale: false };
+
 /** Parses the stored body; keys that could pollute prototypes are dropped. */
 export function parseEvent(rawBody: Uint8Array): AnyEvent {
   const text = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength).toString('utf8');
@@ -57,7 +60,12 @@ export function parseEvent(rawBody: Uint8Array): AnyEvent {
 export function startAttempt(
   event: ClaimedEvent,
   handler: AnyHandler,
-  options: { timeoutMs: number; eventLogger: () => Logger },
+  options: {
+    timeoutMs: number;
+    eventLogger: () => Logger;
+    /** The event's projected entity before this event (ctx.entity, ctx.isStale). */
+    readEntity?: ((event: AnyEvent) => Promise<EntityView>) | undefined;
+  },
 ): RunningAttempt {
   const startedAt = Date.now();
   const statements: TransactionalStatement[] = [];
@@ -78,7 +86,9 @@ export function startAttempt(
     rejectRace(reason);
   };
 
-  const ctx = (): HandlerContext => ({
+  const ctx = (view: EntityView): HandlerContext => ({
+    entity: view.entity,
+    isStale: view.isStale,
     idempotencyKey: event.id,
     eventId: event.id,
     attempt: event.attempt,
@@ -106,7 +116,9 @@ export function startAttempt(
     let error: Error | undefined;
     try {
       const parsed = parseEvent(event.rawBody);
-      await Promise.race([Promise.resolve().then(() => handler(parsed, ctx())), aborted]);
+      const run = async () =>
+        handler(parsed, ctx(options.readEntity ? await options.readEntity(parsed) : NO_ENTITY));
+      await Promise.race([run(), aborted]);
     } catch (caught) {
       error = toError(caught);
     } finally {

@@ -25,6 +25,16 @@ export interface HandlerContext {
    * @example ctx.sql('INSERT INTO shipments (order_id, tracking) VALUES (?, ?)', [event.data.orderId, event.data.trackingNumber])
    */
   sql(statement: string, params?: readonly unknown[]): void;
+  /**
+   * The projected row of this event's entity (`procureiq_orders`, …) as it stood when the attempt
+   * started; null when projections are off, the type has no table, or the entity is new.
+   */
+  readonly entity: Record<string, unknown> | null;
+  /**
+   * True when that row already reflects a later event (by created, then lifecycle stage): e.g.
+   * skip the "order confirmed" email for an order already shipped.
+   */
+  readonly isStale: boolean;
 }
 
 /** A handler for one event type: `event.data` is typed by the catalogue. */

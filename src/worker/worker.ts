@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
+import type { AnyEvent } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { EntityView } from '../projections/read-entity.ts';
 import type {
   AttemptResult,
   ClaimBatch,
@@ -50,6 +52,8 @@ export interface WorkerOptions {
   store: InboxStore;
   registry: HandlerRegistry;
   logger: Logger;
+  /** Gives handlers their event's projected entity (`ctx.entity`, `ctx.isStale`). */
+  readEntity?: (event: AnyEvent) => Promise<EntityView>;
   /** Handlers running at once. @defaultValue 16 */
   concurrency?: number;
   /** @defaultValue 30s */
@@ -227,7 +231,11 @@ export function createWorker(options: WorkerOptions): Worker {
     const eventLogger = lazyEventLogger(logger, event);
     const handler = registry.resolve(event.type);
     if (!handler) return recorder.recordUnhandled(event, eventLogger);
-    const attempt = startAttempt(event, handler, { timeoutMs: handlerTimeoutMs, eventLogger });
+    const attempt = startAttempt(event, handler, {
+      timeoutMs: handlerTimeoutMs,
+      eventLogger,
+      readEntity: options.readEntity,
+    });
     running.set(event.id, attempt.abort);
     const run = await attempt.settled;
     // The slot frees when the handler settles; the outcome is written meanwhile.

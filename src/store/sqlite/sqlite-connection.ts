@@ -62,6 +62,7 @@ interface JobChange {
 export class SqliteConnection {
   readonly db: Database.Database;
   private readonly plan: SqlitePlans;
+  private readonly statementCache = new Map<string, Database.Statement>();
 
   constructor(path: string, options: { readonly?: boolean } = {}) {
     if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true });
@@ -198,7 +199,7 @@ export class SqliteConnection {
     return this.db.transaction(() => {
       if (!this.finish(lease, result, change)) return false;
       for (const statement of statements)
-        this.db.prepare(statement.sql).run(...(statement.params as unknown[]));
+        this.prepared(statement.sql).run(...(statement.params as unknown[]));
       return true;
     })();
   }
@@ -355,6 +356,20 @@ export class SqliteConnection {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Handlers' and projections' statements, prepared once: the same few texts come back for every
+   * event. Bounded, so statements built per event cannot grow it without end.
+   */
+  private prepared(sql: string): Database.Statement {
+    let statement = this.statementCache.get(sql);
+    if (!statement) {
+      if (this.statementCache.size >= 500) this.statementCache.clear();
+      statement = this.db.prepare(sql);
+      this.statementCache.set(sql, statement);
+    }
+    return statement;
   }
 
   /** The one fenced finishing write, its attempt record and the event's new summary. */
