@@ -92,7 +92,10 @@ async function sqliteTarget(): Promise<Target> {
         for (const e of events)
           for (const s of projectionStatements('sqlite', e)) {
             let st = cache.get(s.sql);
-            if (!st) cache.set(s.sql, (st = db.prepare(s.sql)));
+            if (!st) {
+              st = db.prepare(s.sql);
+              cache.set(s.sql, st);
+            }
             st.run(...s.params);
           }
       })();
