@@ -29,6 +29,7 @@ describe('PostgreSQL specifics', () => {
         { version: 1, name: 'inbox' },
         { version: 2, name: 'operations' },
         { version: 3, name: 'jobs' },
+        { version: 4, name: 'projections' },
       ]);
       await stores[0]!.ping();
     } finally {

@@ -69,6 +69,7 @@ describe('SQLite schema', () => {
         { version: 1, name: 'inbox' },
         { version: 2, name: 'operations' },
         { version: 3, name: 'jobs' },
+        { version: 4, name: 'projections' },
       ]);
       inbox.close();
     } finally {
