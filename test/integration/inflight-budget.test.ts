@@ -247,7 +247,14 @@ describe('max connections', () => {
       const third = connect(port, '127.0.0.1');
       third.on('error', () => {});
       sockets.push(third);
-      await new Promise<void>((resolve) => third.once('close', () => resolve()));
+      let thirdClosed = false;
+      third.once('close', () => {
+        thirdClosed = true;
+      });
+      await waitFor(() => thirdClosed, {
+        timeoutMs: 5_000,
+        what: 'the third connection closed by the server',
+      });
       assert.equal(sockets[0]?.destroyed, false, 'the first two stay open');
     } finally {
       for (const s of sockets) s.destroy();
