@@ -34,6 +34,9 @@ export interface ServeConfig {
   handlerTimeoutMs: number;
   retryScheduleMs: number[];
   maxBodyBytes: number;
+  maxInflightBodyBytes: number;
+  bodyTimeoutMs: number;
+  maxConnections: number;
   shutdownGraceMs: number;
   pollIntervalMs: number;
   requestTimeoutMs: number;
@@ -47,6 +50,9 @@ export interface ServeConfig {
   sandboxSecrets: string[];
   adminToken: string | undefined;
   adminPort: number | undefined;
+  adminHost: string | undefined;
+  /** Serve `/metrics` on the webhook port without a token. */
+  metricsPublic: boolean;
   retentionMs: number | undefined;
 }
 
@@ -80,6 +86,10 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const handlerTimeoutMs = read('handlerTimeout');
   const retryScheduleMs = read('retrySchedule');
   const maxBodyBytes = read('maxBodySize');
+  const maxInflightBodyBytes = read('maxInflightBodyBytes');
+  const bodyTimeoutMs = read('bodyTimeout');
+  const maxConnections = read('maxConnections');
+  const metricsPublic = read('metricsPublic');
   const shutdownGraceMs = read('shutdownGrace');
   const pollIntervalMs = read('pollInterval');
   const signatureAlertThreshold = read('signatureAlertThreshold');
@@ -94,6 +104,12 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const adminToken = read('adminToken');
   const adminPort = read('adminPort');
   const retentionMs = read('retention');
+  const adminHost = read('adminHost');
+  if (adminHost !== undefined && adminPort === undefined) {
+    problems.push(
+      `${optionLabel(serveOptions.adminHost)} needs ${optionLabel(serveOptions.adminPort)}: without it the admin surface shares the webhook port and HOST`,
+    );
+  }
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -110,6 +126,9 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     handlerTimeoutMs: handlerTimeoutMs!,
     retryScheduleMs: retryScheduleMs!,
     maxBodyBytes: maxBodyBytes!,
+    maxInflightBodyBytes: maxInflightBodyBytes!,
+    bodyTimeoutMs: bodyTimeoutMs!,
+    maxConnections: maxConnections!,
     shutdownGraceMs: shutdownGraceMs!,
     pollIntervalMs: pollIntervalMs!,
     requestTimeoutMs: parseDuration(defaults.requestTimeout),
@@ -122,6 +141,8 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     sandboxSecrets,
     adminToken,
     adminPort,
+    adminHost,
+    metricsPublic: metricsPublic!,
     retentionMs,
   };
 }
