@@ -1,3 +1,4 @@
+import { escapeChatText } from '../logging/escape.ts';
 import type { Logger } from '../logging/logger.ts';
 import { toError } from '../util/errors.ts';
 
@@ -34,8 +35,13 @@ export function createAlerter(options: AlerterOptions): Alerter {
   let windowAlerted = false;
   const sources = new Set<string>();
 
+  /**
+   * `text` is for people: a chat message built from `fields` whose untrusted values (event ids,
+   * types, error text) are escaped by `chat`. The log line's message is fixed per kind, and every
+   * value stays in its fields, where the JSON encoding (or pino-pretty's quoting) keeps it inert.
+   */
   function raise(alert: AlertKind, text: string, fields: Record<string, unknown>): void {
-    options.logger.error({ alert, ...fields }, text);
+    options.logger.error({ alert, ...fields }, LOG_MESSAGES[alert]);
     const url = options.webhookUrl;
     if (!url) return;
     const body = JSON.stringify({ text: `[procureiq-webhooks] ${text}`, alert, ...fields });
@@ -63,7 +69,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
     deadLetter(info) {
       raise(
         'dead_letter',
-        `event ${info.id} (${info.type}) was dead-lettered after ${info.attempts} attempt(s): ${info.error}`,
+        `event ${chat(info.id)} (${chat(info.type)}) was dead-lettered after ${info.attempts} attempt(s): ${chat(info.error, 500)}`,
         {
           eventId: info.id,
           eventType: info.type,
@@ -75,7 +81,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
     environmentMismatch(info) {
       raise(
         'environment_mismatch',
-        `event ${info.id} (${info.type}) says it is ${info.claimed} but came to the ${info.endpoint} endpoint; stored as invalid`,
+        `event ${chat(info.id)} (${chat(info.type)}) says it is ${chat(info.claimed)} but came to the ${chat(info.endpoint)} endpoint; stored as invalid`,
         { eventId: info.id, eventType: info.type, endpoint: info.endpoint, claimed: info.claimed },
       );
     },
@@ -106,4 +112,16 @@ export function createAlerter(options: AlerterOptions): Alerter {
       await Promise.all([...sending]);
     },
   };
+}
+
+const LOG_MESSAGES: Record<AlertKind, string> = {
+  dead_letter: 'alert: an event was dead-lettered',
+  signature_failures: 'alert: a burst of signature failures',
+  environment_mismatch: 'alert: an event came to the endpoint of another environment',
+};
+
+/** Untrusted text for a chat line: escaped, and cut to `max` characters. */
+function chat(value: string, max = 200): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return escapeChatText(cut);
 }
