@@ -195,6 +195,7 @@ async function benchService(
           DATABASE_URL: database,
           LOG_LEVEL: logLevel,
           BENCH_OUT: statsFile,
+          METRICS_PUBLIC: 'true',
           ...env,
         },
         stdio: ['ignore', 'ignore', 'inherit'],

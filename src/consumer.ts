@@ -9,7 +9,9 @@ import type { AnyEvent, EventType } from './events/catalogue.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
+import { createLoginLimiter } from './ops/login-limiter.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { createMetricsEndpoint, registerBodyBudgetGauge } from './ops/metrics-endpoint.ts';
 import { MinuteSeries } from './ops/minute-series.ts';
 import { storeReadiness } from './ops/readiness.ts';
 import { createRetention } from './ops/retention.ts';
@@ -18,6 +20,7 @@ import { projectionJobs } from './projections/jobs.ts';
 import { type EntityReader, openEntityReader, readEntity } from './projections/read-entity.ts';
 import { resolveProjectionsConfig } from './projections/registry.ts';
 import { createProjectionRunner } from './projections/runner.ts';
+import { createBodyBudget } from './receiver/body-budget.ts';
 import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
@@ -35,7 +38,7 @@ import type { RoutesConfig } from './routes/types.ts';
 import type { Environment, InboxStore } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
-import { ConfigError, toError } from './util/errors.ts';
+import { ConfigError } from './util/errors.ts';
 import {
   type AnyHandler,
   type Handler,
@@ -92,6 +95,19 @@ export interface ConsumerOptions {
   adminToken?: string;
   /** Serve the admin surface and `/metrics` on this port instead of next to the webhook endpoint. */
   adminPort?: number;
+  /** Bind `adminPort` to this address (e.g. `127.0.0.1`). @defaultValue the `host` given to `listen` */
+  adminHost?: string;
+  /**
+   * Serve `/metrics` on the webhook port without a token. Otherwise, there (no `adminPort`), it needs
+   * `Authorization: Bearer <adminToken>`, and answers 404 with no admin token. @defaultValue false
+   */
+  metricsPublic?: boolean;
+  /** Webhook body bytes buffered at once across requests being read; past it 503. @defaultValue 64 MiB */
+  maxInflightBodyBytes?: number;
+  /** Deadline to receive a webhook body once its headers are in (408). @defaultValue `'10s'` */
+  bodyTimeout?: Duration;
+  /** Connections the webhook server holds open at once. @defaultValue 1024 */
+  maxConnections?: number;
   /** Purge payloads and attempt logs of processed events older than this. Off by default. */
   retention?: Duration;
   /**
@@ -364,6 +380,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     };
   };
 
+  const loginLimiter = createLoginLimiter();
   const admin = createAdminHandler({
     store,
     token: options.adminToken,
@@ -371,21 +388,24 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     replayBudget: (type) => registry.maxAttemptsFor(type),
     signatureFailures,
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
+    loginLimiter,
   });
-  const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    if (req.url !== '/metrics' || req.method !== 'GET') return false;
-    try {
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      res.end(text);
-    } catch (error) {
-      res.writeHead(503, { 'content-type': 'text/plain' });
-      res.end(`metrics unavailable: ${toError(error).message}\n`);
-    }
-    return true;
-  };
-  const opsRoutes = async (req: IncomingMessage, res: ServerResponse) =>
-    (await serveMetrics(req, res)) || (await admin(req, res));
+  // On the admin port /metrics is open; on the public webhook port it needs the admin token.
+  const publicMetrics = createMetricsEndpoint({
+    metrics,
+    logger,
+    access: options.metricsPublic ? 'open' : 'token',
+    token: options.adminToken,
+    loginLimiter,
+  });
+  const adminMetrics = createMetricsEndpoint({ metrics, logger, access: 'open' });
+  const opsRoutes =
+    (serveMetrics: typeof adminMetrics) => async (req: IncomingMessage, res: ServerResponse) =>
+      (await serveMetrics(req, res)) || (await admin(req, res));
+  const bodyBudget = createBodyBudget(
+    options.maxInflightBodyBytes ?? parseSize(defaults.maxInflightBodySize),
+  );
+  registerBodyBudgetGauge(metrics, bodyBudget);
 
   const consumer: Consumer = {
     store,
@@ -444,7 +464,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         ...serverTimeouts,
         readiness: storeReadiness(store, logger),
         onResponse: (route, status, seconds) => metrics.ack(route, status, seconds),
-        ...(separateAdmin ? {} : { extra: opsRoutes }),
+        bodyBudget,
+        bodyTimeoutMs: toMs(options.bodyTimeout ?? defaults.bodyTimeout, 'bodyTimeout'),
+        maxConnections: options.maxConnections ?? defaults.maxConnections,
+        ...(separateAdmin ? {} : { extra: opsRoutes(publicMetrics) }),
       });
       const port = await listenOn(main, listenOptions.port ?? defaults.port, listenOptions.host);
       servers.push(main);
@@ -454,9 +477,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         logger,
         ...serverTimeouts,
         readiness: storeReadiness(store, logger),
-        extra: opsRoutes,
+        extra: opsRoutes(adminMetrics),
       });
-      const adminPort = await listenOn(adminServer, options.adminPort ?? 0, listenOptions.host);
+      const adminHost = options.adminHost ?? listenOptions.host;
+      const adminPort = await listenOn(adminServer, options.adminPort ?? 0, adminHost);
       servers.push(adminServer);
       return { port, server: main, adminPort };
     },

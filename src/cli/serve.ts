@@ -57,6 +57,10 @@ async function serve(input: ServeInput): Promise<void> {
     pollInterval: config.pollIntervalMs,
     shutdownGrace: config.shutdownGraceMs,
     maxBodyBytes: config.maxBodyBytes,
+    maxInflightBodyBytes: config.maxInflightBodyBytes,
+    bodyTimeout: config.bodyTimeoutMs,
+    maxConnections: config.maxConnections,
+    metricsPublic: config.metricsPublic,
     signatureFailuresPerMinute: config.signatureAlertThreshold,
     migrate: config.migrate,
     sqliteWriter: config.sqliteWriter,
@@ -70,6 +74,7 @@ async function serve(input: ServeInput): Promise<void> {
     ...(config.sandboxSecrets.length > 0 ? { sandboxSecret: config.sandboxSecrets } : {}),
     ...(config.adminToken ? { adminToken: config.adminToken } : {}),
     ...(config.adminPort !== undefined ? { adminPort: config.adminPort } : {}),
+    ...(config.adminHost !== undefined ? { adminHost: config.adminHost } : {}),
     ...(config.retentionMs !== undefined ? { retention: config.retentionMs } : {}),
     ...(config.alertWebhookUrl ? { alertWebhookUrl: config.alertWebhookUrl } : {}),
   });

@@ -16,6 +16,15 @@ export const defaults = {
   maxBodySize: '1mb',
   /** Consecutive failures that pause a route's destination. @defaultValue 5 */
   breakerThreshold: 5,
+  /**
+   * Bytes of webhook bodies buffered at once across requests being read; past it a request gets
+   * 503 with `Retry-After`. One source address may hold a quarter of it. @defaultValue `64mb`
+   */
+  maxInflightBodySize: '64mb',
+  /** Deadline to receive a webhook body once its headers are in; slower ones get 408. @defaultValue `10s` */
+  bodyTimeout: '10s',
+  /** Connections the webhook server holds open at once; further ones are closed. @defaultValue 1024 */
+  maxConnections: 1024,
   /** Handlers running at once. Handlers mostly wait on I/O, so this is well above the core count. @defaultValue 16 */
   workerConcurrency: 16,
   /** @defaultValue `30s` */

@@ -156,6 +156,31 @@ export const serveOptions = {
     default: defaults.maxBodySize,
     parse: (value: string, label: string): number => parseSize(value, label),
   },
+  maxInflightBodyBytes: {
+    flag: '--max-inflight-body-bytes <size>',
+    env: 'MAX_INFLIGHT_BODY_BYTES',
+    description: 'body bytes buffered at once across requests being read; past it 503 (see Security)',
+    default: defaults.maxInflightBodySize,
+    parse: (value: string, label: string): number => {
+      const bytes = parseSize(value, label);
+      if (bytes <= 0) throw new ConfigError(`${label}: must be greater than 0`);
+      return bytes;
+    },
+  },
+  bodyTimeout: {
+    flag: '--body-timeout <duration>',
+    env: 'BODY_TIMEOUT',
+    description: 'deadline to receive a body once its headers are in; slower ones get 408',
+    default: defaults.bodyTimeout,
+    parse: positiveDuration,
+  },
+  maxConnections: {
+    flag: '--max-connections <n>',
+    env: 'MAX_CONNECTIONS',
+    description: 'connections the webhook server holds open at once; further ones are closed',
+    default: String(defaults.maxConnections),
+    parse: integer(1, 1_000_000),
+  },
   shutdownGrace: {
     flag: '--shutdown-grace <duration>',
     env: 'SHUTDOWN_GRACE',
@@ -203,6 +228,24 @@ export const serveOptions = {
     description: 'serve `/admin` and `/metrics` on this port instead',
     defaultText: 'the webhook port',
     parse: integer(0, 65535),
+  },
+  adminHost: {
+    flag: '--admin-host <host>',
+    env: 'ADMIN_HOST',
+    description: 'address to bind `ADMIN_PORT` to, e.g. `127.0.0.1`',
+    defaultText: 'as `HOST`',
+    parse: text,
+  },
+  metricsPublic: {
+    flag: '--metrics-public <bool>',
+    env: 'METRICS_PUBLIC',
+    description: '`true`: `/metrics` on the webhook port needs no admin token (see Security)',
+    default: 'false',
+    parse: (value: string, label: string): boolean => {
+      const v = value.toLowerCase();
+      if (v === 'true' || v === 'false') return v === 'true';
+      throw new ConfigError(`${label}: "${value}" must be "true" or "false"`);
+    },
   },
   retention: {
     flag: '--retention <duration>',

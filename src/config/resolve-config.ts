@@ -38,6 +38,9 @@ export interface ServeConfig {
   handlerTimeoutMs: number;
   retryScheduleMs: number[];
   maxBodyBytes: number;
+  maxInflightBodyBytes: number;
+  bodyTimeoutMs: number;
+  maxConnections: number;
   shutdownGraceMs: number;
   pollIntervalMs: number;
   requestTimeoutMs: number;
@@ -51,6 +54,9 @@ export interface ServeConfig {
   sandboxSecrets: string[];
   adminToken: string | undefined;
   adminPort: number | undefined;
+  adminHost: string | undefined;
+  /** Serve `/metrics` on the webhook port without a token. */
+  metricsPublic: boolean;
   retentionMs: number | undefined;
 }
 
@@ -84,6 +90,10 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const handlerTimeoutMs = read('handlerTimeout');
   const retryScheduleMs = read('retrySchedule');
   const maxBodyBytes = read('maxBodySize');
+  const maxInflightBodyBytes = read('maxInflightBodyBytes');
+  const bodyTimeoutMs = read('bodyTimeout');
+  const maxConnections = read('maxConnections');
+  const metricsPublic = read('metricsPublic');
   const shutdownGraceMs = read('shutdownGrace');
   const pollIntervalMs = read('pollInterval');
   const signatureAlertThreshold = read('signatureAlertThreshold');
@@ -108,6 +118,12 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   } catch (error) {
     problems.push(toError(error).message);
   }
+  const adminHost = read('adminHost');
+  if (adminHost !== undefined && adminPort === undefined) {
+    problems.push(
+      `${optionLabel(serveOptions.adminHost)} needs ${optionLabel(serveOptions.adminPort)}: without it the admin surface shares the webhook port and HOST`,
+    );
+  }
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -127,6 +143,9 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     handlerTimeoutMs: handlerTimeoutMs!,
     retryScheduleMs: retryScheduleMs!,
     maxBodyBytes: maxBodyBytes!,
+    maxInflightBodyBytes: maxInflightBodyBytes!,
+    bodyTimeoutMs: bodyTimeoutMs!,
+    maxConnections: maxConnections!,
     shutdownGraceMs: shutdownGraceMs!,
     pollIntervalMs: pollIntervalMs!,
     requestTimeoutMs: parseDuration(defaults.requestTimeout),
@@ -139,6 +158,8 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     sandboxSecrets,
     adminToken,
     adminPort,
+    adminHost,
+    metricsPublic: metricsPublic!,
     retentionMs,
   };
 }

@@ -1,3 +1,4 @@
+import { escapeChatText } from '../logging/escape.ts';
 import type { Logger } from '../logging/logger.ts';
 import { toError } from '../util/errors.ts';
 
@@ -38,8 +39,13 @@ export function createAlerter(options: AlerterOptions): Alerter {
   let windowAlerted = false;
   const sources = new Set<string>();
 
+  /**
+   * `text` is for people: a chat message built from `fields` whose untrusted values (event ids,
+   * types, error text) are escaped by `chat`. The log line's message is fixed per kind, and every
+   * value stays in its fields, where the JSON encoding (or pino-pretty's quoting) keeps it inert.
+   */
   function raise(alert: AlertKind, text: string, fields: Record<string, unknown>): void {
-    options.logger.error({ alert, ...fields }, text);
+    options.logger.error({ alert, ...fields }, LOG_MESSAGES[alert]);
     const url = options.webhookUrl;
     if (!url) return;
     const body = JSON.stringify({ text: `[procureiq-webhooks] ${text}`, alert, ...fields });
@@ -67,7 +73,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
     deadLetter(info) {
       raise(
         'dead_letter',
-        `event ${info.id} (${info.type}) was dead-lettered after ${info.attempts} attempt(s): ${info.error}`,
+        `event ${chat(info.id)} (${chat(info.type)}) was dead-lettered after ${info.attempts} attempt(s): ${chat(info.error, 500)}`,
         {
           eventId: info.id,
           eventType: info.type,
@@ -79,7 +85,7 @@ export function createAlerter(options: AlerterOptions): Alerter {
     routeDeadLetter(info) {
       raise(
         'dead_letter',
-        `event ${info.id} (${info.type}) was dead-lettered on route ${info.route} after ${info.attempts} attempt(s): ${info.error}`,
+        `event ${chat(info.id)} (${chat(info.type)}) was dead-lettered on route ${chat(info.route)} after ${info.attempts} attempt(s): ${chat(info.error)}`,
         {
           eventId: info.id,
           eventType: info.type,
@@ -92,14 +98,14 @@ export function createAlerter(options: AlerterOptions): Alerter {
     breakerOpened(info) {
       raise(
         'destination_paused',
-        `destination ${info.destination} failed ${info.failures} times in a row and is paused for ${Math.round(info.pauseMs / 1000)}s: ${info.error}`,
+        `destination ${chat(info.destination)} failed ${info.failures} times in a row and is paused for ${Math.round(info.pauseMs / 1000)}s: ${chat(info.error)}`,
         { destination: info.destination, pauseMs: info.pauseMs, error: info.error },
       );
     },
     environmentMismatch(info) {
       raise(
         'environment_mismatch',
-        `event ${info.id} (${info.type}) says it is ${info.claimed} but came to the ${info.endpoint} endpoint; stored as invalid`,
+        `event ${chat(info.id)} (${chat(info.type)}) says it is ${chat(info.claimed)} but came to the ${chat(info.endpoint)} endpoint; stored as invalid`,
         { eventId: info.id, eventType: info.type, endpoint: info.endpoint, claimed: info.claimed },
       );
     },
@@ -130,4 +136,17 @@ export function createAlerter(options: AlerterOptions): Alerter {
       await Promise.all([...sending]);
     },
   };
+}
+
+const LOG_MESSAGES: Record<AlertKind, string> = {
+  dead_letter: 'alert: an event was dead-lettered',
+  signature_failures: 'alert: a burst of signature failures',
+  environment_mismatch: 'alert: an event came to the endpoint of another environment',
+  destination_paused: 'alert: a route destination was paused by its circuit breaker',
+};
+
+/** Untrusted text for a chat line: escaped, and cut to `max` characters. */
+function chat(value: string, max = 200): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return escapeChatText(cut);
 }

@@ -1,5 +1,5 @@
-import { BodyTooLargeError } from '../util/errors.ts';
-import type { HttpResponse } from './http-errors.ts';
+import { BodyBudgetError, BodyTimeoutError, BodyTooLargeError } from '../util/errors.ts';
+import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import type { IncomingDelivery, Receiver } from './receiver.ts';
 
 /**
@@ -8,8 +8,11 @@ import type { IncomingDelivery, Receiver } from './receiver.ts';
  * `Req` and `Res` are the runtime's request and response objects, `Out` what a handler returns.
  */
 export interface RuntimeBindings<Req, Res, Out> {
-  /** The exact raw body; rejects with `BodyTooLargeError` once it passes `limit` bytes. */
-  getPayload(req: Req, limit: number): Promise<Uint8Array>;
+  /**
+   * The exact raw body; rejects with `BodyTooLargeError` once it passes `limit` bytes, and may
+   * reject with `BodyBudgetError` (503) or `BodyTimeoutError` (408).
+   */
+  getPayload(req: Req, limit: number, res: Res): Promise<Uint8Array>;
   /** Request headers, names lower-cased. */
   getRequestHeaders(req: Req): IncomingDelivery['headers'];
   getRemoteAddress?(req: Req): string | undefined;
@@ -20,17 +23,21 @@ export interface RuntimeBindings<Req, Res, Out> {
 }
 
 /**
- * The one HTTP flow of every adapter: read the raw body (413 past the receiver's limit), hand it
+ * The one HTTP flow of every adapter: read the raw body (413 past the receiver's limit, 503 past
+ * the in-flight budget, 408 when it is too slow; each closes the connection), hand it
  * to the receiver with the headers, write the answer.
  */
 export function createHandler<Req, Res, Out>(bindings: RuntimeBindings<Req, Res, Out>) {
   return async function handleRequest(receiver: Receiver, req: Req, res: Res): Promise<Out> {
     let body: Uint8Array;
     try {
-      body = await bindings.getPayload(req, receiver.maxBodyBytes);
+      body = await bindings.getPayload(req, receiver.maxBodyBytes, res);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return bindings.handleResponse(receiver.tooLarge(), { req, res, close: true });
+      }
+      if (error instanceof BodyBudgetError || error instanceof BodyTimeoutError) {
+        return bindings.handleResponse(toHttpResponse(error), { req, res, close: true });
       }
       return bindings.handlePayloadError(error, { req, res });
     }

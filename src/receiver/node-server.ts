@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logging/logger.ts';
+import { type BodyBudget, createBodyBudget } from './body-budget.ts';
 import { createHandler } from './create-handler.ts';
 import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { readRawBody } from './read-body.ts';
@@ -23,6 +24,16 @@ export interface NodeServerOptions {
   connectionsCheckingIntervalMs?: number;
   /** Idle keep-alive sockets are closed after this. @defaultValue 5s */
   keepAliveTimeoutMs?: number;
+  /** Deadline to receive a webhook body once its headers are in; slower ones get 408. @defaultValue 10s */
+  bodyTimeoutMs?: number;
+  /**
+   * Caps the webhook bodies buffered at once, across requests; a request that would pass it gets
+   * 503 with `Retry-After` and its connection closed. Pass your own to read `used`.
+   * @defaultValue a budget of 64 MiB
+   */
+  bodyBudget?: BodyBudget;
+  /** Connections open at once; further ones are closed as they arrive. @defaultValue 1024 */
+  maxConnections?: number;
   /** Called after each webhook response: route, status and seconds since the request arrived. */
   onResponse?: (route: string, status: number, seconds: number) => void;
   /** Extra routes (admin, metrics) tried before answering 404. Return true when handled. */
@@ -32,8 +43,12 @@ export interface NodeServerOptions {
 /** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
 export function createNodeServer(options: NodeServerOptions): Server {
   const checking = { connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 };
+  const receive = nodeHandler(
+    options.bodyBudget ?? createBodyBudget(64 * 1024 * 1024),
+    options.bodyTimeoutMs ?? 10_000,
+  );
   const server = createServer(checking, (req, res) => {
-    void route(req, res, options).catch((error: unknown) => {
+    void route(req, res, options, receive).catch((error: unknown) => {
       options.logger.error({ err: error }, 'request failed');
       if (!res.headersSent) send(res, toHttpResponse(error));
       else res.destroy();
@@ -44,10 +59,18 @@ export function createNodeServer(options: NodeServerOptions): Server {
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   // Idle sockets with no request in flight are cut after this, too.
   server.timeout = options.requestTimeoutMs ?? 30_000;
+  server.maxConnections = options.maxConnections ?? 1024;
   return server;
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, options: NodeServerOptions): Promise<void> {
+type NodeHandler = ReturnType<typeof nodeHandler>;
+
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeServerOptions,
+  receive: NodeHandler,
+): Promise<void> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
@@ -89,21 +112,28 @@ async function route(req: IncomingMessage, res: ServerResponse, options: NodeSer
   });
 }
 
-const receive = createHandler<IncomingMessage, ServerResponse, void>({
-  getPayload: readRawBody,
-  getRequestHeaders: (req) => req.headers,
-  getRemoteAddress: (req) => req.socket.remoteAddress,
-  handleResponse(response, { req, res, close }) {
-    if (!close) return send(res, response);
-    // Answer at once and close the connection rather than read the rest of the upload.
-    res.setHeader('connection', 'close');
-    send(res, response);
-    res.on('finish', () => req.socket.destroySoon());
-  },
-  handlePayloadError(_error, { req }) {
-    req.socket.destroy();
-  },
-});
+function nodeHandler(budget: BodyBudget, timeoutMs: number) {
+  return createHandler<IncomingMessage, ServerResponse, void>({
+    getPayload(req, limit, res) {
+      const account = budget.open(req.socket.remoteAddress);
+      // 'close' comes on every way a request ends: answered, refused, timed out, or its socket gone.
+      res.once('close', () => account.release());
+      return readRawBody(req, limit, { account, timeoutMs });
+    },
+    getRequestHeaders: (req) => req.headers,
+    getRemoteAddress: (req) => req.socket.remoteAddress,
+    handleResponse(response, { req, res, close }) {
+      if (!close) return send(res, response);
+      // Answer at once and close the connection rather than read the rest of the upload.
+      res.setHeader('connection', 'close');
+      send(res, response);
+      res.on('finish', () => req.socket.destroySoon());
+    },
+    handlePayloadError(_error, { req }) {
+      req.socket.destroy();
+    },
+  });
+}
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const serialized = new WeakMap<object, string>();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { validateKnownEvent } from '../events/catalogue.ts';
+import { createLogSampler, type LogSampler } from '../logging/log-sampler.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SIGNATURE_HEADER } from '../signature/sign.ts';
 import { verifySignature } from '../signature/verify-signature.ts';
@@ -84,6 +85,11 @@ export interface ReceiverOptions {
   onOutcome?: (outcome: DeliveryOutcome) => void;
   /** While false, deliveries get 503 (shutdown). */
   isAccepting?: () => boolean;
+  /**
+   * Which bad-signature warnings are logged. @defaultValue the first 5 per source address a minute,
+   * then one summary line per source
+   */
+  badSignatureLog?: LogSampler;
 }
 
 export interface Receiver {
@@ -109,6 +115,12 @@ export function createReceiver(options: ReceiverOptions): Receiver {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const secrets = options.secrets.filter((s) => s !== '');
   const log = options.logger;
+  const badSignatureLog =
+    options.badSignatureLog ??
+    createLogSampler({
+      logger: log,
+      summary: (n) => `suppressed ${n} more bad-signature warnings from this source in the last minute`,
+    });
 
   function refuse(error: unknown, outcome: DeliveryOutcome['outcome'], extra: Partial<DeliveryOutcome> = {}) {
     const response = toHttpResponse(error);
@@ -150,7 +162,8 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     const verified = verifySignature(secrets, body, headers[SIGNATURE_HEADER]);
     if (!verified.ok) {
       const message = SIGNATURE_MESSAGES[verified.reason];
-      log.warn({ outcome: 'bad_signature', reason: verified.reason, remoteAddress, environment }, message);
+      if (badSignatureLog.allow(remoteAddress))
+        log.warn({ outcome: 'bad_signature', reason: verified.reason, remoteAddress, environment }, message);
       return refuse(new SignatureError(message), 'bad_signature', { remoteAddress });
     }
 

@@ -26,7 +26,11 @@ const handleWeb = createHandler<Request, undefined, Response>({
     return headers;
   },
   handleResponse(response, { close }) {
-    return json(response.status, response.body, close ? { connection: 'close' } : response.headers);
+    return json(
+      response.status,
+      response.body,
+      close ? { ...response.headers, connection: 'close' } : response.headers,
+    );
   },
   handlePayloadError(error) {
     throw error;

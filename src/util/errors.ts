@@ -73,6 +73,29 @@ export class BodyTooLargeError extends ProcureIqWebhooksError {
   }
 }
 
+/**
+ * Request bodies being read right now already hold the in-flight budget (or this source's share of
+ * it): 503, so ProcureIQ retries once the pressure is gone.
+ */
+export class BodyBudgetError extends ProcureIqWebhooksError {
+  constructor(message: string) {
+    super('server_busy', message);
+  }
+  override get status(): number {
+    return 503;
+  }
+}
+
+/** The body did not arrive in time. */
+export class BodyTimeoutError extends ProcureIqWebhooksError {
+  constructor(ms: number) {
+    super('body_timeout', `request body did not arrive within ${ms}ms`);
+  }
+  override get status(): number {
+    return 408;
+  }
+}
+
 /** The content type is not JSON. */
 export class UnsupportedMediaTypeError extends ProcureIqWebhooksError {
   constructor(contentType: string | undefined) {
@@ -169,6 +192,8 @@ const CLASSES: Record<string, { prototype: ProcureIqWebhooksError }> = {
   SignatureError,
   PayloadError,
   BodyTooLargeError,
+  BodyBudgetError,
+  BodyTimeoutError,
   UnsupportedMediaTypeError,
   StoreUnavailableError,
   ShuttingDownError,

@@ -279,7 +279,8 @@ describe('admin API, metrics and sandbox over real HTTP', () => {
   });
 
   it('Prometheus metrics: the series are there and move', async () => {
-    const scrape = async () => await (await fetch(`${base}/metrics`)).text();
+    const scrape = async () =>
+      await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     const before = await scrape();
     const value = (text: string, series: string) => {
       const line = text.split('\n').find((l) => l.startsWith(series));
@@ -497,7 +498,7 @@ describe('with the worker off: what waits stays waiting', () => {
     const stats = (await (await fetch(`${base}/admin/api/stats`, { headers: auth })).json()) as {
       oldestWaitingAgeSeconds: number;
     };
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     const elapsed = (Date.now() - before) / 1000;
     const gauge = Number(/^procureiq_webhooks_oldest_waiting_age_seconds (\S+)$/m.exec(metrics)?.[1]);
     // 90 s old, plus however long the requests took (rounded to whole seconds in /stats).
@@ -533,6 +534,7 @@ describe('delivery metrics: every outcome label, and type="other"', () => {
       database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
       logger: silentLogger(),
       maxBodyBytes: 4096,
+      metricsPublic: true,
     });
     consumer.on('order.created', async () => {});
     const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
