@@ -17,9 +17,11 @@ import { storeReadiness } from './ops/readiness.ts';
 import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { projectionJobs } from './projections/jobs.ts';
+import { toProjectedEvent } from './projections/parse-event.ts';
 import { type EntityReader, openEntityReader, readEntity } from './projections/read-entity.ts';
 import { resolveProjectionsConfig } from './projections/registry.ts';
 import { createProjectionRunner } from './projections/runner.ts';
+import { projectionStatements } from './projections/statements.ts';
 import { createBodyBudget } from './receiver/body-budget.ts';
 import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
@@ -35,7 +37,7 @@ import {
 } from './routes/dispatcher.ts';
 import { routeJobs } from './routes/route-jobs.ts';
 import type { RoutesConfig } from './routes/types.ts';
-import type { Environment, InboxStore } from './store/inbox-store.ts';
+import type { ClaimedEvent, Environment, InboxStore } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
 import { ConfigError } from './util/errors.ts';
@@ -265,6 +267,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         registry,
         logger,
         ...(readEntityFor ? { readEntity: readEntityFor } : {}),
+        // A handled event's projection commits with its handler's success: ctx.entity is the row
+        // before it, and a failing projection write fails the attempt like a handler error.
+        ...(projecting
+          ? {
+              projectionStatements: (event: ClaimedEvent) => {
+                const projected = toProjectedEvent(event);
+                return projected ? projectionStatements(store.dialect, projected, projections) : [];
+              },
+            }
+          : {}),
         concurrency: options.concurrency ?? defaults.workerConcurrency,
         handlerTimeoutMs: toMs(options.handlerTimeout ?? defaults.handlerTimeout, 'handlerTimeout'),
         pollIntervalMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
@@ -330,10 +342,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
       maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
       ...(worker ? { dispatcher: worker } : {}),
-      routeJobs: (event) => [
-        ...(routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
-        ...projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
-      ],
+      routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
+      // Events no handler takes are projected by a projections job of their own.
+      projectionJobs: (event) =>
+        registry.has(event.type) || !runWorker
+          ? []
+          : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
       onRouted: () => {
         routeDispatcher?.wake();
         projectionRunner?.wake();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { PROJECTIONS } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { adCampaigns } from './ad-campaigns.ts';
 import type { EntitySpec, StageSpec } from './entity.ts';
@@ -21,7 +22,7 @@ export const ENTITIES: readonly EntitySpec[] = [
 ];
 
 /** The consumer whose jobs project events into the tables. */
-export const PROJECTIONS_CONSUMER = 'projections';
+export const PROJECTIONS_CONSUMER = PROJECTIONS;
 
 export type EmailMode = 'keep' | 'hash' | 'drop';
 export const EMAIL_MODES: readonly EmailMode[] = ['keep', 'hash', 'drop'];

@@ -72,7 +72,12 @@ export interface ReceiverOptions {
    * An event no handler wants is still `pending` when a route wants it.
    */
   routeJobs?: (event: { type: string; environment: Environment; envelope: unknown }) => NewJob[];
-  /** New route jobs were stored: their dispatcher may claim. */
+  /**
+   * The projections job a valid event gets. Unlike a route it does not make the event wanted: an
+   * event only projected is still stored `unhandled`.
+   */
+  projectionJobs?: (event: { type: string }) => NewJob[];
+  /** New route or projection jobs were stored: their runners may claim. */
   onRouted?: () => void;
   /** 1 + the retries allowed for this type. @defaultValue 4 */
   maxAttemptsFor?: (type: string) => number;
@@ -195,8 +200,11 @@ export function createReceiver(options: ReceiverOptions): Receiver {
         ? options.routeJobs({ type: envelope.type, environment, envelope })
         : [];
     const maxAttempts = options.maxAttemptsFor?.(envelope.type) ?? 4;
-    const jobs: NewJob[] = handled ? [{ consumer: HANDLERS, maxAttempts }, ...routed] : routed;
-    const status = validationError !== null ? 'invalid' : jobs.length > 0 ? 'pending' : 'unhandled';
+    const wanted: NewJob[] = handled ? [{ consumer: HANDLERS, maxAttempts }, ...routed] : routed;
+    const projected =
+      validationError === null ? (options.projectionJobs?.({ type: envelope.type }) ?? []) : [];
+    const jobs = projected.length > 0 ? [...wanted, ...projected] : wanted;
+    const status = validationError !== null ? 'invalid' : wanted.length > 0 ? 'pending' : 'unhandled';
     const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
     const receivedAt = Date.now();
     const dispatcher = options.dispatcher;
@@ -235,7 +243,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     if (result.claimed) dispatcher?.accept(result.claimed);
     else if (lease) dispatcher?.cancel();
     if (stored && handled && !result.claimed) dispatcher?.wake();
-    if (stored && routed.length > 0) options.onRouted?.();
+    if (stored && (routed.length > 0 || projected.length > 0)) options.onRouted?.();
 
     const outcome: DeliveryOutcome['outcome'] = !stored ? 'duplicate' : status === 'pending' ? 'ok' : status;
     const fields = {

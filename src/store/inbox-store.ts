@@ -25,8 +25,9 @@
 
 /**
  * Every state an event can be in. The database enforces this list with a CHECK constraint. With
- * jobs: `dead` if any job is dead; else `processing`, `retrying` or `pending` while any job is;
- * `processed` once every job is processed (or skipped); `unhandled` when no consumer wants it.
+ * jobs: `dead` if any job is dead; else `unhandled` when no handler or route wants it (only the
+ * projections job, if any); else `processing`, `retrying` or `pending` while any job is;
+ * `processed` once every job is processed (or skipped).
  */
 export const EVENT_STATUSES = [
   'pending',
@@ -53,6 +54,12 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** The consumer that runs an event's handlers. Routes are `route:NAME`. */
 export const HANDLERS = 'handlers';
+
+/**
+ * The consumer that keeps the live tables (procureiq_orders, …). It does not make an event
+ * wanted: an event only it takes stays `unhandled`, unless its projection write dies.
+ */
+export const PROJECTIONS = 'projections';
 
 /** States an operator may replay an event from. */
 export const REPLAYABLE_STATUSES: readonly EventStatus[] = ['processed', 'dead', 'invalid', 'unhandled'];

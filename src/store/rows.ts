@@ -128,10 +128,14 @@ export function toSummary(row: Omit<InboxRow, 'raw_body'>): EventSummary {
   };
 }
 
-/** The jobs a new event gets: its own list, or its handlers job when it is pending. */
+/**
+ * The jobs a new event gets: its own list (an unhandled event may still be projected), or its
+ * handlers job when it is pending. An invalid event gets none.
+ */
 export function jobsOf(event: NewEvent): readonly NewJob[] {
-  if (event.status !== 'pending') return [];
-  return event.jobs ?? [{ consumer: HANDLERS, maxAttempts: event.maxAttempts }];
+  if (event.status === 'invalid') return [];
+  if (event.jobs) return event.jobs;
+  return event.status === 'pending' ? [{ consumer: HANDLERS, maxAttempts: event.maxAttempts }] : [];
 }
 
 /** Counts for every status, zero where no row has it. */

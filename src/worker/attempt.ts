@@ -65,6 +65,11 @@ export function startAttempt(
     eventLogger: () => Logger;
     /** The event's projected entity before this event (ctx.entity, ctx.isStale). */
     readEntity?: ((event: AnyEvent) => Promise<EntityView>) | undefined;
+    /**
+     * The live tables' writes for this event, committed with the handler's success (and failing
+     * the attempt if they fail). Called for the claimed job, after the handler returned.
+     */
+    projectionStatements?: ((event: ClaimedEvent) => TransactionalStatement[]) | undefined;
   },
 ): RunningAttempt {
   const startedAt = Date.now();

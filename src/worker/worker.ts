@@ -8,6 +8,7 @@ import type {
   ClaimedEvent,
   InboxStore,
   LeaseRequest,
+  TransactionalStatement,
 } from '../store/inbox-store.ts';
 import { ShutdownAbort, toError } from '../util/errors.ts';
 import { lazyEventLogger, startAttempt } from './attempt.ts';
@@ -54,6 +55,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** Gives handlers their event's projected entity (`ctx.entity`, `ctx.isStale`). */
   readEntity?: (event: AnyEvent) => Promise<EntityView>;
+  /** The live tables' writes for a handled event, committed with its handler's success. */
+  projectionStatements?: (event: ClaimedEvent) => TransactionalStatement[];
   /** Handlers running at once. @defaultValue 16 */
   concurrency?: number;
   /** @defaultValue 30s */
@@ -235,6 +238,7 @@ export function createWorker(options: WorkerOptions): Worker {
       timeoutMs: handlerTimeoutMs,
       eventLogger,
       readEntity: options.readEntity,
+      projectionStatements: options.projectionStatements,
     });
     running.set(event.id, attempt.abort);
     const run = await attempt.settled;

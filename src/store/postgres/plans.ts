@@ -2,7 +2,7 @@
 // written once here: the fenced finish, the event summary, the list filter, the stats. The store
 // class (postgres-store.ts) only binds values, batches and runs transactions. Times are epoch
 // milliseconds; lease times come from the database's clock (piq_now_ms) so instances agree.
-import { type ListFilter, REPLAYABLE_STATUSES } from '../inbox-store.ts';
+import { HANDLERS, type ListFilter, PROJECTIONS, REPLAYABLE_STATUSES } from '../inbox-store.ts';
 import { SUMMARY_COLUMNS } from '../rows.ts';
 
 /** The LISTEN/NOTIFY channel that wakes workers of every instance. */
@@ -118,7 +118,8 @@ export const CLAIM_DUE = `WITH clock AS (SELECT piq_now_ms() AS ms),
     -- A claimed job's event counts the attempt, and runs unless another job already made it dead.
     UPDATE events e SET attempts = e.attempts + n.jobs,
       status = CASE WHEN e.status IN ('pending', 'retrying') THEN 'processing' ELSE e.status END, updated_at = c.ms
-    FROM (SELECT event_id, COUNT(*)::int4 AS jobs FROM claimed GROUP BY event_id) n, clock c
+    FROM (SELECT event_id, COUNT(*) FILTER (WHERE consumer <> '${PROJECTIONS}')::int4 AS jobs
+          FROM claimed GROUP BY event_id) n, clock c
     WHERE e.id = n.event_id
   )
   SELECT claimed.consumer, claimed.attempts, claimed.max_attempts, e.id, e.type, e.environment, e.raw_body,
@@ -168,9 +169,10 @@ export const FINISH_JOBS = `WITH input AS (
   SELECT event_id, consumer FROM upd`;
 
 /**
- * Events `$1`'s summary of their jobs: dead if any job is dead; else processing, retrying or
- * pending while any is; else processed once every job is processed or skipped; unhandled when no
- * job took it. Events without jobs (stored `invalid` or `unhandled`) keep their status.
+ * Events `$1`'s summary of their jobs: dead if any job is dead; else unhandled when only the
+ * projections job took it; else processing, retrying or pending while any is; else processed once
+ * every job is processed or skipped; unhandled when every job declined it. Events without jobs
+ * (stored `invalid` or `unhandled`) keep their status.
  */
 export const SUMMARISE_EVENTS = `UPDATE events e SET status = s.status, attempts = s.attempts,
     max_attempts = s.max_attempts, run_at = s.run_at, last_error = s.last_error,
@@ -179,13 +181,15 @@ export const SUMMARISE_EVENTS = `UPDATE events e SET status = s.status, attempts
   FROM (
     SELECT j.event_id,
       CASE WHEN bool_or(j.status = 'dead') THEN 'dead'
+           WHEN NOT bool_or(j.consumer <> '${PROJECTIONS}') THEN 'unhandled'
            WHEN bool_or(j.status = 'processing') THEN 'processing'
            WHEN bool_or(j.status = 'retrying') THEN 'retrying'
            WHEN bool_or(j.status = 'pending') THEN 'pending'
            WHEN bool_or(j.status IN ('processed', 'skipped')) THEN 'processed'
            ELSE 'unhandled' END AS status,
-      SUM(j.attempts)::int4 AS attempts,
-      SUM(j.max_attempts)::int4 AS max_attempts,
+      -- The event's attempts are its handlers' and routes' (projection writes are bookkeeping).
+      COALESCE(SUM(j.attempts) FILTER (WHERE j.consumer <> '${PROJECTIONS}'), 0)::int4 AS attempts,
+      GREATEST(1, COALESCE(SUM(j.max_attempts) FILTER (WHERE j.consumer <> '${PROJECTIONS}'), 0))::int4 AS max_attempts,
       MIN(j.run_at) FILTER (WHERE j.status IN ('pending', 'retrying')) AS run_at,
       MAX(j.finished_at) AS finished_at,
       (array_agg(j.last_error ORDER BY j.updated_at DESC)
@@ -206,7 +210,7 @@ export const REPLAY_JOBS = `UPDATE jobs SET status = 'pending', run_at = piq_now
     last_error = NULL, finished_at = NULL, updated_at = piq_now_ms()
   WHERE event_id = $1 AND ($3::text IS NULL OR consumer = $3)
     AND status IN ('processed', 'skipped', 'unhandled', 'dead') AND (NOT $4::bool OR status = 'dead')`;
-export const HAS_JOBS = 'SELECT 1 FROM jobs WHERE event_id = $1 LIMIT 1';
+export const HAS_HANDLERS_JOB = `SELECT 1 FROM jobs WHERE event_id = $1 AND consumer = '${HANDLERS}'`;
 export const INSERT_HANDLERS_JOB = `INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, updated_at)
   VALUES ($1, 'handlers', 'pending', 0, $2, piq_now_ms(), piq_now_ms())`;
 export const REOPEN_EVENT = `UPDATE events SET discarded_at = NULL, last_error = NULL, updated_at = piq_now_ms()

@@ -387,10 +387,13 @@ export class PostgresStore implements InboxStore {
       if (!row.replayable) return 'not_replayable';
       const onlyDead = consumer === undefined && row.status === 'dead';
       const reopened = await client.query(plan.REPLAY_JOBS, [id, maxAttempts, consumer ?? null, onlyDead]);
-      if (reopened.rowCount === 0) {
-        if ((await client.query(plan.HAS_JOBS, [id])).rowCount !== 0) return 'not_replayable';
-        await client.query(plan.INSERT_HANDLERS_JOB, [id, maxAttempts]);
-      }
+      // An event no handler took (unhandled, invalid) gets its handlers job: a handler may exist now.
+      const addHandlers =
+        consumer === undefined &&
+        row.status !== 'dead' &&
+        (await client.query(plan.HAS_HANDLERS_JOB, [id])).rowCount === 0;
+      if (addHandlers) await client.query(plan.INSERT_HANDLERS_JOB, [id, maxAttempts]);
+      if (reopened.rowCount === 0 && !addHandlers) return 'not_replayable';
       await client.query(plan.REOPEN_EVENT, [id]);
       return 'replayed';
     });

@@ -2,7 +2,7 @@
 // ../postgres/plans.ts. Each rule is written once here: the fenced finish, the event summary, the
 // list filter, the stats. The store class (sqlite-connection.ts) only binds values and calls these.
 import type Database from 'better-sqlite3';
-import { type ListFilter, REPLAYABLE_STATUSES } from '../inbox-store.ts';
+import { HANDLERS, type ListFilter, PROJECTIONS, REPLAYABLE_STATUSES } from '../inbox-store.ts';
 import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';
 
 /** A job's fencing condition: its lease still holds only while it is processing this attempt. */
@@ -23,9 +23,10 @@ const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.id = p.event
 const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
- * An event's summary of its jobs: dead if any job is dead; else processing, retrying or pending
- * while any is; else processed once every job is processed or skipped; unhandled when no job took
- * it. Events without jobs (stored `invalid` or `unhandled`) keep their status.
+ * An event's summary of its jobs: dead if any job is dead; else unhandled when only the
+ * projections job took it; else processing, retrying or pending while any is; else processed once
+ * every job is processed or skipped; unhandled when every job declined it. Events without jobs
+ * (stored `invalid` or `unhandled`) keep their status.
  */
 const SUMMARISE_EVENT = `UPDATE events SET status = s.status, attempts = s.attempts,
     max_attempts = s.max_attempts, run_at = s.run_at,
@@ -35,13 +36,15 @@ const SUMMARISE_EVENT = `UPDATE events SET status = s.status, attempts = s.attem
   FROM (
     SELECT event_id,
       CASE WHEN SUM(status = 'dead') > 0 THEN 'dead'
+           WHEN SUM(consumer <> '${PROJECTIONS}') = 0 THEN 'unhandled'
            WHEN SUM(status = 'processing') > 0 THEN 'processing'
            WHEN SUM(status = 'retrying') > 0 THEN 'retrying'
            WHEN SUM(status = 'pending') > 0 THEN 'pending'
            WHEN SUM(status IN ('processed', 'skipped')) > 0 THEN 'processed'
            ELSE 'unhandled' END AS status,
-      SUM(attempts) AS attempts,
-      SUM(max_attempts) AS max_attempts,
+      -- The event's attempts are its handlers' and routes' (projection writes are bookkeeping).
+      SUM(CASE WHEN consumer <> '${PROJECTIONS}' THEN attempts ELSE 0 END) AS attempts,
+      MAX(1, SUM(CASE WHEN consumer <> '${PROJECTIONS}' THEN max_attempts ELSE 0 END)) AS max_attempts,
       MIN(CASE WHEN status IN ('pending', 'retrying') THEN run_at END) AS run_at,
       MAX(finished_at) AS finished_at,
       (SELECT j.last_error FROM jobs j WHERE j.event_id = @id AND j.status NOT IN ('processed', 'skipped')
@@ -99,7 +102,8 @@ function prepareAll(db: Database.Database) {
       'SELECT id, type, environment, raw_body, received_at, delivery_id FROM events WHERE id = ?',
     ),
     // A claimed job's event counts the attempt, and runs unless another job already made it dead.
-    markEventProcessing: prepare(`UPDATE events SET attempts = attempts + 1,
+    markEventProcessing: prepare(`UPDATE events SET
+        attempts = attempts + CASE WHEN @consumer = '${PROJECTIONS}' THEN 0 ELSE 1 END,
         status = CASE WHEN status IN ('pending', 'retrying') THEN 'processing' ELSE status END, updated_at = @now
       WHERE id = @id`),
 
@@ -131,7 +135,7 @@ function prepareAll(db: Database.Database) {
         last_error = NULL, finished_at = NULL, updated_at = @now
       WHERE event_id = @id AND (@consumer IS NULL OR consumer = @consumer)
         AND status IN ('processed', 'skipped', 'unhandled', 'dead') AND (@onlyDead = 0 OR status = 'dead')`),
-    hasJobs: prepare('SELECT 1 FROM jobs WHERE event_id = ? LIMIT 1', true),
+    hasHandlersJob: prepare(`SELECT 1 FROM jobs WHERE event_id = ? AND consumer = '${HANDLERS}'`, true),
     reopenEvent: prepare(`UPDATE events SET discarded_at = NULL, last_error = NULL, updated_at = @now
       WHERE id = @id`),
 

@@ -176,7 +176,7 @@ export class SqliteConnection {
       limit: options.limit,
     }) as { event_id: string; consumer: string; attempts: number; max_attempts: number }[];
     const events = jobs.map((job) => {
-      this.plan.markEventProcessing.run({ id: job.event_id, now });
+      this.plan.markEventProcessing.run({ id: job.event_id, consumer: job.consumer, now });
       const row = this.plan.claimedEvent.get(job.event_id) as ClaimedEventRow;
       return toClaimed(row, job, options.owner);
     });
@@ -241,10 +241,12 @@ export class SqliteConnection {
       budget: maxAttempts,
       now,
     });
-    if (reopened.changes === 0) {
-      if (this.plan.hasJobs.get(id) !== undefined) return 'not_replayable';
+    // An event no handler took (unhandled, invalid) gets its handlers job: a handler may exist now.
+    const addHandlers =
+      consumer === undefined && status !== 'dead' && this.plan.hasHandlersJob.get(id) === undefined;
+    if (addHandlers)
       this.plan.insertJob.run(id, HANDLERS, 'pending', 0, maxAttempts, now, null, null, null, null, now);
-    }
+    if (reopened.changes === 0 && !addHandlers) return 'not_replayable';
     this.plan.reopenEvent.run({ id, now });
     this.plan.summariseEvent.run({ id, now });
     return 'replayed';
