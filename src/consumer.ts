@@ -323,6 +323,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     replayBudget: (type) => registry.maxAttemptsFor(type),
     signatureFailures,
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
+    routeStates: () => routeDispatcher?.states() ?? [],
   });
   const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.url !== '/metrics' || req.method !== 'GET') return false;
