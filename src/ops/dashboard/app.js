@@ -302,7 +302,7 @@ function jobsView(e) {
   const consumers = e.jobs.map((j) => j.consumer);
   for (const a of e.attemptHistory) if (!consumers.includes(a.consumer)) consumers.push(a.consumer);
   if (consumers.length === 0)
-    container.append(el('p', { class: 'note', text: 'No jobs: no consumer wants this event.' }));
+    container.append(el('p', { class: 'jobs-empty', text: 'No jobs: no consumer wants this event.' }));
   for (const consumer of consumers) {
     const job = e.jobs.find((j) => j.consumer === consumer);
     const head = el('div', { class: 'job-head' }, el('span', { class: 'mono', text: consumer }));
