@@ -300,8 +300,19 @@ function sendTarget(d: DestinationConfig, message: OutboundMessage): string {
   return destinationTarget(d);
 }
 
-/** The headers (or message properties) the destination would send with this message. */
+/**
+ * What goes with the body: HTTP, RabbitMQ and NATS headers; a Redis Stream entry's other fields;
+ * a BullMQ job's name and id.
+ */
 function outboundHeaders(d: DestinationConfig, message: OutboundMessage): Record<string, string> {
+  if (d.type === 'redis-stream')
+    return {
+      id: message.eventId,
+      type: message.type,
+      environment: message.environment,
+      created: String(message.created),
+    };
+  if (d.type === 'bullmq') return { name: message.type, jobId: message.eventId };
   if (d.type !== 'http') return { 'content-type': message.contentType, ...procureIqHeaders(message) };
   // As the HTTP destination builds them (src/routes/destinations/http.ts).
   const headers: Record<string, string> = {
