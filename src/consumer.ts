@@ -403,6 +403,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     signatureFailures,
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
     loginLimiter,
+    routeStates: () => routeDispatcher?.states() ?? [],
   });
   // On the admin port /metrics is open; on the public webhook port it needs the admin token.
   const publicMetrics = createMetricsEndpoint({

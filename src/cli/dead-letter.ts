@@ -20,6 +20,22 @@ async function allDeadLetters(store: InboxStore): Promise<EventSummary[]> {
   }
 }
 
+/**
+ * Which consumers' jobs are dead, per event: `handlers`, `route:NAME`. An event is dead when any
+ * of its jobs is; replaying it re-opens only those, so destinations that got it do not again.
+ */
+async function deadConsumers(
+  store: InboxStore,
+  events: readonly EventSummary[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const e of events) {
+    const detail = await store.get(e.id);
+    out.set(e.id, detail?.jobs.filter((j) => j.status === 'dead').map((j) => j.consumer) ?? []);
+  }
+  return out;
+}
+
 export function registerDeadLetter(program: Command): void {
   const dlq = program
     .command('dead-letter')
@@ -33,17 +49,24 @@ export function registerDeadLetter(program: Command): void {
     .addOption(dbOption())
     .action(async (opts: { limit: string; json?: boolean; db?: string }) => {
       const limit = parseInteger(opts.limit, '--limit', 50, 1, 100_000);
-      const list = await withStore(opts.db, (store) =>
-        store.list({ status: 'dead', excludeDiscarded: true, limit }),
-      );
+      const { list, dead } = await withStore(opts.db, async (store) => {
+        const list = await store.list({ status: 'dead', excludeDiscarded: true, limit });
+        return { list, dead: await deadConsumers(store, list) };
+      });
       process.stdout.write(
-        opts.json ? `${JSON.stringify(list.map(summaryJson), null, 2)}\n` : printTable(list),
+        opts.json
+          ? `${JSON.stringify(
+              list.map((e) => ({ ...summaryJson(e), deadConsumers: dead.get(e.id) ?? [] })),
+              null,
+              2,
+            )}\n`
+          : printTable(list, dead),
       );
     });
 
   dlq
     .command('replay')
-    .description('replay dead letters: the given ids, or --all')
+    .description('replay dead letters (only their dead jobs, e.g. one route): the given ids, or --all')
     .argument('[ids...]', 'event ids')
     .option('--all', 'replay every dead letter')
     .addOption(retryScheduleOption())

@@ -75,25 +75,42 @@ export function registerEvents(program: Command): void {
     });
 }
 
-/** Replays events by id and prints what happened to each; 1 if any could not be replayed. */
+/**
+ * Replays events by id and prints what happened to each; 1 if any could not be replayed. With
+ * `consumer` (`route:NAME`), only that job is re-opened.
+ */
 export async function replayIds(
   ids: string[],
   opts: { db?: string; retrySchedule?: string },
+  consumer?: string,
 ): Promise<number> {
   const budget = replayBudget(opts.retrySchedule);
   let failures = 0;
   await withStore(opts.db, async (store) => {
     for (const id of ids) {
-      const outcome = await store.replay(id, budget);
+      if (consumer) {
+        // The store would give an event without jobs a handlers job: check the route has one.
+        const event = await store.get(id);
+        if (event && !event.jobs.some((j) => j.consumer === consumer)) {
+          failures++;
+          process.stderr.write(
+            `cannot replay ${id} on ${consumer}: it has no job there (the route did not match it when it was stored)\n`,
+          );
+          continue;
+        }
+      }
+      const outcome = await store.replay(id, budget, consumer);
       if (outcome === 'replayed') {
-        process.stdout.write(`replayed ${id}: due now, ${budget} attempt(s) allowed\n`);
+        process.stdout.write(
+          `replayed ${id}${consumer ? ` on ${consumer}` : ''}: due now, ${budget} attempt(s) allowed\n`,
+        );
       } else {
         failures++;
         const event = outcome === 'not_replayable' ? await store.get(id) : null;
         process.stderr.write(
           outcome === 'not_found'
             ? `no event with id ${id}\n`
-            : `cannot replay ${id}: it is ${event?.status} (only processed, dead, invalid or unhandled events are replayed)\n`,
+            : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${event?.status} (only processed, dead, invalid or unhandled events are replayed, and only finished jobs)\n`,
         );
       }
     }

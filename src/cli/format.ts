@@ -1,19 +1,10 @@
-import { type DetailJson, detailJson } from '../ops/event-json.ts';
+import { type DeliveryJson, type DetailJson, detailJson } from '../ops/event-json.ts';
 import type { EventDetail, EventSummary } from '../store/inbox-store.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function printTable(events: EventSummary[]): string {
-  if (events.length === 0) return 'no events\n';
-  const rows = events.map((e) => [
-    iso(e.receivedAt),
-    e.id,
-    e.type,
-    e.status,
-    String(e.attempts),
-    e.lastError ?? '',
-  ]);
-  const header = ['RECEIVED', 'ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'LAST ERROR'];
+/** Columns padded to their widest cell; the last column is cut at 80 characters. */
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) =>
     r
@@ -21,6 +12,50 @@ export function printTable(events: EventSummary[]): string {
       .join('  ')
       .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+/**
+ * Events as a table. With `deadConsumers` (the dead-letter list), a column names the consumers
+ * whose job is dead (`handlers`, `route:NAME`).
+ */
+export function printTable(events: EventSummary[], deadConsumers?: ReadonlyMap<string, string[]>): string {
+  if (events.length === 0) return 'no events\n';
+  const header = [
+    'RECEIVED',
+    'ID',
+    'TYPE',
+    'STATUS',
+    'ATTEMPTS',
+    ...(deadConsumers ? ['DEAD'] : []),
+    'LAST ERROR',
+  ];
+  const rows = events.map((e) => [
+    iso(e.receivedAt),
+    e.id,
+    e.type,
+    e.status,
+    String(e.attempts),
+    ...(deadConsumers ? [(deadConsumers.get(e.id) ?? []).join(',')] : []),
+    e.lastError ?? '',
+  ]);
+  return table(header, rows);
+}
+
+/** Route jobs (`deliveries list`), most recently changed first. */
+export function printJobs(jobs: readonly DeliveryJson[]): string {
+  if (jobs.length === 0) return 'no deliveries\n';
+  return table(
+    ['UPDATED', 'EVENT', 'TYPE', 'ROUTE', 'STATUS', 'ATTEMPTS', 'LAST ERROR'],
+    jobs.map((j) => [
+      j.updatedAt,
+      j.eventId,
+      j.type,
+      j.route,
+      j.status,
+      `${j.attempts}/${j.maxAttempts}`,
+      j.lastError ?? '',
+    ]),
+  );
 }
 
 export function printDetail(e: EventDetail): string {
@@ -40,11 +75,18 @@ export function printDetail(e: EventDetail): string {
       `  ${del.receivedAt}  ${del.deliveryId ?? '(no delivery id)'}${del.duplicate ? '  duplicate' : ''}  secret #${del.secretIndex}`,
     );
   }
+  if (d.jobs.length > 0) {
+    out.push('', 'Jobs:');
+    for (const j of d.jobs)
+      out.push(
+        `  ${j.consumer}  ${j.status}  ${j.attempts} of ${j.maxAttempts} attempt(s)${j.nextAttemptAt ? `  next ${j.nextAttemptAt}` : ''}${j.lastError ? `  ${j.lastError}` : ''}`,
+      );
+  }
   out.push('', 'Attempts:');
   if (d.attemptHistory.length === 0) out.push('  none yet');
   for (const a of d.attemptHistory) {
     out.push(
-      `  #${a.number}  ${a.startedAt}  ${a.outcome}${a.durationMs === null ? '' : `  ${a.durationMs}ms`}`,
+      `  ${a.consumer}  #${a.number}  ${a.startedAt}  ${a.outcome}${a.durationMs === null ? '' : `  ${a.durationMs}ms`}`,
     );
     if (a.errorMessage) out.push(`      ${a.errorMessage}`);
     if (a.errorStack)

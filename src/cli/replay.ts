@@ -1,7 +1,9 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { parseFilter } from '../ops/filters.ts';
-import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
+import { parseJobStatus, routeReplayTargets } from '../ops/route-overview.ts';
+import { routeConsumer } from '../routes/route-jobs.ts';
+import type { EventSummary, InboxStore, ListFilter, ReplayOutcome } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { replayIds } from './events.ts';
 import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
@@ -56,70 +58,109 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('replay events by filter, or by id (adds attempts; never duplicates events)')
     .option('--id <ids...>', 'replay these events')
+    .option(
+      '--route <name>',
+      "re-send on this route only (its job's status is what --status matches: processed, skipped, unhandled or dead)",
+    )
     .option('--dry-run', 'count what matches, replay nothing');
   addFilterOptions(command)
     .addOption(retryScheduleOption())
     .addOption(dbOption())
     .action(
       async (
-        opts: FilterFlags & { id?: string[]; dryRun?: boolean; db?: string; retrySchedule?: string },
+        opts: FilterFlags & {
+          id?: string[];
+          route?: string;
+          dryRun?: boolean;
+          db?: string;
+          retrySchedule?: string;
+        },
       ) => {
         const byFilter = ['status', 'type', 'environment', 'since', 'until', 'q'].some((k) => k in opts);
         if (opts.id && byFilter) throw new ConfigError('replay: give --id, or filters, not both');
+        const consumer = opts.route === undefined ? undefined : routeConsumer(opts.route);
         if (opts.id) {
-          process.exitCode = await replayIds(opts.id, opts);
+          process.exitCode = await replayIds(opts.id, opts, consumer);
           return;
         }
         if (!byFilter)
           throw new ConfigError(
-            "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h",
+            opts.route === undefined
+              ? "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h"
+              : `replay --route ${opts.route}: give --id ID…, or filters such as --status dead --since 2h`,
           );
-        const filter = filterFromFlags(opts);
         const budget = replayBudget(opts.retrySchedule);
         await withStore(opts.db, async (store) => {
-          // Count first: the summary and the progress bar need a total, and --dry-run stops here.
-          let total = 0;
-          for await (const page of matching(store, filter)) total += page.length;
-          if (opts.dryRun || total === 0) {
-            process.stdout.write(
-              `${total} event(s) match${opts.dryRun ? '; dry run, nothing replayed' : ''}\n`,
-            );
+          if (consumer === undefined) {
+            const filter = filterFromFlags(opts);
+            // Count first: the summary and the progress bar need a total, and --dry-run stops here.
+            let total = 0;
+            for await (const page of matching(store, filter)) total += page.length;
+            await replayWithProgress(total, matching(store, filter), (id) => store.replay(id, budget), opts);
             return;
           }
-          let interrupted = false;
-          const onSignal = () => {
-            interrupted = true;
-          };
-          process.once('SIGINT', onSignal);
-          process.once('SIGTERM', onSignal);
-          const bar = new SingleBar({
-            format: 'replaying [{bar}] {value}/{total} {eta_formatted} left',
-            stream: process.stderr,
-            noTTYOutput: true,
-            notTTYSchedule: 1000,
-          });
-          bar.start(total, 0);
-          const outcomes = { replayed: 0, skipped: 0 };
-          // Each replay moves the event out of the filter's status (e.g. dead -> pending) as it
-          // commits, so an interrupted run resumes where it stopped: nothing is replayed twice.
-          outer: for await (const page of matching(store, filter)) {
-            for (const event of page) {
-              if (interrupted) break outer;
-              const outcome = await store.replay(event.id, budget);
-              outcomes[outcome === 'replayed' ? 'replayed' : 'skipped']++;
-              bar.increment();
-            }
-          }
-          bar.stop();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          process.stdout.write(
-            `${interrupted ? 'interrupted: ' : ''}replayed ${outcomes.replayed} of ${total} matching event(s)` +
-              `${outcomes.skipped ? `, ${outcomes.skipped} skipped (no longer replayable)` : ''}` +
-              `${interrupted ? '; run the same command again to continue' : ''}\n`,
+          // On a route, --status is the route job's status (skipped is one), not the event's.
+          const jobStatus = parseJobStatus(opts.status, '--status');
+          const { status: _eventStatus, ...eventFlags } = opts;
+          const filter = filterFromFlags(eventFlags);
+          const targets = await routeReplayTargets(store, consumer, jobStatus, filter);
+          await replayWithProgress(
+            targets.length,
+            pagesOf(targets),
+            (id) => store.replay(id, budget, consumer),
+            opts,
           );
-          if (interrupted) process.exitCode = 130;
         });
       },
     );
+}
+
+async function* pagesOf<T>(items: readonly T[], size = 500): AsyncGenerator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/** Replays every event of `pages` with a progress bar on stderr; Ctrl-C stops between events. */
+async function replayWithProgress(
+  total: number,
+  pages: AsyncIterable<{ id: string }[]>,
+  replayOne: (id: string) => Promise<ReplayOutcome>,
+  opts: { dryRun?: boolean },
+): Promise<void> {
+  if (opts.dryRun || total === 0) {
+    process.stdout.write(`${total} event(s) match${opts.dryRun ? '; dry run, nothing replayed' : ''}\n`);
+    return;
+  }
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const bar = new SingleBar({
+    format: 'replaying [{bar}] {value}/{total} {eta_formatted} left',
+    stream: process.stderr,
+    noTTYOutput: true,
+    notTTYSchedule: 1000,
+  });
+  bar.start(total, 0);
+  const outcomes = { replayed: 0, skipped: 0 };
+  // Each replay moves the event out of the filter's status (e.g. dead -> pending) as it
+  // commits, so an interrupted run resumes where it stopped: nothing is replayed twice.
+  outer: for await (const page of pages) {
+    for (const event of page) {
+      if (interrupted) break outer;
+      const outcome = await replayOne(event.id);
+      outcomes[outcome === 'replayed' ? 'replayed' : 'skipped']++;
+      bar.increment();
+    }
+  }
+  bar.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.stdout.write(
+    `${interrupted ? 'interrupted: ' : ''}replayed ${outcomes.replayed} of ${total} matching event(s)` +
+      `${outcomes.skipped ? `, ${outcomes.skipped} skipped (no longer replayable)` : ''}` +
+      `${interrupted ? '; run the same command again to continue' : ''}\n`,
+  );
+  if (interrupted) process.exitCode = 130;
 }

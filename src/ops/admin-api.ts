@@ -7,6 +7,8 @@ import type { Logger } from '../logging/logger.ts';
 import type { HttpResponse } from '../receiver/http-errors.ts';
 import { send } from '../receiver/node-server.ts';
 import { readRawBody } from '../receiver/read-body.ts';
+import type { RouteState } from '../routes/dispatcher.ts';
+import { routeConsumer } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
 import { AdminRequestError, InputError, toError } from '../util/errors.ts';
 import { toAdminResponse } from './admin-errors.ts';
@@ -14,6 +16,7 @@ import { detailJson, summaryJson } from './event-json.ts';
 import { parseEnvironment, parseFilter, parseLimit } from './filters.ts';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import type { MinuteSeries } from './minute-series.ts';
+import { parseJobStatus, routeOverview, routeReplayTargets } from './route-overview.ts';
 import { createRouteTable, type Params } from './route-table.ts';
 
 export interface AdminOptions {
@@ -29,6 +32,8 @@ export interface AdminOptions {
   secretsConfigured: { production: number; sandbox: number };
   /** Counts failed sign-ins per address. @defaultValue 10 a minute, then 429 for the rest of it */
   loginLimiter?: LoginLimiter;
+  /** The running routes with their breaker states (`consumer.routeStates`); none when omitted. */
+  routeStates?: () => RouteState[];
 }
 
 const DASHBOARD = new URL('./dashboard/', import.meta.url);
@@ -244,7 +249,71 @@ export function createAdminHandler(options: AdminOptions) {
     return { body: { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
   };
 
+  const listRoutes: Handler = async () => {
+    const overview = await routeOverview(store, options.routeStates?.() ?? []);
+    return { body: { routes: overview.routes, orphaned: overview.orphaned } };
+  };
+
+  /**
+   * Re-sends stored events on one route: `{ "ids": [...] }`, or `{ "filter": {...} }` whose
+   * `status` is the route job's (processed, skipped, unhandled, dead). A dry run unless
+   * `"dryRun": false`, like `/replay`. Only that route's job is re-opened.
+   */
+  const replayRoute: Handler = async ({ req, params, actor }) => {
+    const name = params.name ?? '';
+    const states = options.routeStates?.() ?? [];
+    if (!states.some((r) => r.name === name)) {
+      throw new AdminRequestError(
+        404,
+        'not_found',
+        states.length === 0
+          ? `no route named "${name}": the service runs without routes`
+          : `no route named "${name}"; the routes are ${states.map((r) => r.name).join(', ')}`,
+      );
+    }
+    const consumer = routeConsumer(name);
+    const body = await readJson(req);
+    if (body.ids !== undefined && body.filter !== undefined)
+      throw new InputError('send "ids" or "filter", not both');
+    let targets: { id: string; type: string }[];
+    if (body.ids !== undefined) {
+      targets = [];
+      for (const id of routeIdList(body.ids)) {
+        const event = await store.get(id);
+        // Only events with a job on this route: a replay never gives an event a new route.
+        if (event?.jobs.some((j) => j.consumer === consumer)) targets.push({ id, type: event.type });
+      }
+    } else {
+      const { status, ...rest } = stringRecord(body.filter, 'filter');
+      const jobStatus = parseJobStatus(status, 'filter.status');
+      const { limit: _limit, ...filter } = parseFilter(new URLSearchParams(rest));
+      targets = await routeReplayTargets(store, consumer, jobStatus, filter);
+    }
+    if (body.dryRun !== false) {
+      return {
+        body: {
+          route: name,
+          dryRun: true,
+          matching: targets.length,
+          sample: targets.slice(0, 20).map((t) => t.id),
+        },
+      };
+    }
+    let replayed = 0;
+    for (const t of targets)
+      if ((await store.replay(t.id, options.replayBudget(t.type), consumer)) === 'replayed') replayed++;
+    await audit(actor, 'replay_route', {
+      route: name,
+      ...(body.ids !== undefined ? { ids: body.ids } : { filter: body.filter ?? {} }),
+      matching: targets.length,
+      replayed,
+    });
+    return { body: { route: name, dryRun: false, matching: targets.length, replayed } };
+  };
+
   const table = createRouteTable<Handler>([
+    { method: 'GET', pattern: '/routes', handler: listRoutes },
+    { method: 'POST', pattern: '/routes/:name/replay', handler: replayRoute },
     { method: 'GET', pattern: '/events', handler: listEvents },
     { method: 'GET', pattern: '/events/:id', handler: showEvent },
     { method: 'POST', pattern: '/events/:id/replay', handler: replayEvent },
@@ -364,6 +433,15 @@ function idList(value: unknown): string[] {
       '"ids" must be an array of 1 to 1000 event ids (or send {"all": true} to replay every dead letter)',
     );
   }
+  for (const id of value)
+    if (typeof id !== 'string' || !ID_PATTERN.test(id))
+      throw new InputError('"ids" must hold event id strings');
+  return value as string[];
+}
+
+function routeIdList(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 1000)
+    throw new InputError('"ids" must be an array of 1 to 1000 event ids');
   for (const id of value)
     if (typeof id !== 'string' || !ID_PATTERN.test(id))
       throw new InputError('"ids" must hold event id strings');

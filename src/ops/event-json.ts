@@ -1,4 +1,5 @@
-import type { EventDetail, EventSummary } from '../store/inbox-store.ts';
+import { routeNameOf } from '../routes/route-jobs.ts';
+import type { EventDetail, EventSummary, JobRecord, JobSummary } from '../store/inbox-store.ts';
 
 // Events as JSON for people and scripts (the admin API, `events list --json`, `events show --json`):
 // ISO times, the payload parsed, `attempts` a number and `attemptHistory` the list.
@@ -51,6 +52,7 @@ export function detailJson(e: EventDetail) {
     payloadError: 'error' in parsed ? parsed.error : null,
     rawBody: raw,
     deliveries: e.deliveries.map((d) => ({ ...d, receivedAt: iso(d.receivedAt) })),
+    jobs: e.jobs.map(jobJson),
     attemptHistory: e.attemptHistory.map((a) => ({
       ...a,
       startedAt: iso(a.startedAt),
@@ -60,6 +62,36 @@ export function detailJson(e: EventDetail) {
 }
 
 export type DetailJson = ReturnType<typeof detailJson>;
+
+/** One job of an event: its consumer (`handlers`, `route:NAME`) and where it stands. */
+export function jobJson(j: JobRecord) {
+  return {
+    consumer: j.consumer,
+    status: j.status,
+    attempts: j.attempts,
+    maxAttempts: j.maxAttempts,
+    nextAttemptAt: iso(j.nextAttemptAt),
+    lastError: j.lastError,
+    finishedAt: iso(j.finishedAt),
+  };
+}
+
+/** One route job as `deliveries list` shows it. */
+export function deliveryJson(j: JobSummary) {
+  return {
+    eventId: j.eventId,
+    type: j.type,
+    route: routeNameOf(j.consumer) ?? j.consumer,
+    status: j.status,
+    attempts: j.attempts,
+    maxAttempts: j.maxAttempts,
+    nextAttemptAt: iso(j.nextAttemptAt),
+    lastError: j.lastError,
+    updatedAt: new Date(j.updatedAt).toISOString(),
+  };
+}
+
+export type DeliveryJson = ReturnType<typeof deliveryJson>;
 
 /** The parsed payload, or why it is not rendered. A purged (empty) body is a `null` payload. */
 export function renderablePayload(raw: string): { payload: unknown } | { error: string } {

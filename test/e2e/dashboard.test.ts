@@ -1,6 +1,8 @@
 // The dashboard in a real browser: Debian's chromium driven by playwright-core.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
@@ -231,6 +233,97 @@ describe('dashboard in a real browser', {
     } finally {
       await browser?.close();
       await stopProcess(server);
+      tmp.cleanup();
+    }
+  });
+
+  it('Routes page: counts change as deliveries land, breakers shown, a route replayed; jobs in the detail', async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const tmp = tempDir();
+    const sink = { fixed: false };
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const ok = req.url === '/ok' || (req.url === '/flaky' && sink.fixed);
+        res.writeHead(ok ? 200 : 500).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const sinkUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const routesFile = join(tmp.dir, 'routes.yaml');
+    writeFileSync(
+      routesFile,
+      [
+        'destinations:',
+        `  shop: { type: http, url: "${sinkUrl}/ok" }`,
+        `  payments-api: { type: http, url: "${sinkUrl}/flaky" }`,
+        `  helpdesk: { type: http, url: "${sinkUrl}/down" }`,
+        'routes:',
+        '  - { name: orders, match: { types: [order.*] }, to: shop }',
+        '  - { name: payments, match: { types: [payment.*] }, to: payments-api, retrySchedule: [50ms] }',
+        '  - { name: tickets, match: { types: [support.*] }, to: helpdesk, retrySchedule: [10ms, 10ms, 10ms] }',
+      ].join('\n'),
+    );
+    // Three failures in a row open a breaker: tickets' three attempts do, payments' two do not.
+    const service = await startServer(tmp.dir, {
+      ADMIN_TOKEN: TOKEN,
+      ROUTES: routesFile,
+      BREAKER_THRESHOLD: '3',
+    });
+    const base = `http://127.0.0.1:${service.port}`;
+    const stamp = Date.now();
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+      const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('dialog', (d) => void d.accept());
+      await page.goto(`${base}/admin`);
+      await page.fill('#token', TOKEN);
+      await page.click('#signin-form button[type=submit]');
+      await page.waitForSelector('#app:not([hidden])');
+      await page.click('button.tab[data-view="routes"]');
+      const cell = (route: string, count: string) =>
+        `#routes-table tr[data-route="${route}"] td[data-count="${count}"]`;
+      await page.waitForSelector(`${cell('orders', 'processed')}:text-is("0")`);
+
+      const order = { ...examplePayloads['order.created'], id: `evt_r_order_${stamp}` };
+      const payment = { ...examplePayloads['payment.failed'], id: `evt_r_pay_${stamp}` };
+      const ticket = { ...examplePayloads['support.ticket_created'], id: `evt_r_ticket_${stamp}` };
+      for (const event of [order, payment, ticket])
+        assert.equal((await postSigned(service.url, event)).status, 200);
+      await page.waitForSelector(`${cell('orders', 'processed')}:text-is("1")`, { timeout: 10_000 });
+      await page.waitForSelector(`${cell('payments', 'dead')}:text-is("1")`, { timeout: 10_000 });
+      await page.waitForSelector('#routes-table tr[data-route="tickets"] .breaker.open', { timeout: 10_000 });
+      assert.equal(await page.textContent('#routes-table tr[data-route="payments"] .breaker'), 'closed');
+      await page.screenshot({ path: join(REPO, 'docs', 'routes.png') });
+
+      // The payments API is back: Replay (confirmed) re-sends the route's dead delivery.
+      sink.fixed = true;
+      await page.click('#routes-table tr[data-route="payments"] button:has-text("Replay")');
+      await page.waitForSelector(`${cell('payments', 'processed')}:text-is("1")`, { timeout: 10_000 });
+      await page.waitForSelector(`${cell('payments', 'dead')}:text-is("0")`);
+
+      // The event's detail: one block per job, each with its own attempts.
+      await page.click('button.tab[data-view="events"]');
+      await page.click(`#events-table tr[data-id="${payment.id}"]`);
+      const job = `#detail[data-event-id="${payment.id}"] .job[data-consumer="route:payments"]`;
+      await page.waitForSelector(`${job} .timeline li.succeeded`, { timeout: 10_000 });
+      assert.match((await page.textContent(`${job} .job-head`)) ?? '', /route:payments\s*processed/);
+      assert.match(
+        (await page.textContent(`${job} .timeline`)) ?? '',
+        /#1 failed[\s\S]*#2 failed[\s\S]*#3 succeeded/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-route-jobs.png') });
+      assert.deepEqual(errors, [], 'no script errors in the page');
+    } finally {
+      await browser?.close();
+      await stopProcess(service);
+      await new Promise<void>((r) => server.close(() => r()));
       tmp.cleanup();
     }
   });

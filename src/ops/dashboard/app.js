@@ -131,7 +131,8 @@ function show(view) {
   state.view = view;
   for (const tab of document.querySelectorAll('.tab'))
     tab.classList.toggle('active', tab.dataset.view === view);
-  for (const name of ['events', 'dead', 'charts', 'secrets']) $(`#view-${name}`).hidden = name !== view;
+  for (const name of ['events', 'dead', 'routes', 'charts', 'secrets'])
+    $(`#view-${name}`).hidden = name !== view;
   void refresh();
 }
 
@@ -153,6 +154,7 @@ async function refresh() {
   await guarded(async () => {
     if (state.view === 'events') await refreshEvents();
     if (state.view === 'dead') await refreshDead();
+    if (state.view === 'routes') await refreshRoutes();
     if (state.view === 'charts') await refreshCharts();
     if (state.view === 'secrets') await refreshSecrets();
     const dead = await api(`/dead-letters?${query({ limit: 500, type: '', status: '', q: '', since: '' })}`);
@@ -280,32 +282,58 @@ async function renderDetail(id, { quiet = false } = {}) {
       .join('\n'),
   );
 
-  const timeline = el('ol', { class: 'timeline' });
-  if (e.attemptHistory.length === 0) timeline.append(el('li', { text: 'No attempts yet.' }));
-  for (const a of e.attemptHistory) {
-    timeline.append(
-      el(
-        'li',
-        { class: a.outcome },
-        el('div', {
-          text: `#${a.number} ${a.outcome}${a.durationMs === null ? '' : ` · ${a.durationMs} ms`}`,
-        }),
-        el('div', { class: 'when', text: `${time(a.startedAt)}${a.worker ? ` · ${a.worker}` : ''}` }),
-        ...(a.errorMessage ? [el('div', { class: 'msg', text: a.errorMessage })] : []),
-      ),
-    );
-  }
+  const jobs = jobsView(e);
   const panel = showPanel(
     e.id,
     el('h2', { class: 'mono', text: e.id }),
     el('div', {}, status(e.status)),
     actions,
     facts,
-    el('h3', { text: 'Attempts' }),
-    timeline,
+    el('h3', { text: 'Jobs' }),
+    jobs,
     ...payloadView(e),
   );
   if (!quiet) panel.scrollTop = 0;
+}
+
+// One block per job (handlers, route:NAME): its status and budget, then its own attempts.
+function jobsView(e) {
+  const container = el('div', { class: 'jobs' });
+  const consumers = e.jobs.map((j) => j.consumer);
+  for (const a of e.attemptHistory) if (!consumers.includes(a.consumer)) consumers.push(a.consumer);
+  if (consumers.length === 0)
+    container.append(el('p', { class: 'jobs-empty', text: 'No jobs: no consumer wants this event.' }));
+  for (const consumer of consumers) {
+    const job = e.jobs.find((j) => j.consumer === consumer);
+    const head = el('div', { class: 'job-head' }, el('span', { class: 'mono', text: consumer }));
+    if (job) {
+      head.append(
+        ' ',
+        status(job.status),
+        el('span', { class: 'when', text: ` ${job.attempts} of ${job.maxAttempts} attempts` }),
+      );
+      if (job.nextAttemptAt)
+        head.append(el('span', { class: 'when', text: ` · next ${time(job.nextAttemptAt)}` }));
+    }
+    const timeline = el('ol', { class: 'timeline' });
+    const attempts = e.attemptHistory.filter((a) => a.consumer === consumer);
+    if (attempts.length === 0) timeline.append(el('li', { text: 'No attempts yet.' }));
+    for (const a of attempts) {
+      timeline.append(
+        el(
+          'li',
+          { class: a.outcome },
+          el('div', {
+            text: `#${a.number} ${a.outcome}${a.durationMs === null ? '' : ` · ${a.durationMs} ms`}`,
+          }),
+          el('div', { class: 'when', text: `${time(a.startedAt)}${a.worker ? ` · ${a.worker}` : ''}` }),
+          ...(a.errorMessage ? [el('div', { class: 'msg', text: a.errorMessage })] : []),
+        ),
+      );
+    }
+    container.append(el('section', { class: 'job', 'data-consumer': consumer }, head, timeline));
+  }
+  return container;
 }
 
 // The parsed payload, indented; when the API could not render it (too deep, not JSON), the raw body.
@@ -377,6 +405,88 @@ $('#replay-all-dead').addEventListener('click', () => {
     await refresh();
   });
 });
+
+// Routes: each route's job counts and breaker (from the running service), with a replay of its dead jobs.
+const BREAKER_TEXT = { closed: 'closed', open: 'open: paused', 'half-open': 'half-open: probing' };
+
+async function refreshRoutes() {
+  const { routes, orphaned } = await api('/routes');
+  const count = (n) => el('td', { class: n ? 'num' : 'num zero', text: String(n) });
+  $('#routes-table tbody').replaceChildren(
+    ...routes.map((r) =>
+      el(
+        'tr',
+        { 'data-route': r.name },
+        el('td', { class: 'mono', text: r.name }),
+        el('td', { text: `${r.destination} (${r.destinationType})` }),
+        el(
+          'td',
+          {},
+          el('span', { class: `breaker ${r.breaker}`, text: BREAKER_TEXT[r.breaker] ?? r.breaker }),
+        ),
+        count(r.inFlight),
+        el('td', {
+          class: r.counts.pending + r.counts.processing ? 'num' : 'num zero',
+          'data-count': 'pending',
+          text: String(r.counts.pending + r.counts.processing),
+        }),
+        count(r.counts.retrying),
+        el('td', {
+          class: r.counts.processed ? 'num' : 'num zero',
+          'data-count': 'processed',
+          text: String(r.counts.processed),
+        }),
+        count(r.counts.skipped),
+        el('td', {
+          class: r.counts.dead ? 'num bad' : 'num zero',
+          'data-count': 'dead',
+          text: String(r.counts.dead),
+        }),
+        el('td', {}, replayButton(r)),
+      ),
+    ),
+  );
+  if (routes.length === 0)
+    $('#routes-table tbody').append(
+      el('tr', {}, el('td', { colspan: '10', text: 'No routes: start the service with --routes FILE.' })),
+    );
+  $('#orphaned').hidden = orphaned.length === 0;
+  $('#orphaned-table tbody').replaceChildren(
+    ...orphaned.map((o) =>
+      el(
+        'tr',
+        { 'data-route': o.route },
+        el('td', { class: 'mono', text: o.route }),
+        count(o.counts.pending),
+        count(o.counts.retrying),
+        count(o.counts.processed),
+        count(o.counts.dead),
+      ),
+    ),
+  );
+}
+
+function replayButton(r) {
+  const button = el('button', {
+    text: 'Replay',
+    title: `Re-send the dead deliveries of route ${r.name}`,
+    onclick: () => replayRoute(r.name, r.counts.dead),
+  });
+  button.disabled = r.counts.dead === 0;
+  return button;
+}
+
+function replayRoute(name, dead) {
+  if (!confirm(`Re-send the ${dead} dead deliveries of route ${name}?`)) return;
+  return guarded(async () => {
+    const { replayed } = await api(`/routes/${encodeURIComponent(name)}/replay`, {
+      method: 'POST',
+      body: { filter: { status: 'dead' }, dryRun: false },
+    });
+    toast(`Replaying ${replayed} delivery(ies) on ${name}`);
+    await refresh();
+  });
+}
 
 // Charts: hand-drawn SVG bars, one per minute of the last hour.
 const PALETTE = ['#2f5bea', '#1f9d55', '#c98a00', '#8e44ad', '#d64545', '#16a085', '#e67e22', '#34495e'];
