@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { sign } from '../../src/signature/sign.ts';
 import type { AttemptResult } from '../../src/store/inbox-store.ts';
-import { SqliteInbox } from '../../src/store/sqlite/sqlite-inbox.ts';
+import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { freePort, REPO, runCli, tempDir } from '../helpers/index.ts';
 
@@ -37,7 +37,7 @@ const result = (outcome: 'succeeded' | 'failed'): AttemptResult => ({
  * `route:old`, a route the file no longer has. Finished in this order: ship a, ship b, audit b, audit a.
  */
 function seed(path: string): void {
-  const inbox = new SqliteInbox(path);
+  const inbox = new SqliteConnection(path);
   try {
     const jobs = [
       { consumer: 'route:ship', maxAttempts: 3 },
@@ -286,7 +286,7 @@ describe('CLI: routes, deliveries, replay --route', () => {
     assert.match(byId.stdout, /replayed evt_a on route:audit: due now/);
     assert.match(byId.stderr, /cannot replay evt_c on route:audit: it has no job there/);
 
-    const inbox = new SqliteInbox(dbPath, { readonly: true });
+    const inbox = new SqliteConnection(dbPath, { readonly: true });
     try {
       const jobs = (id: string) =>
         Object.fromEntries(inbox.get(id)?.jobs.map((j) => [j.consumer, j.status]) ?? []);
