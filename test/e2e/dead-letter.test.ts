@@ -97,6 +97,7 @@ describe('dead-letter replay --all', () => {
           for (let i = 0; i < 2500; i++)
             inbox.insertIfAbsent(newEvent(`evt_page_${String(i).padStart(4, '0')}`, { maxAttempts: 1 }));
           inbox.db.prepare("UPDATE events SET status = 'dead', attempts = 1, run_at = NULL").run();
+          inbox.db.prepare("UPDATE jobs SET status = 'dead', attempts = 1, run_at = NULL").run();
           inbox.insertIfAbsent(newEvent('evt_page_pending', { maxAttempts: 1 }));
         })();
       } finally {

@@ -13,6 +13,7 @@ function seedDead(path: string, n: number, type = 'order.created'): void {
       for (let i = 0; i < n; i++)
         inbox.insertIfAbsent(newEvent(`evt_dead_${String(i).padStart(5, '0')}`, { type, maxAttempts: 1 }));
       inbox.db.prepare("UPDATE events SET status = 'dead', attempts = 1, run_at = NULL").run();
+      inbox.db.prepare("UPDATE jobs SET status = 'dead', attempts = 1, run_at = NULL").run();
     })();
   } finally {
     inbox.close();

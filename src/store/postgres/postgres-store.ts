@@ -384,7 +384,9 @@ export class PostgresStore implements InboxStore {
       );
       const row = status.rows[0];
       if (!row) return 'not_found';
-      if (!row.replayable) return 'not_replayable';
+      // One consumer's finished job is replayed whatever its siblings are doing; a whole event only
+      // once it has settled.
+      if (consumer === undefined && !row.replayable) return 'not_replayable';
       const onlyDead = consumer === undefined && row.status === 'dead';
       const reopened = await client.query(plan.REPLAY_JOBS, [id, maxAttempts, consumer ?? null, onlyDead]);
       // An event no handler took (unhandled, invalid) gets its handlers job: a handler may exist now.

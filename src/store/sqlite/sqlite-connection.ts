@@ -231,9 +231,13 @@ export class SqliteConnection {
   }
 
   replay(id: string, maxAttempts: number, consumer?: string, now = Date.now()): ReplayOutcome {
-    const status = this.plan.replayableStatus.get(id) as EventStatus | undefined;
-    if (status === undefined)
-      return this.plan.statusOf.get(id) === undefined ? 'not_found' : 'not_replayable';
+    const current = this.plan.statusOf.get(id) as EventStatus | undefined;
+    if (current === undefined) return 'not_found';
+    // One consumer's finished job is replayed whatever its siblings are doing; a whole event only
+    // once it has settled.
+    const status =
+      consumer === undefined ? (this.plan.replayableStatus.get(id) as EventStatus | undefined) : current;
+    if (status === undefined) return 'not_replayable';
     const reopened = this.plan.replayJobs.run({
       id,
       consumer: consumer ?? null,
