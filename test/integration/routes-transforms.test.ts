@@ -123,7 +123,7 @@ describe('route transforms', () => {
     waitFor(
       async () => {
         const event = await consumer.store.get(id);
-        return jobOf(event, route)?.status === status ? event : undefined;
+        return event && jobOf(event, route)?.status === status ? event : undefined;
       },
       { what: `${id} route:${route} ${status}`, timeoutMs: 10_000 },
     );
