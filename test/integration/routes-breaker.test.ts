@@ -15,9 +15,10 @@ import { createRouteDispatcher, type RouteDispatcher } from '../../src/routes/di
 import { sign } from '../../src/signature/sign.ts';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { startCollector, tempDir, waitFor } from '../helpers/index.ts';
+import { REPO, startCollector, tempDir, waitFor } from '../helpers/index.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+const SKIP_FLAGGED = join(REPO, 'test', 'fixtures', 'routes', 'transforms', 'skip-flagged.ts');
 
 /** A sink answering 500 while `failing`, else 200; every request is recorded with its time. */
 async function startSink() {
@@ -237,6 +238,31 @@ describe('route breaker on the dispatcher', () => {
       assert.deepEqual(inPause, [], `${id}: no attempt during the pause`);
       assert.equal(attempts.length, first.includes(id) ? 2 : 1);
     }
+    await dispatcher?.stop();
+    dispatcher = undefined;
+  });
+
+  it('a probe whose job the transform skips does not leave the breaker half-open forever', async () => {
+    sink.state.failing = true;
+    const failing = Array.from({ length: 3 }, (_, i) => `evt_brk_skip_fail_${i}`);
+    for (const id of failing) await storeEvent(store, id);
+    // A long retry delay: the failed jobs are not due when the probe goes, so the probe takes the
+    // skipped event stored during the pause.
+    start({ retryMs: 60_000, transform: SKIP_FLAGGED });
+    await change('open');
+    sink.state.failing = false;
+    await storeEvent(store, 'evt_brk_skipped', { skip: true });
+    dispatcher?.wake();
+    await waitFor(async () => (await jobOf('evt_brk_skipped'))?.status === 'skipped', {
+      what: 'the probe job skipped',
+    });
+    await storeEvent(store, 'evt_brk_after_skip');
+    dispatcher?.wake();
+    await waitFor(async () => (await jobOf('evt_brk_after_skip'))?.status === 'processed', {
+      what: 'the next event delivered',
+      timeoutMs: 5_000,
+    });
+    assert.equal(changes.at(-1)?.to, 'closed');
     await dispatcher?.stop();
     dispatcher = undefined;
   });
