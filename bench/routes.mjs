@@ -5,7 +5,8 @@
 // measured once the destination confirmed and the job was recorded).
 //
 // Options (env): BENCH_ROUTE_EVENTS (default 20000), BENCH_ROUTE_SENDERS (concurrent requests,
-// default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats).
+// default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats),
+// BENCH_ROUTE_PROFILE (a folder: the service writes a CPU profile there).
 import { fork, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -197,7 +198,11 @@ export async function benchRoute(type, { dir, secret, freePort, waitHealthy, sto
     );
     const port = await freePort();
     const statsFile = join(dir, `route-stats-${type}.json`);
-    const child = spawn(process.execPath, [join(here, 'route-service.mjs')], {
+    // BENCH_ROUTE_PROFILE=DIR writes a CPU profile of the service (node --cpu-prof) there.
+    const profile = process.env.BENCH_ROUTE_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_ROUTE_PROFILE}`]
+      : [];
+    const child = spawn(process.execPath, [...profile, join(here, 'route-service.mjs')], {
       env: {
         ...process.env,
         PORT: String(port),
