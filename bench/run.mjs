@@ -10,7 +10,8 @@
 // Options (env): BENCH_DURATION (s per measurement, default 10), BENCH_WARMUP (s, default 2),
 // BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50), BENCH_LOW_CONNECTIONS (the latency
 // rows, default 10), BENCH_LOG_LEVEL (the service's LOG_LEVEL, default warn), BENCH_TARGETS
-// (comma list of bare, express, sqlite, postgres).
+// (comma list of bare, express, sqlite, postgres, routes). `routes` adds the routing rows (see
+// bench/routes.mjs) and ingest with two routes configured against ingest without routes.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { benchRoute, routeTypes, twoRoutesFile } from './routes.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const repo = join(here, '..');
@@ -29,7 +31,7 @@ const lowConnections = Number(process.env.BENCH_LOW_CONNECTIONS ?? 10);
 const threads = 2;
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn';
 const secret = 'bench-secret';
-const targets = (process.env.BENCH_TARGETS ?? 'bare,express,sqlite,postgres').split(',');
+const targets = (process.env.BENCH_TARGETS ?? 'bare,express,sqlite,postgres,routes').split(',');
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // "ingest only" runs the service without handlers (events are stored and marked unhandled, no
 // worker traffic): the receiver and the durable write alone. "+ no-op handler" adds the worker
@@ -354,6 +356,9 @@ async function main() {
         ).ingest;
       };
     const withLow = lowConnections > 0;
+    // Ingest with two routes configured (their dispatcher delivering as events arrive) against the
+    // same service without routes, interleaved in the same rounds.
+    const twoRoutes = targets.includes('routes') ? await twoRoutesFile(dir, freePort) : undefined;
     const compared = [
       targets.includes('bare') && {
         key: 'bare',
@@ -389,6 +394,16 @@ async function main() {
           name: `SQLite (durable), ingest only, ${lowConnections} connections`,
           run: sqliteIngest('low', { conns: lowConnections }),
         },
+      twoRoutes && {
+        key: 'routesNone',
+        name: 'SQLite (durable), ingest only, no routes (routes comparison)',
+        run: sqliteIngest('noroutes'),
+      },
+      twoRoutes && {
+        key: 'routesTwo',
+        name: 'SQLite (durable), ingest with two routes (Redis stream, NATS)',
+        run: sqliteIngest('tworoutes', { env: { ROUTES: twoRoutes.file } }),
+      },
     ].filter(Boolean);
     const results = new Map(compared.map(({ key }) => [key, []]));
     for (let round = 0; round < rounds; round++) {
@@ -398,6 +413,7 @@ async function main() {
         console.log(`round ${round + 1}/${rounds}: ${name}: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99, 2)} ms`);
       }
     }
+    await twoRoutes?.cleanup();
 
     const rows = new Map();
     for (const { key, name, low } of compared) {
@@ -405,6 +421,7 @@ async function main() {
       // Ratios within a round, then the median: both sides saw the same machine.
       const ratio = (base) =>
         results.has(base) && !low ? median(runs.map((r, i) => r.rps / results.get(base)[i].rps)) : undefined;
+      const vsNoRoutes = key === 'routesTwo' ? ratio('routesNone') : undefined;
       rows.set(key, {
         name,
         rps: median(runs.map((r) => r.rps)),
@@ -420,6 +437,7 @@ async function main() {
             }
           : undefined,
         perRound: runs.map((r) => fmt(r.rps)).join(' / '),
+        vsNoRoutes,
       });
     }
 
@@ -493,6 +511,15 @@ async function main() {
         );
       }
     }
+    // Routing: one destination type at a time, measured once each.
+    const routed = [];
+    if (targets.includes('routes')) {
+      for (const type of routeTypes) {
+        const r = await benchRoute(type, { dir, secret, freePort, waitHealthy, stop, logLevel });
+        console.log(`routes: ${type}: ${fmt(r.perSecond)} delivered/s, p99 ${fmt(r.p99)} ms`);
+        routed.push(r);
+      }
+    }
     if (services.length > 0) {
       console.log('\nProcessing (no-op handler, under the ingest load above)');
       console.log(
@@ -507,6 +534,32 @@ async function main() {
         if (service.stored !== p.handled)
           console.log(`WARNING: ${service.stored - p.handled} stored events were not handled`);
       }
+    }
+    if (routed.length > 0) {
+      console.log(
+        `\nRouting (${fmt(routed[0].delivered)} events per destination, one route, sent by ${process.env.BENCH_ROUTE_SENDERS ?? 32} concurrent requests; SQLite)`,
+      );
+      console.log(
+        '| destination | delivered | delivered/s | receive→delivered p50 | p99 | ingest req/s while routing | non-2xx | target |',
+      );
+      console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+      for (const r of routed) {
+        const target =
+          r.target === undefined
+            ? '-'
+            : `≥ ${fmt(r.target)}/s ${r.perSecond >= r.target ? 'met' : 'NOT met'}`;
+        console.log(
+          `| ${r.type} | ${fmt(r.delivered)} | ${fmt(r.perSecond)} | ${fmt(r.p50)} ms | ${fmt(r.p99)} ms | ${fmt(r.ingestPerSecond)} | ${r.refused} | ${target} |`,
+        );
+        if (Object.keys(r.other).length > 0) console.log(`WARNING: ${r.type}: ${JSON.stringify(r.other)}`);
+      }
+    }
+    const withRoutes = rows.get('routesTwo');
+    if (withRoutes?.vsNoRoutes !== undefined) {
+      const ok = withRoutes.vsNoRoutes >= 0.9;
+      console.log(
+        `\nTarget (ingest with two routes ≥ 0.9× without routes): ${fmt(withRoutes.vsNoRoutes, 2)}× ${ok ? 'met' : 'NOT met'} (median of ${rounds} interleaved rounds)`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

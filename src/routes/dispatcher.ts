@@ -228,15 +228,19 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         return false;
       }
       inFlight += batch.events.length;
+      let sent: boolean;
       try {
-        await deliver(slot, batch.events);
+        sent = await deliver(slot, batch.events);
       } finally {
         inFlight -= batch.events.length;
       }
+      // Nor must a probe whose job never reached the destination (skipped, or its transform failed).
+      if (probing && !sent) slot.breaker.recordSuccess();
       return batch.events.length === limit && !probing;
     }
 
-    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<void> {
+    /** Sends and records one batch. True when any job of it went to the destination. */
+    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<boolean> {
       const startedAt = Date.now();
       const prepared = await Promise.all(jobs.map((job) => prepare(job)));
       const sending = prepared.filter(
@@ -300,6 +304,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           return report(job, 'failed', seconds);
         }),
       );
+      return sending.length > 0;
     }
 
     type Prepared =
