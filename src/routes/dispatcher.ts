@@ -49,6 +49,8 @@ export interface RouteDispatcherOptions {
   owner?: string;
   /** Jobs claimed and sent per round, per route. @defaultValue 100 */
   batchSize?: number;
+  /** How long a wake-up waits for more events to join its batch. @defaultValue 5 */
+  coalesceMs?: number;
   /** Batches one route may have in flight at once. @defaultValue 4 */
   roundsPerLane?: number;
   /** Safety-net poll for jobs made due by another instance or an operator. @defaultValue 1s */
@@ -111,6 +113,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const random = options.random ?? Math.random;
   const roundsPerLane = options.roundsPerLane ?? 4;
+  const coalesceMs = options.coalesceMs ?? 5;
 
   let config = options.routes;
   let destinations = new Map<string, DestinationSlot>();
@@ -168,6 +171,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     let wanted = false;
     let stopped = false;
     let inFlight = 0;
+    let coalesce: NodeJS.Timeout | undefined;
     const timer: WakeTimer = createWakeTimer(() => lane.kick());
 
     function pump(): void {
@@ -355,10 +359,16 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       },
       kick() {
         wanted = true;
-        pump();
+        // Events stored within a few milliseconds of each other go out in one claim and one send,
+        // rather than one round (two commits) each.
+        coalesce ??= setTimeout(() => {
+          coalesce = undefined;
+          pump();
+        }, coalesceMs);
       },
       async stop() {
         stopped = true;
+        clearTimeout(coalesce);
         timer.stop();
         await Promise.all([...rounds]);
       },

@@ -124,6 +124,16 @@ export class StoreUnavailableError extends ProcureIqWebhooksError {
   }
 }
 
+/**
+ * The database's schema is older than the code (`serve --no-migrate` before `migrate`). Its
+ * message is ours (versions, the command to run), so `/readyz` may show it.
+ */
+export class MigrationsBehindError extends StoreUnavailableError {
+  constructor(current: number, latest: number) {
+    super(`migrations are behind (${current} of ${latest}); run "procureiq-webhooks migrate"`);
+  }
+}
+
 /** The service is shutting down and takes no new deliveries; ProcureIQ will retry. */
 export class ShuttingDownError extends ProcureIqWebhooksError {
   constructor() {

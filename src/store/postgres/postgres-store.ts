@@ -3,7 +3,7 @@ import pg from 'pg';
 import { defaults } from '../../config/defaults.ts';
 import { parseDuration } from '../../config/duration.ts';
 import type { Logger } from '../../logging/logger.ts';
-import { ConfigError, StoreUnavailableError, toError } from '../../util/errors.ts';
+import { ConfigError, MigrationsBehindError, StoreUnavailableError, toError } from '../../util/errors.ts';
 import {
   type AttemptResult,
   type AuditEntry,
@@ -518,9 +518,7 @@ export class PostgresStore implements InboxStore {
       });
     });
     if (version < LATEST_MIGRATION) {
-      throw new StoreUnavailableError(
-        `migrations are behind (${version} of ${LATEST_MIGRATION}); run "procureiq-webhooks migrate"`,
-      );
+      throw new MigrationsBehindError(version, LATEST_MIGRATION);
     }
   }
 
