@@ -7,6 +7,7 @@ import { registerExportImport } from './export-import.ts';
 import { registerMigrate } from './migrate.ts';
 import { projectionsCommand } from './projections.ts';
 import { registerReplay } from './replay.ts';
+import { registerReport } from './report.ts';
 import { registerSchema } from './schema.ts';
 import { registerSend } from './send.ts';
 import { registerServe } from './serve.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerSchema(program);
   program.addCommand(projectionsCommand());
+  registerReport(program);
   return program;
 }
 
