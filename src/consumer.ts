@@ -22,6 +22,7 @@ import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
 import { webHandler } from './receiver/web.ts';
+import { buildReport, type ReportQuery } from './reports/report.ts';
 import { breakerDefaults } from './routes/breaker.ts';
 import { resolveRoutes } from './routes/config.ts';
 import {
@@ -371,6 +372,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     replayBudget: (type) => registry.maxAttemptsFor(type),
     signatureFailures,
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
+    ...(location && !(location.kind === 'sqlite' && location.path === ':memory:')
+      ? {
+          reports: (query: ReportQuery) => {
+            entityReader ??= openEntityReader(location as DatabaseLocation);
+            return buildReport(entityReader, query);
+          },
+        }
+      : {}),
   });
   const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.url !== '/metrics' || req.method !== 'GET') return false;
