@@ -178,7 +178,10 @@ describe('reports through the service', () => {
       assert.match(legend, /refused signatures/);
       assert.match((await page.textContent('#chart-events .u-legend')) ?? '', /order\.created/);
       mkdirSync(join(REPO, 'test-artifacts'), { recursive: true });
-      await page.screenshot({ path: join(REPO, 'test-artifacts', 'reports-charts-page.png'), fullPage: true });
+      await page.screenshot({
+        path: join(REPO, 'test-artifacts', 'reports-charts-page.png'),
+        fullPage: true,
+      });
       assert.deepEqual(errors, []);
     } finally {
       await browser?.close();
