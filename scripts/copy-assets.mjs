@@ -1,5 +1,6 @@
-// Copies non-TypeScript assets (SQL migrations) next to the compiled output.
-import { cpSync, existsSync } from 'node:fs';
+// Copies non-TypeScript assets (SQL migrations, the dashboard, uPlot for its charts) next to the
+// compiled output.
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 
 const assets = [
   ['src/store/sqlite/migrations', 'dist/store/sqlite/migrations'],
@@ -9,3 +10,8 @@ const assets = [
 for (const [from, to] of assets) {
   if (existsSync(from)) cpSync(from, to, { recursive: true });
 }
+
+// The dashboard serves uPlot from here (/admin/vendor/...): nothing comes from a CDN.
+mkdirSync('dist/ops/dashboard/vendor', { recursive: true });
+for (const file of ['uPlot.iife.min.js', 'uPlot.min.css'])
+  cpSync(`node_modules/uplot/dist/${file}`, `dist/ops/dashboard/vendor/${file}`);

@@ -27,6 +27,7 @@ import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
 import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
 import { webHandler } from './receiver/web.ts';
+import { buildReport, type ReportQuery } from './reports/report.ts';
 import { breakerDefaults } from './routes/breaker.ts';
 import { resolveRoutes } from './routes/config.ts';
 import {
@@ -404,6 +405,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
     loginLimiter,
     routeStates: () => routeDispatcher?.states() ?? [],
+    ...(location && !(location.kind === 'sqlite' && location.path === ':memory:')
+      ? {
+          reports: (query: ReportQuery) => {
+            entityReader ??= openEntityReader(location as DatabaseLocation);
+            return buildReport(entityReader, query);
+          },
+        }
+      : {}),
   });
   // On the admin port /metrics is open; on the public webhook port it needs the admin token.
   const publicMetrics = createMetricsEndpoint({

@@ -8,6 +8,7 @@ import { registerExportImport } from './export-import.ts';
 import { registerMigrate } from './migrate.ts';
 import { projectionsCommand } from './projections.ts';
 import { registerReplay } from './replay.ts';
+import { registerReport } from './report.ts';
 import { registerRoutes } from './routes.ts';
 import { registerSchema } from './schema.ts';
 import { registerSend } from './send.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerSchema(program);
   program.addCommand(projectionsCommand());
+  registerReport(program);
   return program;
 }
 

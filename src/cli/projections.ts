@@ -6,13 +6,15 @@ import { parseDatabaseUrl } from '../config/database-url.ts';
 import { defaults } from '../config/defaults.ts';
 import { type ProjectionDatabase, rebuildProjections } from '../projections/rebuild.ts';
 import { resolveProjectionsConfig } from '../projections/registry.ts';
+import { EXPORT_FORMATS, type ExportFormat, exportTable } from '../reports/export-table.ts';
 import { openStore } from '../store/open-store.ts';
-import { ConfigError } from '../util/errors.ts';
-import { dbOption } from './open-cli-store.ts';
+import { ConfigError, InputError } from '../util/errors.ts';
+import { dbOption, withStore } from './open-cli-store.ts';
 
 /**
  * `projections rebuild`: recomputes the reporting tables from the stored events, with progress;
- * an interrupted rebuild resumes where it stopped when run again.
+ * an interrupted rebuild resumes where it stopped when run again. `projections export TABLE`
+ * streams one table as CSV or NDJSON.
  */
 export function projectionsCommand(): Command {
   const command = new Command('projections').description(
@@ -97,6 +99,24 @@ export function projectionsCommand(): Command {
         }
       },
     );
+  command
+    .command('export')
+    .description('stream a reporting table to stdout, ordered by its key (e.g. procureiq_orders or orders)')
+    .argument('<table>', 'the table, or its entity name')
+    .addOption(dbOption())
+    .addOption(new Option('--format <format>', 'csv (with a header row) or ndjson').default('csv'))
+    .action(async (table: string, opts: { db?: string; format: string }) => {
+      if (!EXPORT_FORMATS.includes(opts.format as ExportFormat))
+        throw new InputError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, not "${opts.format}"`);
+      // Applies pending migrations (0004 creates the tables) and refuses a SQLite file that does not exist.
+      await withStore(opts.db, async () => {});
+      await exportTable(
+        parseDatabaseUrl(opts.db ?? defaults.databaseUrl),
+        table,
+        opts.format as ExportFormat,
+        process.stdout,
+      );
+    });
   return command;
 }
 

@@ -1,19 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpResponse } from '../receiver/http-errors.ts';
 import { send } from '../receiver/node-server.ts';
 import { readRawBody } from '../receiver/read-body.ts';
+import type { Report, ReportQuery } from '../reports/report.ts';
 import type { RouteState } from '../routes/dispatcher.ts';
 import { routeConsumer } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
 import { AdminRequestError, InputError, toError } from '../util/errors.ts';
 import { toAdminResponse } from './admin-errors.ts';
 import { detailJson, summaryJson } from './event-json.ts';
-import { parseEnvironment, parseFilter, parseLimit } from './filters.ts';
+import { parseEnvironment, parseFilter, parseLimit, parseTime } from './filters.ts';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import type { MinuteSeries } from './minute-series.ts';
 import { parseJobStatus, routeOverview, routeReplayTargets } from './route-overview.ts';
@@ -34,6 +36,8 @@ export interface AdminOptions {
   loginLimiter?: LoginLimiter;
   /** The running routes with their breaker states (`consumer.routeStates`); none when omitted. */
   routeStates?: () => RouteState[];
+  /** Reads the reporting tables (`GET /admin/api/reports`); without it that route answers 404. */
+  reports?: (query: ReportQuery) => Promise<Report>;
 }
 
 const DASHBOARD = new URL('./dashboard/', import.meta.url);
@@ -311,6 +315,21 @@ export function createAdminHandler(options: AdminOptions) {
     return { body: { route: name, dryRun: false, matching: targets.length, replayed } };
   };
 
+  const reports: Handler = async ({ url }) => {
+    if (!options.reports)
+      throw new AdminRequestError(
+        404,
+        'reports_unavailable',
+        'reports read the reporting tables through a second connection: use a SQLite file or PostgreSQL, not sqlite::memory:',
+      );
+    for (const key of url.searchParams.keys())
+      if (key !== 'since' && key !== 'environment')
+        throw new InputError(`unknown parameter "${key}"; use since, environment`);
+    const since = parseTime(url.searchParams.get('since') || '7d', 'since');
+    const environment = parseEnvironment(url.searchParams.get('environment'));
+    return { body: { ...(await options.reports({ since, environment })) } };
+  };
+
   const table = createRouteTable<Handler>([
     { method: 'GET', pattern: '/routes', handler: listRoutes },
     { method: 'POST', pattern: '/routes/:name/replay', handler: replayRoute },
@@ -324,6 +343,7 @@ export function createAdminHandler(options: AdminOptions) {
     { method: 'GET', pattern: '/stats', handler: stats },
     { method: 'GET', pattern: '/secrets', handler: secrets },
     { method: 'GET', pattern: '/audit', handler: auditLog },
+    { method: 'GET', pattern: '/reports', handler: reports },
   ]);
 
   async function api(req: IncomingMessage, url: URL): Promise<Reply> {
@@ -456,14 +476,29 @@ function parseWindow(value: string): number {
   }
 }
 
+// Charts: uPlot's files, copied into dist/ops/dashboard/vendor/ by the build; run from src/, they
+// are read from the installed package. Nothing is loaded from a CDN.
+const VENDOR: Record<string, string> = {
+  'vendor/uPlot.iife.min.js': 'uplot/dist/uPlot.iife.min.js',
+  'vendor/uPlot.min.css': 'uplot/dist/uPlot.min.css',
+};
+
+async function readDashboardFile(file: string): Promise<Buffer> {
+  const vendored = VENDOR[file];
+  if (!vendored) return readFile(new URL(file, DASHBOARD));
+  return readFile(new URL(file, DASHBOARD)).catch(() =>
+    readFile(createRequire(import.meta.url).resolve(vendored)),
+  );
+}
+
 async function serveDashboard(path: string, res: ServerResponse): Promise<void> {
   const file = path === '/admin' || path === '/admin/' ? 'index.html' : path.slice('/admin/'.length);
-  if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(file)) {
+  if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(file) && !Object.hasOwn(VENDOR, file)) {
     send(res, { status: 404, body: { error: { code: 'not_found', message: `no dashboard file ${file}` } } });
     return;
   }
   try {
-    const content = await readFile(new URL(file, DASHBOARD));
+    const content = await readDashboardFile(file);
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',

@@ -95,7 +95,7 @@ describe('dashboard in a real browser', {
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard-replayed.png') });
 
       await page.click('button.tab[data-view="charts"]');
-      await page.waitForSelector('#chart-events svg rect');
+      await page.waitForSelector('#chart-events .uplot .u-legend');
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard-charts.png') });
       assert.deepEqual(errors, [], 'no script errors in the page');
     } finally {

@@ -2,6 +2,8 @@
 // It talks to the JSON admin API with the admin token, which it keeps in sessionStorage only.
 // Every value from the API is written with textContent, never as HTML.
 
+import { minuteChart } from './charts.js';
+
 const TOKEN_KEY = 'procureiq-webhooks.admin-token';
 const POLL_MS = 2000;
 const $ = (selector) => document.querySelector(selector);
@@ -21,7 +23,7 @@ const state = {
 
 class Unauthorized extends Error {}
 
-async function api(path, { method = 'GET', body } = {}) {
+export async function api(path, { method = 'GET', body } = {}) {
   const res = await send(path, method, body);
   const data = await res.json().catch(() => ({}));
   if (res.status === 401) throw new Unauthorized(data.error?.message ?? 'unauthorized');
@@ -55,7 +57,7 @@ function query(extra = {}) {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function el(tag, props = {}, ...children) {
+export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (k === 'class') node.className = v;
@@ -87,7 +89,7 @@ function toast(message, { error = false } = {}) {
   );
 }
 
-async function guarded(fn) {
+export async function guarded(fn) {
   try {
     await fn();
     $('#live').classList.remove('off');
@@ -528,6 +530,7 @@ function bars(container, minutes, series, colors) {
   container.replaceChildren(svg, axis);
 }
 
+// Charts: events and failures per minute of the last hour, drawn with uPlot (charts.js).
 async function refreshCharts() {
   const stats = await api(`/stats?${query({ window: '1h', type: '', status: '', q: '', since: '' })}`);
   const now = Math.floor(Date.now() / 60000) * 60000;
@@ -538,28 +541,21 @@ async function refreshCharts() {
     byType.get(r.type).set(r.minute, r.count);
   }
   const series = [...byType.entries()].map(([name, values]) => ({ name, values }));
-  bars($('#chart-events'), minutes, series, PALETTE);
-  $('#legend').replaceChildren(
-    ...series.map((s, i) =>
-      el(
-        'span',
-        {},
-        el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }),
-        s.name,
-      ),
-    ),
-  );
+  minuteChart($('#chart-events'), {
+    minutes,
+    series: series.length ? series : [{ name: 'events', values: new Map() }],
+    yLabel: 'events / min',
+  });
   const failed = new Map(stats.failedAttemptsPerMinute.map((r) => [r.minute, r.count]));
   const refused = new Map(stats.signatureFailuresPerMinute.map((r) => [r.minute, r.count]));
-  bars(
-    $('#chart-failures'),
+  minuteChart($('#chart-failures'), {
     minutes,
-    [
-      { name: 'failed attempts', values: failed },
-      { name: 'refused signatures', values: refused },
+    series: [
+      { name: 'failed attempts', values: failed, color: '#d64545' },
+      { name: 'refused signatures', values: refused, color: '#c98a00' },
     ],
-    ['#d64545', '#c98a00'],
-  );
+    yLabel: 'failures / min',
+  });
   $('#counts').replaceChildren(
     ...Object.entries(stats.byStatus).map(([s, n]) => el('div', {}, el('b', { text: String(n) }), s)),
     el('div', {}, el('b', { text: `${stats.oldestWaitingAgeSeconds}s` }), 'oldest waiting'),

@@ -1,0 +1,325 @@
+import { adCampaigns } from '../projections/ad-campaigns.ts';
+import type { Dialect, EntitySpec } from '../projections/entity.ts';
+import { orders } from '../projections/orders.ts';
+import { payments } from '../projections/payments.ts';
+import { products } from '../projections/products.ts';
+import type { RowReader } from '../projections/read-entity.ts';
+import { searches } from '../projections/searches.ts';
+import { supportTickets } from '../projections/support-tickets.ts';
+import { users } from '../projections/users.ts';
+import type { Environment } from '../store/inbox-store.ts';
+
+/**
+ * What a report covers. An entity is in the report when its latest event is in the window: its
+ * `last_event_created` (the envelope's `created`, unix seconds) is at or after `since`, so an order
+ * created last month and delivered yesterday counts in a 7-day report.
+ */
+export interface ReportQuery {
+  /** Epoch milliseconds. */
+  since: number;
+  environment?: Environment | undefined;
+}
+
+/** One reason and how many entities it holds for, most frequent first. */
+export interface ReasonCount {
+  reason: string;
+  count: number;
+}
+
+/**
+ * The reporting tables summed up, section by section (`report --json`, `GET /admin/api/reports`).
+ * Rates are fractions from 0 to 1 and medians are milliseconds; either is null when there is
+ * nothing to compute it from. `byStatus` holds every status the table allows, with its count.
+ */
+export interface Report {
+  since: string;
+  environment: Environment | null;
+  orders: {
+    total: number;
+    byStatus: Record<string, number>;
+    /** Sum of `total_amount` per currency, cancelled orders left out. */
+    gmvByCurrency: Record<string, number>;
+    medianCreatedToShippedMs: number | null;
+    medianCreatedToDeliveredMs: number | null;
+    /** cancelled / all orders. */
+    cancellationRate: number | null;
+  };
+  payments: {
+    total: number;
+    byStatus: Record<string, number>;
+    /** Sum of the initiated `amount`, by status then currency. */
+    amountByStatus: Record<string, Record<string, number>>;
+    /** (succeeded + refunded) / (succeeded + refunded + failed): payments still initiated are left out. */
+    successRate: number | null;
+    topFailureReasons: ReasonCount[];
+  };
+  products: {
+    total: number;
+    byStatus: Record<string, number>;
+    /** approved / (approved + rejected). */
+    approvalRate: number | null;
+    topRejectionReasons: ReasonCount[];
+  };
+  users: {
+    registrations: number;
+    registrationsByRole: Record<string, number>;
+    tierChanges: number;
+    tierChangesByTier: { from: string; to: string; count: number }[];
+  };
+  support: {
+    /** Tickets whose `support.ticket_created` is projected. */
+    opened: number;
+    /** Tickets whose `support.ticket_resolved` is projected. */
+    resolved: number;
+    byStatus: Record<string, number>;
+    medianResolutionMs: number | null;
+    csatAverage: number | null;
+    csatCount: number;
+    /** Tickets per rating (`"5": 3`). */
+    csatDistribution: Record<string, number>;
+  };
+  ads: { started: number; exhausted: number; byStatus: Record<string, number> };
+  searches: {
+    total: number;
+    completed: number;
+    failed: number;
+    byStatus: Record<string, number>;
+    /** failed / (completed + failed). */
+    failureRate: number | null;
+    medianDurationMs: number | null;
+  };
+}
+
+/** The top-level sections, in the order they are printed. */
+export const REPORT_SECTIONS = [
+  'orders',
+  'payments',
+  'products',
+  'users',
+  'support',
+  'ads',
+  'searches',
+] as const;
+
+// ---- SQL, per dialect side by side ---------------------------------------------------------------
+
+/** The window and environment as a WHERE fragment with its parameters. */
+interface Filter {
+  where: string;
+  params: unknown[];
+}
+
+function windowFilter(dialect: Dialect, query: ReportQuery): Filter {
+  const p = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
+  const params: unknown[] = [Math.floor(query.since / 1000)];
+  let where = `last_event_created >= ${p(1)}`;
+  if (query.environment) {
+    params.push(query.environment);
+    where += ` AND environment = ${p(2)}`;
+  }
+  return { where, params };
+}
+
+// A time column PostgreSQL can cast without failing the report; SQLite's julianday() gives NULL
+// for anything it cannot read, so the same rows drop out on both engines.
+const PG_ISO = `'^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?$'`;
+
+/** Ties among equally frequent reasons sort by their bytes on both engines. */
+const byBytes: Record<Dialect, string> = { sqlite: 'COLLATE BINARY', postgres: 'COLLATE "C"' };
+
+const SQL = {
+  countByStatus: (table: string, f: Filter) =>
+    `SELECT status, COUNT(*) AS n FROM ${table} WHERE ${f.where} AND status IS NOT NULL GROUP BY status`,
+  countWhere: (table: string, f: Filter, condition: string) =>
+    `SELECT COUNT(*) AS n FROM ${table} WHERE ${f.where} AND ${condition}`,
+  countBy: (table: string, f: Filter, column: string, condition: string) =>
+    `SELECT ${column} AS k, COUNT(*) AS n FROM ${table} WHERE ${f.where} AND ${condition} GROUP BY ${column}`,
+  gmv: (f: Filter) =>
+    `SELECT currency AS k, SUM(total_amount) AS total FROM procureiq_orders
+     WHERE ${f.where} AND currency IS NOT NULL AND total_amount IS NOT NULL AND status <> 'cancelled'
+     GROUP BY currency`,
+  paymentAmounts: (f: Filter) =>
+    `SELECT status, currency, SUM(amount) AS total FROM procureiq_payments
+     WHERE ${f.where} AND status IS NOT NULL AND currency IS NOT NULL AND amount IS NOT NULL
+     GROUP BY status, currency`,
+  topReasons: (dialect: Dialect, table: string, f: Filter, status: string) =>
+    `SELECT reason, COUNT(*) AS n FROM ${table}
+     WHERE ${f.where} AND status = '${status}' AND reason IS NOT NULL
+     GROUP BY reason ORDER BY n DESC, reason ${byBytes[dialect]} LIMIT 5`,
+  tierChanges: (dialect: Dialect, f: Filter) =>
+    `SELECT old_tier AS old_tier, new_tier AS new_tier, COUNT(*) AS n FROM procureiq_users
+     WHERE ${f.where} AND tier_changed_event_id IS NOT NULL
+     GROUP BY old_tier, new_tier
+     ORDER BY n DESC, old_tier ${byBytes[dialect]}, new_tier ${byBytes[dialect]} LIMIT 10`,
+  csat: (f: Filter) =>
+    `SELECT AVG(csat_rating) AS average, COUNT(csat_rating) AS n FROM procureiq_support_tickets
+     WHERE ${f.where} AND csat_rating IS NOT NULL`,
+  /** Median milliseconds from one ISO time column to another: SQLite has no median, so its rows come back. */
+  durationMedian: {
+    sqlite: (table: string, f: Filter, from: string, to: string) =>
+      `SELECT ROUND((julianday(${to}) - julianday(${from})) * 86400000.0) AS d FROM ${table}
+       WHERE ${f.where} AND ${from} IS NOT NULL AND ${to} IS NOT NULL`,
+    postgres: (table: string, f: Filter, from: string, to: string) =>
+      `SELECT percentile_cont(0.5) WITHIN GROUP (
+         ORDER BY EXTRACT(EPOCH FROM (${to}::timestamptz - ${from}::timestamptz)) * 1000) AS median
+       FROM ${table} WHERE ${f.where} AND ${from} ~ ${PG_ISO} AND ${to} ~ ${PG_ISO}`,
+  },
+  /** Median of a numeric column. */
+  columnMedian: {
+    sqlite: (table: string, f: Filter, column: string) =>
+      `SELECT ${column} AS d FROM ${table} WHERE ${f.where} AND ${column} IS NOT NULL`,
+    postgres: (table: string, f: Filter, column: string) =>
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ${column}) AS median FROM ${table}
+       WHERE ${f.where} AND ${column} IS NOT NULL`,
+  },
+};
+
+// ---- building the report -------------------------------------------------------------------------
+
+/** The middle value (the mean of the two middle ones for an even count), as PostgreSQL's percentile_cont(0.5). */
+export function median(values: readonly number[]): number | null {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = Math.floor(sorted.length / 2);
+  const upper = sorted[mid] as number;
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] as number) + upper) / 2;
+}
+
+const ratio = (part: number, whole: number) => (whole === 0 ? null : part / whole);
+const num = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
+
+/**
+ * Reads the report from the projected tables.
+ *
+ * @example
+ * const reader = openEntityReader(parseDatabaseUrl('sqlite:./data/procureiq-webhooks.db'));
+ * const report = await buildReport(reader, { since: Date.now() - 7 * 86_400_000 });
+ * report.orders.byStatus.shipped; // 12
+ */
+export async function buildReport(
+  reader: { dialect: Dialect; read: RowReader },
+  query: ReportQuery,
+): Promise<Report> {
+  const { dialect, read } = reader;
+  const f = windowFilter(dialect, query);
+  const rows = (sql: string) => read(sql, f.params);
+  const count = async (table: string, condition: string) =>
+    num((await rows(SQL.countWhere(table, f, condition)))[0]?.n);
+  const countBy = async (table: string, column: string, condition: string) => {
+    const out: Record<string, number> = {};
+    for (const r of await rows(SQL.countBy(table, f, column, condition))) out[String(r.k)] = num(r.n);
+    return out;
+  };
+  const byStatus = async (entity: EntitySpec) => {
+    const out: Record<string, number> = Object.fromEntries((entity.statuses ?? []).map((s) => [s, 0]));
+    for (const r of await rows(SQL.countByStatus(entity.table, f))) out[String(r.status)] = num(r.n);
+    return out;
+  };
+  const reasons = async (entity: EntitySpec, status: string): Promise<ReasonCount[]> =>
+    (await rows(SQL.topReasons(dialect, entity.table, f, status))).map((r) => ({
+      reason: String(r.reason),
+      count: num(r.n),
+    }));
+  const medianOf = async (sqlite: string, postgres: string): Promise<number | null> => {
+    if (dialect === 'postgres') {
+      const value = (await rows(postgres))[0]?.median;
+      return value === null || value === undefined ? null : Math.round(Number(value) * 1000) / 1000;
+    }
+    const values = (await rows(sqlite)).map((r) => r.d).filter((d) => d !== null && d !== undefined);
+    const m = median(values.map(Number));
+    return m === null ? null : Math.round(m * 1000) / 1000;
+  };
+  const durationMedian = (table: string, from: string, to: string) =>
+    medianOf(SQL.durationMedian.sqlite(table, f, from, to), SQL.durationMedian.postgres(table, f, from, to));
+  const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+  const orderStatus = await byStatus(orders);
+  const gmvByCurrency: Record<string, number> = {};
+  for (const r of await rows(SQL.gmv(f))) gmvByCurrency[String(r.k)] = num(r.total);
+  const ordersTotal = sum(orderStatus);
+
+  const paymentStatus = await byStatus(payments);
+  const amountByStatus: Record<string, Record<string, number>> = {};
+  for (const r of await rows(SQL.paymentAmounts(f))) {
+    const status = String(r.status);
+    amountByStatus[status] = { ...amountByStatus[status], [String(r.currency)]: num(r.total) };
+  }
+  const paid = num(paymentStatus.succeeded) + num(paymentStatus.refunded);
+
+  const productStatus = await byStatus(products);
+  const approved = num(productStatus.approved);
+
+  const tierChangesByTier = (await rows(SQL.tierChanges(dialect, f))).map((r) => ({
+    from: String(r.old_tier ?? ''),
+    to: String(r.new_tier ?? ''),
+    count: num(r.n),
+  }));
+
+  const csat = (await rows(SQL.csat(f)))[0] ?? {};
+  const csatCount = num(csat.n);
+
+  const searchStatus = await byStatus(searches);
+  const completed = num(searchStatus.completed);
+  const failed = num(searchStatus.failed);
+
+  return {
+    since: new Date(query.since).toISOString(),
+    environment: query.environment ?? null,
+    orders: {
+      total: ordersTotal,
+      byStatus: orderStatus,
+      gmvByCurrency,
+      medianCreatedToShippedMs: await durationMedian(orders.table, 'created_at', 'shipped_at'),
+      medianCreatedToDeliveredMs: await durationMedian(orders.table, 'created_at', 'delivered_at'),
+      cancellationRate: ratio(num(orderStatus.cancelled), ordersTotal),
+    },
+    payments: {
+      total: sum(paymentStatus),
+      byStatus: paymentStatus,
+      amountByStatus,
+      successRate: ratio(paid, paid + num(paymentStatus.failed)),
+      topFailureReasons: await reasons(payments, 'failed'),
+    },
+    products: {
+      total: sum(productStatus),
+      byStatus: productStatus,
+      approvalRate: ratio(approved, approved + num(productStatus.rejected)),
+      topRejectionReasons: await reasons(products, 'rejected'),
+    },
+    users: {
+      registrations: await count(users.table, 'registered_event_id IS NOT NULL'),
+      registrationsByRole: await countBy(
+        users.table,
+        'role',
+        'registered_event_id IS NOT NULL AND role IS NOT NULL',
+      ),
+      tierChanges: await count(users.table, 'tier_changed_event_id IS NOT NULL'),
+      tierChangesByTier,
+    },
+    support: {
+      opened: await count(supportTickets.table, 'created_event_id IS NOT NULL'),
+      resolved: await count(supportTickets.table, 'resolved_event_id IS NOT NULL'),
+      byStatus: await byStatus(supportTickets),
+      medianResolutionMs: await durationMedian(supportTickets.table, 'created_at', 'resolved_at'),
+      csatAverage: csatCount === 0 ? null : Math.round(Number(csat.average) * 1000) / 1000,
+      csatCount,
+      csatDistribution: await countBy(supportTickets.table, 'csat_rating', 'csat_rating IS NOT NULL'),
+    },
+    ads: {
+      started: await count(adCampaigns.table, 'started_event_id IS NOT NULL'),
+      exhausted: await count(adCampaigns.table, 'budget_exhausted_event_id IS NOT NULL'),
+      byStatus: await byStatus(adCampaigns),
+    },
+    searches: {
+      total: sum(searchStatus),
+      completed,
+      failed,
+      byStatus: searchStatus,
+      failureRate: ratio(failed, completed + failed),
+      medianDurationMs: await medianOf(
+        SQL.columnMedian.sqlite(searches.table, f, 'duration_ms'),
+        SQL.columnMedian.postgres(searches.table, f, 'duration_ms'),
+      ),
+    },
+  };
+}
