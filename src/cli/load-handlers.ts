@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Consumer } from '../consumer.ts';
 import { ConfigError } from '../util/errors.ts';
+import { loadDefaultExport } from '../util/load-module.ts';
 import type { HandlerMap } from '../worker/handlers.ts';
 
 /**
@@ -11,27 +9,7 @@ import type { HandlerMap } from '../worker/handlers.ts';
  * consumer and registers handlers itself.
  */
 export async function loadHandlers(file: string, consumer: Consumer): Promise<void> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw new ConfigError(`HANDLERS (--handlers): no file at ${path}`);
-  const ext = extname(path);
-  let module: { default?: unknown };
-  if (ext === '.ts' || ext === '.mts' || ext === '.cts') {
-    // TypeScript loads through tsx, so users need no build step.
-    const { tsImport } = await import('tsx/esm/api');
-    module = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
-  } else {
-    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  }
-  let exported = module.default;
-  // A CommonJS or transpiled module may wrap its default export once more.
-  if (
-    exported &&
-    typeof exported === 'object' &&
-    'default' in exported &&
-    Object.keys(exported).length === 1
-  ) {
-    exported = (exported as { default: unknown }).default;
-  }
+  const { path, exported } = await loadDefaultExport(file, 'HANDLERS (--handlers)');
   if (typeof exported === 'function') {
     await (exported as (c: Consumer) => unknown)(consumer);
     return;

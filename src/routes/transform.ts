@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError, ProcureIqWebhooksError, toError } from '../util/errors.ts';
+import { loadDefaultExport, TS_EXTENSIONS } from '../util/load-module.ts';
 
 /**
  * A route's transform: the default export of a module, given the parsed envelope, answering the
@@ -33,7 +31,6 @@ export class TransformError extends ProcureIqWebhooksError {
   }
 }
 
-const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 export const TRANSFORM_EXTENSIONS = new Set([...TS_EXTENSIONS, '.js', '.mjs', '.cjs']);
 
 /**
@@ -42,26 +39,7 @@ export const TRANSFORM_EXTENSIONS = new Set([...TS_EXTENSIONS, '.js', '.mjs', '.
  * export is not a function.
  */
 export async function loadTransform(file: string): Promise<TransformFn> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw new ConfigError(`transform: no file at ${path}`);
-  const ext = extname(path);
-  let module: { default?: unknown };
-  if (TS_EXTENSIONS.has(ext)) {
-    const { tsImport } = await import('tsx/esm/api');
-    module = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
-  } else {
-    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  }
-  let exported = module.default;
-  // A CommonJS or transpiled module may wrap its default export once more.
-  if (
-    exported &&
-    typeof exported === 'object' &&
-    'default' in exported &&
-    Object.keys(exported).length === 1
-  ) {
-    exported = (exported as { default: unknown }).default;
-  }
+  const { path, exported } = await loadDefaultExport(file, 'transform');
   if (typeof exported !== 'function') {
     throw new ConfigError(
       `transform: ${path} must export default a function (event) => body | null, not ${exported === undefined ? 'nothing' : typeof exported}`,

@@ -7,6 +7,7 @@ import {
   DestinationError,
   type DestinationOptions,
   errorMessage,
+  failAll,
   mapLimit,
   procureIqHeaders,
   redactUrl,
@@ -99,8 +100,7 @@ export function createNatsDestination(
       try {
         current = await ensureLink();
       } catch (e) {
-        const error = `${target}: ${errorMessage(e)}`;
-        return batch.map(() => ({ ok: false, error }));
+        return failAll(batch.length, `${target}: ${errorMessage(e)}`);
       }
       return mapLimit(batch, CONCURRENCY, (message) => publish(current, message));
     },
