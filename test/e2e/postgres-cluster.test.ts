@@ -143,7 +143,7 @@ describe('several instances on one PostgreSQL', () => {
     // Instead of waiting out the lease, move it into the past, as the clock eventually would.
     const owner = `${hostname()}:${victim.child.pid}:`;
     const moved = await db.query(
-      `UPDATE "${schema}".events SET lease_expires_at = 0 WHERE status = 'processing' AND starts_with(lease_owner, $1)`,
+      `UPDATE "${schema}".jobs SET lease_expires_at = 0 WHERE status = 'processing' AND starts_with(lease_owner, $1)`,
       [owner],
     );
     assert.equal(moved.rowCount, 5);
@@ -168,7 +168,10 @@ describe('several instances on one PostgreSQL', () => {
     await postSigned(zombie.url, { ...examplePayloads['order.shipped'], id });
     await waitFor(() => lines(`run ${id} 1`).length === 1, { what: 'the zombie to start the handler' });
     zombie.child.kill('SIGSTOP');
-    await db.query(`UPDATE "${schema}".events SET lease_expires_at = 0 WHERE id = $1`, [id]);
+    await db.query(
+      `UPDATE "${schema}".jobs SET lease_expires_at = 0 WHERE event_id = $1 AND consumer = 'handlers'`,
+      [id],
+    );
     await waitFor(async () => (await statusOf(id)) === 'processed', {
       what: 'the other instance to complete it',
     });
