@@ -180,9 +180,8 @@ describe('CLI: routes, deliveries, replay --route', () => {
     const r = await runCli(['routes', 'test', file, '--routes', routesFile, '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    // biome-ignore lint/suspicious/noExplicitAny: checked field by field
     assert.deepEqual(
-      out.routes.map((x: any) => x.route),
+      out.routes.map((x: { route: string }) => x.route),
       ['ship', 'audit'],
     );
     const [ship, audit] = out.routes;
@@ -206,9 +205,8 @@ describe('CLI: routes, deliveries, replay --route', () => {
       env,
     });
     assert.equal(stored.code, 0, stored.stderr);
-    // biome-ignore lint/suspicious/noExplicitAny: as above
     assert.deepEqual(
-      JSON.parse(stored.stdout).routes.map((x: any) => x.route),
+      JSON.parse(stored.stdout).routes.map((x: { route: string }) => x.route),
       ['audit'],
     );
 

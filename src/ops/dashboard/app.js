@@ -490,46 +490,6 @@ function replayRoute(name, dead) {
   });
 }
 
-// Charts: hand-drawn SVG bars, one per minute of the last hour.
-const PALETTE = ['#2f5bea', '#1f9d55', '#c98a00', '#8e44ad', '#d64545', '#16a085', '#e67e22', '#34495e'];
-
-function bars(container, minutes, series, colors) {
-  const width = 720;
-  const height = 200;
-  const max = Math.max(1, ...minutes.map((m) => series.reduce((sum, s) => sum + (s.values.get(m) ?? 0), 0)));
-  const w = width / minutes.length;
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  svg.setAttribute('preserveAspectRatio', 'none');
-  minutes.forEach((m, i) => {
-    let y = height;
-    series.forEach((s, k) => {
-      const v = s.values.get(m) ?? 0;
-      if (!v) return;
-      const h = (v / max) * (height - 10);
-      y -= h;
-      const rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
-      rect.setAttribute('x', String(i * w + 1));
-      rect.setAttribute('y', String(y));
-      rect.setAttribute('width', String(Math.max(1, w - 2)));
-      rect.setAttribute('height', String(h));
-      rect.setAttribute('fill', colors[k % colors.length]);
-      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
-      title.textContent = `${new Date(m).toLocaleTimeString()} ${s.name}: ${v}`;
-      rect.append(title);
-      svg.append(rect);
-    });
-  });
-  const axis = el(
-    'div',
-    { class: 'axis' },
-    el('span', { text: new Date(minutes[0]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) }),
-    el('span', { text: `peak ${max === 1 && !series.some((s) => s.values.size) ? 0 : max}/min` }),
-    el('span', { text: 'now' }),
-  );
-  container.replaceChildren(svg, axis);
-}
-
 // Charts: events and failures per minute of the last hour, drawn with uPlot (charts.js).
 async function refreshCharts() {
   const stats = await api(`/stats?${query({ window: '1h', type: '', status: '', q: '', since: '' })}`);
