@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../helpers/index.ts';
 
-const EVENTS = 1500;
+const EVENTS = 900;
 const SENDERS = 24;
 
 describe('routes on three instances sharing PostgreSQL', () => {
@@ -69,7 +69,13 @@ describe('routes on three instances sharing PostgreSQL', () => {
         ],
       }),
     );
-    const env = { DATABASE_URL: `${PG_URL}?schema=${schema}`, ROUTES: routesFile, LOG_LEVEL: 'warn' };
+    // Routes only: the live tables' own job would be a third job per event here.
+    const env = {
+      DATABASE_URL: `${PG_URL}?schema=${schema}`,
+      ROUTES: routesFile,
+      PROJECTIONS: 'none',
+      LOG_LEVEL: 'warn',
+    };
     // One at a time: the first migrates the schema.
     for (let i = 0; i < 3; i++) instances.push(await startServer(tmp.dir, env));
 

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
+import { storeReadiness } from '../../src/ops/readiness.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { capturingLogger } from '../helpers/capture-log.ts';
 import { dropSchema, PG_URL, SECRET, tempDir, uniqueSchema } from '../helpers/index.ts';
 
@@ -194,7 +196,7 @@ describe('/readyz on a store that fails', () => {
     await dropSchema(schema);
   });
 
-  it('gives a generic reason; the store error text goes to the log only', async () => {
+  it('names migrations that are behind (our own words), and nothing of the database', async () => {
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
@@ -203,13 +205,27 @@ describe('/readyz on a store that fails', () => {
     const res = await fetch(`${base}/readyz`);
     const text = await res.text();
     assert.equal(res.status, 503);
-    assert.deepEqual(JSON.parse(text), {
-      status: 'not_ready',
-      reason: 'the store is not reachable; the service log has the details',
+    const body = JSON.parse(text) as { status: string; reason: string };
+    assert.equal(body.status, 'not_ready');
+    assert.match(body.reason, /^migrations are behind \(0 of \d+\); run "procureiq-webhooks migrate"$/);
+    assert.doesNotMatch(text, /piq_test|PostgreSQL|127\.0\.0\.1/);
+  });
+
+  it("gives a generic reason for the store's own errors; their text goes to the log only", async () => {
+    const unreachable = new PostgresStore({
+      connectionString: 'postgres://postgres@127.0.0.1:1/test',
+      schema,
     });
-    assert.doesNotMatch(text, /migrations|piq_test|PostgreSQL/);
-    const logged = log.lines().find((l) => l.msg === 'not ready: the store did not answer a ping');
-    // The store's own words (here: its schema lost its migration ledger) are in the log.
-    assert.match(JSON.stringify(logged?.err), /migrations are behind \(0 of \d+\)/);
+    const capture = capturingLogger();
+    try {
+      await assert.rejects(storeReadiness(unreachable, capture.logger)(), (error: Error) => {
+        assert.equal(error.message, 'the store is not reachable; the service log has the details');
+        return true;
+      });
+      const logged = capture.lines().find((l) => l.msg === 'not ready: the store did not answer a ping');
+      assert.match(JSON.stringify(logged?.err), /ECONNREFUSED|unreachable/);
+    } finally {
+      await unreachable.close();
+    }
   });
 });
