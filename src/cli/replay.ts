@@ -136,6 +136,8 @@ async function replayWithProgress(
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Said at once, before the first write: a progress bar off a terminal only draws once a second.
+  process.stderr.write(`replaying ${total} event(s); Ctrl-C stops after the one in flight\n`);
   const bar = new SingleBar({
     format: 'replaying [{bar}] {value}/{total} {eta_formatted} left',
     stream: process.stderr,

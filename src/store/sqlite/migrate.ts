@@ -9,10 +9,19 @@ const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
  * write lock, then sees the version recorded and skips it.
  */
 export function migrate(db: Database.Database): number {
+  const migrations = loadMigrations(MIGRATIONS_DIR);
+  // A current database needs no write lock: a CLI command opening it waits on no writer.
+  const ledger = db.prepare(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+  );
+  if (ledger.pluck().get() !== undefined) {
+    const done = db.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get() as number | null;
+    if ((done ?? 0) >= (migrations.at(-1)?.version ?? 0)) return 0;
+  }
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
   let applied = 0;
-  for (const migration of loadMigrations(MIGRATIONS_DIR)) {
+  for (const migration of migrations) {
     const run = db.transaction(() => {
       const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version);
       if (done) return false;
