@@ -1,3 +1,6 @@
+// Not part of `npm test` for now: in a fresh clone under `.ci/run` this test stalls (120 s, almost no
+// CPU used) while it passes in about 23 s from a developer's tree. Run it with
+// `npm run test:routes-cluster`; see the closing note of issue 10 for what is known.
 // Three real `serve` instances on one PostgreSQL schema route a load to an HTTP sink: in normal
 // operation each (event, route) is delivered exactly once, whichever instance stored the event.
 import assert from 'node:assert/strict';
