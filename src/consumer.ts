@@ -344,11 +344,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
       ...(worker ? { dispatcher: worker } : {}),
       routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
-      // Events no handler takes are projected by a projections job of their own.
+      // Events no handler takes are projected as they are stored, on a store that can (SQLite);
+      // otherwise, or should that write fail, by a projections job of their own.
       projectionJobs: (event) =>
         registry.has(event.type) || !runWorker
           ? []
           : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
+      projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
       onRouted: () => {
         routeDispatcher?.wake();
         projectionRunner?.wake();

@@ -77,7 +77,9 @@ export function readRawBody(
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     });
     req.on('error', (error) => fail(error));
-    req.on('aborted', () => fail(new Error('request aborted by the client')));
-    req.on('close', () => fail(new Error('request closed before its body was read')));
+    // 'close' comes after every request, read or not: build its error (a stack trace, some
+    // microseconds) only when the body was still being read.
+    req.on('aborted', () => done || fail(new Error('request aborted by the client')));
+    req.on('close', () => done || fail(new Error('request closed before its body was read')));
   });
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { validateKnownEvent } from '../events/catalogue.ts';
 import { createLogSampler, type LogSampler } from '../logging/log-sampler.ts';
 import type { Logger } from '../logging/logger.ts';
+import type { ProjectedEvent } from '../projections/statements.ts';
 import { SIGNATURE_HEADER } from '../signature/sign.ts';
 import { verifySignature } from '../signature/verify-signature.ts';
 import {
@@ -10,6 +11,7 @@ import {
   type InboxStore,
   type InsertResult,
   type NewJob,
+  type TransactionalStatement,
 } from '../store/inbox-store.ts';
 import {
   BodyTooLargeError,
@@ -77,6 +79,11 @@ export interface ReceiverOptions {
    * event only projected is still stored `unhandled`.
    */
   projectionJobs?: (event: { type: string }) => NewJob[];
+  /**
+   * The projection writes of an event that gets a projections job, for a store that applies them
+   * in the insert's transaction (`InboxStore.projectsAtInsert`): then the job is only the fallback.
+   */
+  projectionStatements?: (event: ProjectedEvent) => TransactionalStatement[];
   /** New route or projection jobs were stored: their runners may claim. */
   onRouted?: () => void;
   /** 1 + the retries allowed for this type. @defaultValue 4 */
@@ -207,6 +214,17 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     const status = validationError !== null ? 'invalid' : wanted.length > 0 ? 'pending' : 'unhandled';
     const deliveryId = header(headers, 'x-procureiq-delivery') ?? null;
     const receivedAt = Date.now();
+    const projection =
+      projected.length > 0 && options.store.projectsAtInsert
+        ? options.projectionStatements?.({
+            id: envelope.id,
+            type: envelope.type,
+            created: envelope.created,
+            environment,
+            receivedAt,
+            data: envelope.data as Record<string, unknown>,
+          })
+        : undefined;
     const dispatcher = options.dispatcher;
     const lease = handled ? dispatcher?.reserve() : undefined;
     let result: InsertResult;
@@ -225,6 +243,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
           validationError,
           maxAttempts,
           jobs,
+          projection,
           secretIndex: verified.secretIndex,
           sourceAddress: remoteAddress ?? null,
         },

@@ -90,6 +90,13 @@ export interface NewEvent {
    * Routes add one job each (`route:NAME`), decided here so they exist atomically with the event.
    */
   jobs?: readonly NewJob[] | undefined;
+  /**
+   * The event's projection writes, for a store that applies them in the insert's own transaction
+   * (`projectsAtInsert`): then the `projections` job in `jobs` is not created. If a write fails it
+   * rolls back alone and the job is created instead, so the failure is retried and dead-lettered
+   * like any other. A store that does not project at insert ignores this and creates the job.
+   */
+  projection?: readonly TransactionalStatement[] | undefined;
   /** Index of the secret that verified the delivery. */
   secretIndex: number;
   sourceAddress: string | null;
@@ -324,6 +331,13 @@ export interface InboxStore {
 
   /** The SQL dialect of `TransactionalStatement`s this store runs (`?` or `$1` parameters). */
   readonly dialect: 'sqlite' | 'postgres';
+
+  /**
+   * Whether `insertIfAbsent` applies `NewEvent.projection` in the insert's transaction (SQLite:
+   * one writer, so it costs one upsert in a commit that happens anyway) rather than leaving it to
+   * the event's projections job.
+   */
+  readonly projectsAtInsert: boolean;
 
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;

@@ -1,5 +1,6 @@
 // The projections consumer on both engines: events stored with a projections job are projected by
-// the runner in the transaction that marks the job processed; out-of-order, tied and replayed
+// the runner in the transaction that marks the job processed (or, on SQLite, by the insert itself,
+// the job being the fallback when that write fails); out-of-order, tied and replayed
 // events give the rows the rules promise; invalid events are never projected; a failing write is
 // retried then dead-lettered; a rebuild gives identical tables and resumes after interruption.
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { type EntityReader, openEntityReader, readEntity } from '../../src/proje
 import { type ProjectionDatabase, rebuildProjections } from '../../src/projections/rebuild.ts';
 import { ENTITIES, PROJECTIONS_CONSUMER, resolveProjectionsConfig } from '../../src/projections/registry.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../src/projections/runner.ts';
+import { projectionStatements } from '../../src/projections/statements.ts';
 import type { InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -117,6 +119,26 @@ function newEvent(
     sourceAddress: null,
   };
   return { ...event, jobs: projectionJobs(event, config, options.maxAttempts ?? 3) };
+}
+
+/** The event with the projection writes the receiver adds for a store that projects at insert. */
+function withProjection(event: NewEvent, store: InboxStore): NewEvent {
+  const data = JSON.parse(Buffer.from(event.rawBody).toString('utf8')).data;
+  return {
+    ...event,
+    projection: projectionStatements(
+      store.dialect,
+      {
+        id: event.id,
+        type: event.type,
+        created: event.created,
+        environment: event.environment,
+        receivedAt: event.receivedAt,
+        data,
+      },
+      config,
+    ),
+  };
 }
 
 async function projected(store: InboxStore, id: string, status = 'processed') {
@@ -274,6 +296,41 @@ for (const engine of engines) {
       assert.equal(await row('procureiq_ad_campaigns', 'campaign_id', campaignId), undefined);
     });
 
+    test('an event stored with its projection writes is projected in the insert (SQLite) or by its job', async () => {
+      const orderId = `ord_at_insert_${engine.name}`;
+      const e = withProjection(
+        newEvent('order.created', 100, {
+          orderId,
+          userId: 'u',
+          totalAmount: 5,
+          currency: 'EUR',
+          itemCount: 1,
+        }),
+        opened.store,
+      );
+      e.status = 'unhandled';
+      assert.deepEqual(await opened.store.insertIfAbsent(e), { outcome: 'inserted', claimed: null });
+      if (opened.store.projectsAtInsert) {
+        // Projected in the same commit that stored it: no job, nothing for the runner to do.
+        const detail = await opened.store.get(e.id);
+        assert.deepEqual(detail?.jobs, []);
+        assert.equal(detail?.status, 'unhandled');
+        assert.equal((await row('procureiq_orders', 'order_id', orderId))?.last_event_id, e.id);
+      } else {
+        runner.wake();
+        await projected(opened.store, e.id);
+      }
+      const r = await row('procureiq_orders', 'order_id', orderId);
+      assert.equal(r?.status, 'created');
+      assert.equal(r?.total_amount, 5);
+      // A second delivery stores nothing and projects nothing new.
+      assert.deepEqual(await opened.store.insertIfAbsent({ ...e, receivedAt: e.receivedAt + 1 }), {
+        outcome: 'duplicate',
+        claimed: null,
+      });
+      assert.deepEqual(await row('procureiq_orders', 'order_id', orderId), r);
+    });
+
     test('a write to a dropped table is retried, then dead-lettered with the SQL error', async () => {
       const direct = await opened.direct();
       try {
@@ -281,13 +338,13 @@ for (const engine of engines) {
       } finally {
         await direct.close();
       }
-      const e = newEvent(
-        'search.failed',
-        100,
-        { searchResultId: 'sr_dropped', error: 'x' },
-        { maxAttempts: 2 },
+      // Stored with its projection writes: where the store applies them at insert (SQLite), the
+      // failing write rolls back alone and the projections job takes over.
+      const e = withProjection(
+        newEvent('search.failed', 100, { searchResultId: 'sr_dropped', error: 'x' }, { maxAttempts: 2 }),
+        opened.store,
       );
-      await opened.store.insertIfAbsent(e);
+      assert.deepEqual(await opened.store.insertIfAbsent(e), { outcome: 'inserted', claimed: null });
       runner.wake();
       const detail = await projected(opened.store, e.id, 'dead');
       const attempts = (detail?.attemptHistory ?? []).filter((a) => a.consumer === PROJECTIONS_CONSUMER);

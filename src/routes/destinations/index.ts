@@ -1,13 +1,22 @@
-import type { Destination, DestinationConfig } from '../types.ts';
-import { createBullMqDestination } from './bullmq.ts';
-import { createHttpDestination } from './http.ts';
-import { createNatsDestination } from './nats.ts';
-import { createRabbitMqDestination } from './rabbitmq.ts';
-import { createRedisStreamDestination } from './redis-stream.ts';
+import type { Destination, DestinationConfig, DestinationType } from '../types.ts';
 import type { DestinationOptions } from './shared.ts';
 
 export type { DestinationOptions } from './shared.ts';
 export { DestinationError } from './shared.ts';
+
+type Factory = (config: DestinationConfig, options: DestinationOptions) => Destination;
+
+/**
+ * Each type's module, loaded on first use: its client library (amqplib, ioredis, bullmq, NATS,
+ * undici) costs start-up time and memory only when a destination of that type is configured.
+ */
+const FACTORIES: Record<DestinationType, () => Promise<Factory>> = {
+  http: async () => (await import('./http.ts')).createHttpDestination as Factory,
+  rabbitmq: async () => (await import('./rabbitmq.ts')).createRabbitMqDestination as Factory,
+  'redis-stream': async () => (await import('./redis-stream.ts')).createRedisStreamDestination as Factory,
+  bullmq: async () => (await import('./bullmq.ts')).createBullMqDestination as Factory,
+  nats: async () => (await import('./nats.ts')).createNatsDestination as Factory,
+};
 
 /**
  * The client for one configured destination. Nothing connects until the first `send` or `check`;
@@ -21,16 +30,18 @@ export { DestinationError } from './shared.ts';
  * await dest.close();
  */
 export function createDestination(config: DestinationConfig, options: DestinationOptions = {}): Destination {
-  switch (config.type) {
-    case 'http':
-      return createHttpDestination(config, options);
-    case 'rabbitmq':
-      return createRabbitMqDestination(config, options);
-    case 'redis-stream':
-      return createRedisStreamDestination(config, options);
-    case 'bullmq':
-      return createBullMqDestination(config, options);
-    case 'nats':
-      return createNatsDestination(config, options);
-  }
+  let client: Promise<Destination> | undefined;
+  const open = () => {
+    client ??= FACTORIES[config.type]().then((create) => create(config, options));
+    return client;
+  };
+  return {
+    type: config.type,
+    name: config.name,
+    send: async (batch) => (await open()).send(batch),
+    check: async () => (await open()).check(),
+    close: async () => {
+      if (client) await (await client).close();
+    },
+  };
 }

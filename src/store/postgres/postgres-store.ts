@@ -90,6 +90,8 @@ interface Finish {
 export class PostgresStore implements InboxStore {
   readonly exclusive = false;
   readonly dialect = 'postgres';
+  /** Inserts are one multi-row statement per batch: projections keep their job. */
+  readonly projectsAtInsert = false;
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly options: PostgresStoreOptions;

@@ -21,6 +21,8 @@ import {
   type LeaseRequest,
   type ListFilter,
   type NewEvent,
+  type NewJob,
+  PROJECTIONS,
   type ReplayOutcome,
   type SecretUse,
   type TransactionalStatement,
@@ -88,7 +90,12 @@ export class SqliteConnection {
     // Hashed here, on the writer thread, to keep it off the request path.
     const sha256 = createHash('sha256').update(body).digest('hex');
     const now = event.receivedAt;
-    const jobs = jobsOf(event);
+    // Projected here, in this transaction, the event needs no projections job (kept as the
+    // fallback should the writes fail).
+    const projection = event.projection?.length ? event.projection : undefined;
+    const allJobs = jobsOf(event);
+    const fallback = projection && allJobs.find((job) => job.consumer === PROJECTIONS);
+    const jobs = fallback ? allJobs.filter((job) => job !== fallback) : allJobs;
     // Only the handlers job is leased to the local worker at once; routes claim their own.
     const leased = lease !== undefined && jobs.some((job) => job.consumer === HANDLERS);
     const inserted =
@@ -123,21 +130,11 @@ export class SqliteConnection {
       );
       return { outcome: 'duplicate', claimed: null };
     }
-    for (const job of jobs) {
-      const leaseIt = leased && job.consumer === HANDLERS;
-      this.plan.insertJob.run(
-        event.id,
-        job.consumer,
-        leaseIt ? 'processing' : 'pending',
-        leaseIt ? 1 : 0,
-        job.maxAttempts,
-        leaseIt ? null : now,
-        leaseIt ? lease.owner : null,
-        leaseIt ? now : null,
-        leaseIt ? now + lease.leaseMs : null,
-        job.orderKey ?? null,
-        now,
-      );
+    for (const job of jobs)
+      this.insertJob(event.id, job, now, leased && job.consumer === HANDLERS ? lease : undefined);
+    if (fallback && projection && !this.projectAtInsert(projection)) {
+      this.insertJob(event.id, fallback, now);
+      this.plan.summariseEvent.run({ id: event.id, now });
     }
     if (!leased) return { outcome: 'inserted', claimed: null };
     return {
@@ -156,6 +153,45 @@ export class SqliteConnection {
         lease.owner,
       ),
     };
+  }
+
+  private insertJob(eventId: string, job: NewJob, now: number, lease?: LeaseRequest): void {
+    this.plan.insertJob.run(
+      eventId,
+      job.consumer,
+      lease ? 'processing' : 'pending',
+      lease ? 1 : 0,
+      job.maxAttempts,
+      lease ? null : now,
+      lease?.owner ?? null,
+      lease ? now : null,
+      lease ? now + lease.leaseMs : null,
+      job.orderKey ?? null,
+      now,
+    );
+  }
+
+  /**
+   * Runs a new event's projection writes under a savepoint. False when one failed: they rolled
+   * back alone, and the caller creates the projections job, whose attempts retry the write and
+   * record its error.
+   */
+  private projectAtInsert(statements: readonly TransactionalStatement[]): boolean {
+    const outer = this.db.inTransaction;
+    const run = () => {
+      for (const statement of statements)
+        this.prepared(statement.sql).run(...(statement.params as unknown[]));
+    };
+    try {
+      // One statement is atomic on its own; several need a savepoint to roll back together.
+      if (statements.length === 1) run();
+      else this.db.transaction(run)();
+      return true;
+    } catch (error) {
+      // SQLite rolled back the whole transaction (I/O error, disk full): the insert is gone too.
+      if (outer && !this.db.inTransaction) throw error;
+      return false;
+    }
   }
 
   claimDue(options: ClaimOptions, now = Date.now()): ClaimBatch {

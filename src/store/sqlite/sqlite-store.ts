@@ -31,6 +31,7 @@ import {
   type InboxOperation,
   type OperationResult,
   runBatch,
+  toWire,
 } from './protocol.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
@@ -61,6 +62,7 @@ interface Pending {
 export class SqliteStore implements InboxStore {
   readonly exclusive = true;
   readonly dialect = 'sqlite';
+  readonly projectsAtInsert = true;
   private readonly path: string;
   private readonly mode: 'thread' | 'inline';
   private inbox: SqliteConnection | undefined;
@@ -202,13 +204,7 @@ export class SqliteStore implements InboxStore {
   }
 
   async insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
-    // A Buffer is often a view into a much larger pooled or socket ArrayBuffer, and postMessage
-    // clones the whole backing store: copy the body into a buffer of its own size first.
-    const body = event.rawBody;
-    const sent =
-      body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
-        ? event
-        : { ...event, rawBody: new Uint8Array(body) };
+    const sent = this.mode === 'thread' ? toWire(event) : event;
     const result = await this.call<InsertResult>('insertIfAbsent', lease ? [sent, lease] : [sent]);
     if (result.claimed) result.claimed.rawBody = event.rawBody;
     return result;

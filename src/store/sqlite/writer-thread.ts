@@ -3,7 +3,7 @@
 // this thread waits on the disk, and everything that queued up meanwhile shares the next commit.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { BatchReply, BatchRequest, CommitReply } from './protocol.ts';
-import { commitFailpoint, runBatch } from './protocol.ts';
+import { commitFailpoint, fromWire, runBatch } from './protocol.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
 const port = parentPort;
@@ -33,7 +33,7 @@ port.on('message', (first: BatchRequest | { close: true }) => {
     message = receiveMessageOnPort(port)?.message as BatchRequest | { close: true } | undefined;
   }
   if (requests.length > 0) {
-    const ops = requests.flatMap((r) => r.ops);
+    const ops = fromWire(requests.flatMap((r) => r.ops));
     let replies: BatchReply[];
     try {
       const results = runBatch(inbox, ops, failpoint);
