@@ -22,7 +22,7 @@
 // `benchOpenLoop({ dir, secret, freePort, waitHealthy, stop, writePool, repo })`.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,12 @@ export async function benchOpenLoop({
     for (const kind of ['bare', 'service']) {
       const server = await start(kind);
       try {
+        const before = cpuSeconds(server.child.pid);
         row[kind] = await load({ url: webhook(server.origin), rate, seconds, warmup });
+        row[kind].cpuPerRequestUs = perRequest(
+          cpuSeconds(server.child.pid) - before,
+          rate * (warmup + seconds),
+        );
       } finally {
         await stop(server.child);
       }
@@ -116,11 +121,17 @@ export async function benchOpenLoop({
         server = await start(kind, { healthy: false });
         setTarget(webhook(server.origin));
       },
-    ).finally(() => server && stop(server.child));
+    ).finally(async () => {
+      if (!server) return;
+      // From its start, so the start-up's own work is in (spread over every request).
+      server.cpu = cpuSeconds(server.child.pid);
+      await stop(server.child);
+    });
+    result.cpuPerRequestUs = perRequest(server.cpu, coldRate * runSeconds);
     log(`cold ${kind} at ${coldRate}/s: ${line(result.head ?? result)}`);
     return result;
   };
-  const bareCold = await cold('bare', coldSeconds, { windows: coldSeconds });
+  const bareCold = await cold('bare', coldSeconds);
   const serviceCold = await cold('service', warmCapSeconds, { windows: warmCapSeconds, head: coldSeconds });
   const warmBare = figures.warm.find((r) => r.rate === coldRate).bare;
   const threshold = 2 * warmBare.p99;
@@ -128,7 +139,11 @@ export async function benchOpenLoop({
   figures.cold = {
     rate: coldRate,
     bare: bareCold,
-    service: { ...serviceCold.head, windows: serviceCold.windows, rest: serviceCold },
+    service: {
+      ...serviceCold.head,
+      cpuPerRequestUs: serviceCold.cpuPerRequestUs,
+      windows: serviceCold.windows,
+    },
     threshold,
     timeToWarm: warmAt === -1 ? null : warmAt + 1,
   };
@@ -171,6 +186,20 @@ function pinning() {
     server: (...args) => ['taskset', ['-c', String(s), node, ...args]],
   };
 }
+
+/** CPU time (user + system, all threads) a process has used, from /proc; NaN where there is none. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const perRequest = (seconds, requests) => (seconds * 1e6) / requests;
 
 /** "0-2,5" → [0, 1, 2, 5] */
 function cpuList(text) {
@@ -227,10 +256,10 @@ const line = (r) =>
 /** The markdown tables and the targets. */
 function report(figures, { warmup, seconds, connections }) {
   const row = (name, rate, r) =>
-    `| ${name} | ${fmt(rate)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${(r.non2xx ?? 0) + (r.errors ?? 0)} | ${ms(r.lagP99)} / ${ms(r.lagMax)} |`;
+    `| ${name} | ${fmt(rate)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${(r.non2xx ?? 0) + (r.errors ?? 0)} | ${ms(r.lagP99)} / ${ms(r.lagMax)} | ${fmt(r.cpuPerRequestUs)} |`;
   const head = [
-    '| server | offered/s | p50 | p99 | p99.9 | max | non-2xx + errors | generator lag p99 / max |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| server | offered/s | p50 | p99 | p99.9 | max | non-2xx + errors | generator lag p99 / max | server CPU µs/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const { cold } = figures;
   const lines = [

@@ -31,7 +31,7 @@ import { Pool } from 'undici';
 /**
  * Offers `rate` requests per second to `url` for `seconds` (after `warmup` seconds at the same
  * rate, sent but not recorded, on the same connections) and returns the latency summary in ms:
- * `{ sent, ok, non2xx, errors, achievedRate, p50, p90, p99, p999, max, lagP99, lagMax }`, where
+ * `{ sent, achievedRate, ok, non2xx, errors, p50, p90, p99, p999, max, lagP99, lagMax }`, where
  * `lag*` is how late the generator itself handed requests to the pool (a generator that keeps up
  * shows well under a millisecond). With `windows: n`, also `windows`: the same figures for n equal
  * back-to-back slices of the measured time; with `head: s`, `head`: for its first s seconds. With
@@ -68,12 +68,10 @@ export async function openLoop({
   try {
     if (waitFor) await untilAnswered(agent, new URL(waitFor, target), timeoutMs);
 
-    // Per measured request: latency in µs (NaN for a transport error), and the generator's lag.
-    const latency = new Float64Array(measured).fill(Number.NaN);
+    // Per measured request: latency in µs, status (0 for a transport error), the generator's lag.
+    const latency = new Float64Array(measured);
+    const status = new Uint16Array(measured);
     const lag = new Float64Array(measured);
-    let ok = 0;
-    let non2xx = 0;
-    let errors = 0;
     let settled = 0;
     let lastSend = 0;
     let allSettled;
@@ -83,15 +81,11 @@ export async function openLoop({
     const interval = 1000 / rate;
     const start = performance.now() + 10;
 
-    const settle = (i, intended, status) => {
+    const settle = (i, intended, code) => {
       const m = i - warm;
       if (m >= 0) {
-        if (status === 0) errors++;
-        else {
-          latency[m] = (performance.now() - intended) * 1000;
-          if (status >= 200 && status < 300) ok++;
-          else non2xx++;
-        }
+        latency[m] = (performance.now() - intended) * 1000;
+        status[m] = code;
       }
       if (++settled === total) allSettled();
     };
@@ -105,11 +99,12 @@ export async function openLoop({
           headers: { 'content-type': 'application/json', 'x-procureiq-signature': signature },
           body,
         })
+        .then(async (res) => {
+          await res.body.dump();
+          return res.statusCode;
+        })
         .then(
-          async (res) => {
-            await res.body.dump();
-            settle(i, intended, res.statusCode);
-          },
+          (code) => settle(i, intended, code),
           () => settle(i, intended, 0),
         );
     };
@@ -137,26 +132,19 @@ export async function openLoop({
     await done;
 
     const measuredFrom = start + warm * interval;
+    const slice = (from, to) => summarize(latency, status, lag, from, to);
     const result = {
       sent: measured,
-      ok,
-      non2xx,
-      errors,
       // Requests handed to the pool per second of measured time (the rate asked for, unless the
       // generator ran late at the very end).
       achievedRate: measured / ((lastSend - measuredFrom + interval) / 1000),
-      ...summarize(latency, lag, 0, measured),
+      ...slice(0, measured),
     };
     if (windows > 0)
       result.windows = Array.from({ length: windows }, (_, w) =>
-        summarize(
-          latency,
-          lag,
-          Math.floor((w * measured) / windows),
-          Math.floor(((w + 1) * measured) / windows),
-        ),
+        slice(Math.floor((w * measured) / windows), Math.floor(((w + 1) * measured) / windows)),
       );
-    if (head > 0) result.head = summarize(latency, lag, 0, Math.min(measured, Math.round(rate * head)));
+    if (head > 0) result.head = slice(0, Math.min(measured, Math.round(rate * head)));
     return result;
   } finally {
     await agent.close();
@@ -190,17 +178,26 @@ async function untilAnswered(agent, url, timeoutMs) {
   }
 }
 
-/** Percentiles (ms, nearest rank) of latencies [from, to), transport errors left out. */
-function summarize(latency, lag, from, to) {
-  const sorted = latency
-    .slice(from, to)
-    .filter((v) => !Number.isNaN(v))
-    .sort();
+/** Counts and percentiles (ms, nearest rank) of requests [from, to); transport errors left out. */
+function summarize(latency, status, lag, from, to) {
+  const answered = [];
+  let ok = 0;
+  let non2xx = 0;
+  for (let m = from; m < to; m++) {
+    if (status[m] === 0) continue;
+    answered.push(latency[m]);
+    if (status[m] >= 200 && status[m] < 300) ok++;
+    else non2xx++;
+  }
+  const sorted = Float64Array.from(answered).sort();
   const lags = lag.slice(from, to).sort();
   const at = (values, p) =>
     values.length === 0 ? Number.NaN : values[Math.max(0, Math.ceil((p / 100) * values.length) - 1)];
   const ms = (us) => Math.round(us) / 1000;
   return {
+    ok,
+    non2xx,
+    errors: to - from - ok - non2xx,
     p50: ms(at(sorted, 50)),
     p90: ms(at(sorted, 90)),
     p99: ms(at(sorted, 99)),
