@@ -7,8 +7,8 @@
 // as a lower rate. Requests go over a bounded undici Pool of keep-alive connections (pipelining 1);
 // when all are busy a request waits in the pool's queue, and that wait counts. Between due times
 // less than 2 ms apart the scheduler yields with setImmediate: it spins, keeping its CPU busy (give
-// it one of its own, e.g. taskset -c 0). Sleeping instead (even 0.1 ms at a time) let this VM idle
-// the CPU, and waking it added a millisecond or more to the median, charged to the server.
+// it one of its own, e.g. taskset -c 0). In trials on the 2-core VM, sleeping instead (even 0.1 ms
+// at a time, with Atomics.wait) raised a bare server's median by 1-2 ms: waking an idle CPU is slow.
 //
 // Each line of the pool file ("signature<TAB>body", as bench/run.mjs's writePool makes them) is
 // sent once: the pool must hold rate × (warmup + seconds) lines. Latencies (µs) of the measured
