@@ -1,5 +1,6 @@
 // The routes benchmark's service: the real consumer (dist/) on SQLite with the routes file in
-// $ROUTES, listening on $PORT, no handlers. It records when each route job was delivered and how long
+// $ROUTES, listening on $PORT, no handlers; with BENCH_ROUTE_DISPATCH=off it only stores events
+// and their route jobs. It records when each route job was delivered and how long
 // after its event was received (the dispatcher's `onRouteDelivery`), and writes the figures to
 // $BENCH_OUT when it stops (SIGTERM).
 import { writeFileSync } from 'node:fs';
@@ -13,6 +14,9 @@ const consumer = createConsumer({
   database: process.env.DATABASE_URL,
   logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
   routes: await loadRoutesFile(process.env.ROUTES),
+  // The bench reads the delivery counter from /metrics.
+  metricsPublic: true,
+  worker: process.env.BENCH_ROUTE_DISPATCH !== 'off',
   onRouteDelivery: (info) => {
     if (info.outcome === 'delivered')
       delivered.push([Date.now(), Math.round(info.sinceReceivedSeconds * 1000)]);

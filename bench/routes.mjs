@@ -1,8 +1,8 @@
 // Routes rows of `npm run bench` (BENCH_TARGETS=routes): for each destination type, 20,000 events
-// sent to a running service (SQLite) are routed to a real destination on this machine; the table
-// gives events delivered per second (from the first event received to the last delivery confirmed)
-// and receive -> delivered latency (p50, p99) as the dispatcher reports it (`onRouteDelivery`,
-// measured once the destination confirmed and the job was recorded).
+// stored by a service (SQLite) are routed to a real destination on this machine. The table gives
+// events delivered per second draining a backlog (see benchRoute) and receive -> delivered latency
+// (p50, p99) while events arrive, as the dispatcher reports it (`onRouteDelivery`, measured once the
+// destination confirmed and the job was recorded).
 //
 // Options (env): BENCH_ROUTE_EVENTS (default 20000), BENCH_ROUTE_SENDERS (concurrent requests,
 // default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats),
@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 
 const here = new URL('.', import.meta.url).pathname;
 export const RABBIT_URL = process.env.BENCH_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -183,7 +184,26 @@ async function deliveredCount(port) {
   return total;
 }
 
-/** Routes `events` events to one destination of `type`; answers the row's figures. */
+/**
+ * A service without a worker stores every event with a handlers job, for a worker elsewhere: the
+ * backlog phase removes them, so the drain measures the route alone.
+ */
+function dropHandlersJobs(database) {
+  const db = new Database(database.slice('sqlite:'.length));
+  db.prepare("DELETE FROM jobs WHERE consumer = 'handlers'").run();
+  db.close();
+}
+
+/**
+ * Routes `events` events to one destination of `type`; answers the row's figures, from two runs of
+ * the service on one database:
+ * - live: the events are sent while the route delivers them; receive -> delivered p50 and p99 come
+ *   from here. Its delivered/s can be no more than the ingest rate.
+ * - backlog: the same number of new events is stored by the service with its dispatcher off
+ *   (`worker: false`; the route jobs are created all the same), then the service restarts with it
+ *   on: delivered/s is the route's own throughput, from the restart's first answer to the last
+ *   delivery.
+ */
 export async function benchRoute(type, { dir, secret, freePort, waitHealthy, stop, logLevel }) {
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const destination = await destinationFor(type, tag, freePort);
@@ -196,48 +216,74 @@ export async function benchRoute(type, { dir, secret, freePort, waitHealthy, sto
         routes: [{ name: 'all', match: { types: ['*'] }, to: 'out' }],
       }),
     );
-    const port = await freePort();
-    const statsFile = join(dir, `route-stats-${type}.json`);
-    // BENCH_ROUTE_PROFILE=DIR writes a CPU profile of the service (node --cpu-prof) there.
-    const profile = process.env.BENCH_ROUTE_PROFILE
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_ROUTE_PROFILE}`]
-      : [];
-    const child = spawn(process.execPath, [...profile, join(here, 'route-service.mjs')], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        WEBHOOK_SECRET: secret,
-        DATABASE_URL: `sqlite:${join(dir, `routes-${type}.db`)}`,
-        ROUTES: routesFile,
-        LOG_LEVEL: logLevel,
-        BENCH_OUT: statsFile,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
-    const deliveries = signedEvents(events, secret);
+    const database = `sqlite:${join(dir, `routes-${type}.db`)}`;
+    const start = async (phase) => {
+      const port = await freePort();
+      const statsFile = join(dir, `route-stats-${type}-${phase}.json`);
+      // BENCH_ROUTE_PROFILE=DIR writes a CPU profile of the service (node --cpu-prof) there.
+      const profile = process.env.BENCH_ROUTE_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_ROUTE_PROFILE}`]
+        : [];
+      const child = spawn(process.execPath, [...profile, join(here, 'route-service.mjs')], {
+        env: {
+          ...process.env,
+          PORT: String(port),
+          WEBHOOK_SECRET: secret,
+          DATABASE_URL: database,
+          ROUTES: routesFile,
+          LOG_LEVEL: logLevel,
+          BENCH_OUT: statsFile,
+          BENCH_ROUTE_DISPATCH: phase === 'store' ? 'off' : 'on',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
+      const url = `http://127.0.0.1:${port}/webhooks/procureiq`;
+      const finish = async () => {
+        await stop(child);
+        return JSON.parse(readFileSync(statsFile, 'utf8'));
+      };
+      return { port, url, finish };
+    };
+    const untilDelivered = async (port, count, since) => {
+      for (;;) {
+        const done = await deliveredCount(port);
+        if (done >= count) return;
+        if (Date.now() - since > 300_000) throw new Error(`${type}: only ${done} of ${count} delivered`);
+        // Each scrape of /metrics costs the store some counting: poll gently. The figures come
+        // from the delivery times the service records, not from when this loop noticed.
+        await sleep(250);
+      }
+    };
+
+    // Live.
+    const live = await start('live');
     const started = Date.now();
-    const refused = await sendAll(`http://127.0.0.1:${port}/webhooks/procureiq`, deliveries, senders);
+    const refused = await sendAll(live.url, signedEvents(events, secret), senders);
     const sentMs = Date.now() - started;
-    for (;;) {
-      const done = await deliveredCount(port);
-      if (done >= events) break;
-      if (Date.now() - started > 300_000) throw new Error(`${type}: only ${done} of ${events} delivered`);
-      await sleep(50);
-    }
-    await stop(child);
-    const { delivered, other } = JSON.parse(readFileSync(statsFile, 'utf8'));
+    await untilDelivered(live.port, events, started);
+    const { delivered, other } = await live.finish();
     const waits = delivered.map(([, ms]) => ms).sort((a, b) => a - b);
     const pct = (p) => waits[Math.min(waits.length - 1, Math.floor((p / 100) * waits.length))];
-    const firstReceived = Math.min(...delivered.map(([at, ms]) => at - ms));
-    const lastDelivered = Math.max(...delivered.map(([at]) => at));
+
+    // Backlog.
+    const storing = await start('store');
+    const refusedBacklog = await sendAll(storing.url, signedEvents(events, secret), senders);
+    await storing.finish();
+    dropHandlersJobs(database);
+    const restartedAt = Date.now();
+    const draining = await start('drain');
+    const answeredAt = Date.now();
+    await untilDelivered(draining.port, events, restartedAt);
+    const drained = await draining.finish();
+    const lastDelivered = Math.max(...drained.delivered.map(([at]) => at));
     return {
       type,
       delivered: delivered.length,
-      refused,
-      other,
+      refused: refused + refusedBacklog,
+      other: { ...other, ...drained.other },
       ingestPerSecond: events / (sentMs / 1000),
-      perSecond: delivered.length / ((lastDelivered - firstReceived) / 1000),
+      perSecond: drained.delivered.length / ((lastDelivered - answeredAt) / 1000),
       p50: pct(50),
       p99: pct(99),
       target: ROUTE_TARGETS[type],
