@@ -17,7 +17,7 @@ import { storeReadiness } from './ops/readiness.ts';
 import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { projectionJobs } from './projections/jobs.ts';
-import { toProjectedEvent } from './projections/parse-event.ts';
+import { projectedFrom } from './projections/parse-event.ts';
 import { type EntityReader, openEntityReader, readEntity } from './projections/read-entity.ts';
 import { resolveProjectionsConfig } from './projections/registry.ts';
 import { createProjectionRunner } from './projections/runner.ts';
@@ -272,8 +272,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // before it, and a failing projection write fails the attempt like a handler error.
         ...(projecting
           ? {
-              projectionStatements: (event: ClaimedEvent) => {
-                const projected = toProjectedEvent(event);
+              projectionStatements: (event: ClaimedEvent, parsed: AnyEvent) => {
+                const projected = projectedFrom(event, parsed);
                 return projected ? projectionStatements(store.dialect, projected, projections) : [];
               },
             }

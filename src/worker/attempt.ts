@@ -67,9 +67,9 @@ export function startAttempt(
     readEntity?: ((event: AnyEvent) => Promise<EntityView>) | undefined;
     /**
      * The live tables' writes for this event, committed with the handler's success (and failing
-     * the attempt if they fail). Called for the claimed job, after the handler returned.
+     * the attempt if they fail). Called after the handler returned, with the event it was given.
      */
-    projectionStatements?: ((event: ClaimedEvent) => TransactionalStatement[]) | undefined;
+    projectionStatements?: ((event: ClaimedEvent, parsed: AnyEvent) => TransactionalStatement[]) | undefined;
   },
 ): RunningAttempt {
   const startedAt = Date.now();
@@ -121,9 +121,12 @@ export function startAttempt(
     let error: Error | undefined;
     try {
       const parsed = parseEvent(event.rawBody);
+      // Built before the handler runs, so a handler that changes its event cannot change them.
+      const projection = options.projectionStatements?.(event, parsed);
       const run = async () =>
         handler(parsed, ctx(options.readEntity ? await options.readEntity(parsed) : NO_ENTITY));
       await Promise.race([run(), aborted]);
+      if (projection) statements.push(...projection);
     } catch (caught) {
       error = toError(caught);
     } finally {

@@ -56,7 +56,7 @@ export interface WorkerOptions {
   /** Gives handlers their event's projected entity (`ctx.entity`, `ctx.isStale`). */
   readEntity?: (event: AnyEvent) => Promise<EntityView>;
   /** The live tables' writes for a handled event, committed with its handler's success. */
-  projectionStatements?: (event: ClaimedEvent) => TransactionalStatement[];
+  projectionStatements?: (event: ClaimedEvent, parsed: AnyEvent) => TransactionalStatement[];
   /** Handlers running at once. @defaultValue 16 */
   concurrency?: number;
   /** @defaultValue 30s */
