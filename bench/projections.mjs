@@ -21,6 +21,7 @@
 //
 // Options (env): BENCH_PROJ_EVENTS (default 20000), BENCH_PROJ_ROUNDS (default 3),
 // BENCH_REBUILD_EVENTS (default 100000), BENCH_REBUILD_PROFILE (a folder, default none),
+// BENCH_PROJ_PROFILE (a folder: CPU profiles of the processing runs, default none),
 // BENCH_LOG_LEVEL (the service's LOG_LEVEL, default warn). Everything listens on 127.0.0.1.
 import { spawn } from 'node:child_process';
 import {
@@ -195,19 +196,27 @@ async function drain(template, { dir, label, projections, secret, freePort, wait
   const file = copyDatabase(template, join(dir, `drain-${label}.db`));
   const port = await freePort();
   const statsFile = join(dir, `handler-stats-${label}.json`);
-  const child = spawn(process.execPath, [bin, 'serve', '--handlers', join(here, 'noop-handlers.mjs')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WEBHOOK_SECRET: secret,
-      DATABASE_URL: `sqlite:${file}`,
-      LOG_LEVEL: logLevel,
-      BENCH_OUT: statsFile,
-      PROJECTIONS: projections,
+  // BENCH_PROJ_PROFILE=DIR: the service writes CPU profiles (one per thread) to DIR/<label>.
+  const profile = process.env.BENCH_PROJ_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROJ_PROFILE, label)}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, bin, 'serve', '--handlers', join(here, 'noop-handlers.mjs')],
+    {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        WEBHOOK_SECRET: secret,
+        DATABASE_URL: `sqlite:${file}`,
+        LOG_LEVEL: logLevel,
+        BENCH_OUT: statsFile,
+        PROJECTIONS: projections,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   let db;
   try {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);

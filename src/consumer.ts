@@ -18,7 +18,7 @@ import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { projectionJobs } from './projections/jobs.ts';
 import { projectedFrom } from './projections/parse-event.ts';
-import { type EntityReader, openEntityReader, readEntity } from './projections/read-entity.ts';
+import { type EntityReader, lazyEntity, openEntityReader, readEntity } from './projections/read-entity.ts';
 import { resolveProjectionsConfig } from './projections/registry.ts';
 import { createProjectionRunner } from './projections/runner.ts';
 import { projectionStatements } from './projections/statements.ts';
@@ -254,12 +254,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     projecting && location && !(location.kind === 'sqlite' && location.path === ':memory:')
       ? (event: AnyEvent) => {
           entityReader ??= openEntityReader(location as DatabaseLocation);
-          return readEntity(entityReader, {
+          const key = {
             id: event.id,
             type: event.type,
             created: event.created,
             data: (event.data ?? {}) as Record<string, unknown>,
-          });
+          };
+          // SQLite reads only if the handler looks; PostgreSQL reads before the handler runs.
+          return lazyEntity(entityReader, key) ?? readEntity(entityReader, key);
         }
       : undefined;
   const worker: Worker | undefined = runWorker

@@ -14,6 +14,8 @@ export type RowReader = (sql: string, params: readonly unknown[]) => Promise<Rec
 export interface EntityReader {
   dialect: Dialect;
   read: RowReader;
+  /** The same read, synchronous, where the driver is (SQLite). */
+  readNow?: (sql: string, params: readonly unknown[]) => Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -25,33 +27,71 @@ export interface EntityView {
   isStale: boolean;
 }
 
+type EventKey = { id: string; type: string; created: number; data: Record<string, unknown> };
+
+/** The query that finds `event`'s entity, and its stage; null when no table projects it. */
+function entityQuery(dialect: Dialect, event: EventKey) {
+  const found = stageFor(event.type);
+  if (!found) return null;
+  const { entity, stage } = found;
+  const p = dialect === 'sqlite' ? '?' : '$1';
+  const byLink = entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.stage;
+  const sql = byLink
+    ? `SELECT * FROM ${entity.table} WHERE ${PRODUCT_REJECTIONS.linkColumn} = ${p} ORDER BY ${entity.key.column} LIMIT 1`
+    : `SELECT * FROM ${entity.table} WHERE ${entity.key.column} = ${p}`;
+  const key = byLink ? event.data[PRODUCT_REJECTIONS.key.field] : event.data[entity.key.field];
+  return typeof key === 'string' ? { sql, key, rank: stage.rank } : null;
+}
+
+function toView(row: Record<string, unknown> | undefined, event: EventKey, rank: number): EntityView {
+  if (!row) return { entity: null, isStale: false };
+  const created = Number(row.last_event_created);
+  const rowRank = Number(row.last_stage_rank);
+  const id = String(row.last_event_id);
+  const isStale =
+    created > event.created ||
+    (created === event.created && (rowRank > rank || (rowRank === rank && id > event.id)));
+  return { entity: row, isStale };
+}
+
 /**
  * The projected row of `event`'s entity, and whether it already reflects a later event. Events of
  * types no table projects get `{ entity: null, isStale: false }`.
  */
 export async function readEntity(
   reader: Pick<EntityReader, 'dialect' | 'read'>,
-  event: { id: string; type: string; created: number; data: Record<string, unknown> },
+  event: EventKey,
 ): Promise<EntityView> {
-  const found = stageFor(event.type);
-  if (!found) return { entity: null, isStale: false };
-  const { entity, stage } = found;
-  const p = reader.dialect === 'sqlite' ? '?' : '$1';
-  const byLink = entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.stage;
-  const sql = byLink
-    ? `SELECT * FROM ${entity.table} WHERE ${PRODUCT_REJECTIONS.linkColumn} = ${p} ORDER BY ${entity.key.column} LIMIT 1`
-    : `SELECT * FROM ${entity.table} WHERE ${entity.key.column} = ${p}`;
-  const key = byLink ? event.data[PRODUCT_REJECTIONS.key.field] : event.data[entity.key.field];
-  if (typeof key !== 'string') return { entity: null, isStale: false };
-  const row = (await reader.read(sql, [key]))[0] ?? null;
-  if (!row) return { entity: null, isStale: false };
-  const created = Number(row.last_event_created);
-  const rank = Number(row.last_stage_rank);
-  const id = String(row.last_event_id);
-  const isStale =
-    created > event.created ||
-    (created === event.created && (rank > stage.rank || (rank === stage.rank && id > event.id)));
-  return { entity: row, isStale };
+  const query = entityQuery(reader.dialect, event);
+  if (!query) return { entity: null, isStale: false };
+  return toView((await reader.read(query.sql, [query.key]))[0], event, query.rank);
+}
+
+/**
+ * The same, read when first asked for, on a reader that can read at once (SQLite): a handler that
+ * never looks at ctx.entity costs no query. Undefined for a reader that cannot.
+ */
+export function lazyEntity(reader: EntityReader, event: EventKey): EntityView | undefined {
+  const readNow = reader.readNow;
+  if (!readNow) return undefined;
+  let view: EntityView | undefined;
+  const get = (): EntityView => {
+    if (!view) {
+      const query = entityQuery(reader.dialect, event);
+      view = query
+        ? toView(readNow(query.sql, [query.key])[0], event, query.rank)
+        : { entity: null, isStale: false };
+    }
+    return view;
+  };
+  return {
+    get entity() {
+      return get().entity;
+    },
+    get isStale() {
+      return get().isStale;
+    },
+  };
 }
 
 /**
@@ -63,16 +103,18 @@ export function openEntityReader(location: DatabaseLocation): EntityReader {
     const db = new Database(location.path, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
     const statements = new Map<string, Database.Statement>();
+    const readNow = (sql: string, params: readonly unknown[]) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement.all(...params) as Record<string, unknown>[];
+    };
     return {
       dialect: 'sqlite',
-      read: async (sql, params) => {
-        let statement = statements.get(sql);
-        if (!statement) {
-          statement = db.prepare(sql);
-          statements.set(sql, statement);
-        }
-        return statement.all(...params) as Record<string, unknown>[];
-      },
+      readNow,
+      read: async (sql, params) => readNow(sql, params),
       close: async () => {
         db.close();
       },

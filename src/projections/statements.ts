@@ -53,7 +53,7 @@ export function projectionStatements(
   if (!projects(config, event.type)) return [];
   const plan = planFor(dialect, event.type);
   const params = plan.bind(event, config.emails);
-  return plan.sql.map((sql, i) => ({ sql, params: params[i] ?? [] }));
+  return plan.sql.map((sql, i) => ({ sql, params: params[i] ?? [], name: `projection:${event.type}:${i}` }));
 }
 
 const plans = new Map<string, Plan>();

@@ -174,6 +174,11 @@ export interface AttemptResult {
 export interface TransactionalStatement {
   sql: string;
   params: readonly unknown[];
+  /**
+   * A name that always stands for this same `sql` (the projections' upserts, several KB each): a
+   * store may then pass the text to its database connection once and the name after that.
+   */
+  name?: string;
 }
 
 export interface AttemptRecord {

@@ -64,7 +64,7 @@ export function startAttempt(
     timeoutMs: number;
     eventLogger: () => Logger;
     /** The event's projected entity before this event (ctx.entity, ctx.isStale). */
-    readEntity?: ((event: AnyEvent) => Promise<EntityView>) | undefined;
+    readEntity?: ((event: AnyEvent) => EntityView | Promise<EntityView>) | undefined;
     /**
      * The live tables' writes for this event, committed with the handler's success (and failing
      * the attempt if they fail). Called after the handler returned, with the event it was given.
@@ -92,8 +92,13 @@ export function startAttempt(
   };
 
   const ctx = (view: EntityView): HandlerContext => ({
-    entity: view.entity,
-    isStale: view.isStale,
+    // Getters: a view may read its row only when first asked.
+    get entity() {
+      return view.entity;
+    },
+    get isStale() {
+      return view.isStale;
+    },
     idempotencyKey: event.id,
     eventId: event.id,
     attempt: event.attempt,

@@ -54,7 +54,7 @@ export interface WorkerOptions {
   registry: HandlerRegistry;
   logger: Logger;
   /** Gives handlers their event's projected entity (`ctx.entity`, `ctx.isStale`). */
-  readEntity?: (event: AnyEvent) => Promise<EntityView>;
+  readEntity?: (event: AnyEvent) => EntityView | Promise<EntityView>;
   /** The live tables' writes for a handled event, committed with its handler's success. */
   projectionStatements?: (event: ClaimedEvent, parsed: AnyEvent) => TransactionalStatement[];
   /** Handlers running at once. @defaultValue 16 */

@@ -1,5 +1,5 @@
 import { type SerializedError, serializeError } from '../../util/errors.ts';
-import type { NewEvent } from '../inbox-store.ts';
+import type { NewEvent, TransactionalStatement } from '../inbox-store.ts';
 import type { SqliteConnection } from './sqlite-connection.ts';
 
 /** Methods of `SqliteConnection` that may be called through `SqliteStore`. */
@@ -48,28 +48,64 @@ export interface CommitReply {
 const allowed = new Set<string>(INBOX_OPERATIONS);
 
 /**
- * A new event on its way to the writer thread, its body as a latin1 string (one char per byte, so
- * the bytes come back exact): structured clone copies a short string several times faster than a
- * Uint8Array, and this copy is on every request's path.
+ * What crosses to the writer thread is cloned on every request's path, so two things travel light:
+ * a new event's body goes as a latin1 string (one char per byte, so the bytes come back exact),
+ * which structured clone copies several times faster than a Uint8Array; and a named statement's
+ * SQL text (a projection's upsert is several KB) goes once, then its name alone.
  */
 export type WireEvent = Omit<NewEvent, 'rawBody'> & { rawBody: string };
 
-export function toWire(event: NewEvent): WireEvent {
-  const body = event.rawBody;
+/** The main thread's side: remembers which statement names the writer has been sent. */
+export function createWireEncoder() {
+  const sent = new Set<string>();
+  const statements = (list: readonly TransactionalStatement[] | undefined) =>
+    list?.map((statement) => {
+      if (statement.name === undefined) return statement;
+      if (sent.has(statement.name)) return { name: statement.name, sql: '', params: statement.params };
+      sent.add(statement.name);
+      return statement;
+    });
   return {
-    ...event,
-    rawBody: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1'),
+    event(event: NewEvent): WireEvent {
+      const body = event.rawBody;
+      return {
+        ...event,
+        rawBody: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1'),
+        projection: statements(event.projection),
+      };
+    },
+    statements,
   };
 }
 
-/** Turns the `insertIfAbsent` calls of a batch from the main thread back into `NewEvent`s. */
-export function fromWire(ops: BatchRequest['ops']): BatchRequest['ops'] {
-  for (const op of ops) {
-    if (op[0] !== 'insertIfAbsent') continue;
-    const wire = op[1][0] as WireEvent;
-    op[1][0] = { ...wire, rawBody: Buffer.from(wire.rawBody, 'latin1') } satisfies NewEvent;
-  }
-  return ops;
+/** The writer's side: turns a batch from the main thread back into what the connection takes. */
+export function createWireDecoder() {
+  const named = new Map<string, string>();
+  const statements = (list: readonly TransactionalStatement[] | undefined) =>
+    list?.map((statement) => {
+      if (statement.name === undefined) return statement;
+      // The first time, remember the text; after that, the remembered string (its hash is
+      // computed once, which the statement cache's lookup by text needs).
+      if (statement.sql !== '') named.set(statement.name, statement.sql);
+      const sql = named.get(statement.name);
+      if (sql === undefined) throw new Error(`unknown statement ${statement.name}`);
+      return { sql, params: statement.params };
+    });
+  return (ops: BatchRequest['ops']): BatchRequest['ops'] => {
+    for (const op of ops) {
+      if (op[0] === 'insertIfAbsent') {
+        const wire = op[1][0] as WireEvent;
+        op[1][0] = {
+          ...wire,
+          rawBody: Buffer.from(wire.rawBody, 'latin1'),
+          projection: statements(wire.projection),
+        } satisfies NewEvent;
+      } else if (op[0] === 'complete') {
+        op[1][2] = statements(op[1][2] as TransactionalStatement[] | undefined);
+      }
+    }
+    return ops;
+  };
 }
 
 /**

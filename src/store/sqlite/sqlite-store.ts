@@ -28,10 +28,10 @@ import {
   type BatchReply,
   type CommitReply,
   commitFailpoint,
+  createWireEncoder,
   type InboxOperation,
   type OperationResult,
   runBatch,
-  toWire,
 } from './protocol.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
@@ -75,6 +75,7 @@ export class SqliteStore implements InboxStore {
   private failure: Error | undefined;
   private closed = false;
   private readonly failpoint = commitFailpoint(process.env);
+  private readonly wire = createWireEncoder();
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -204,7 +205,7 @@ export class SqliteStore implements InboxStore {
   }
 
   async insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
-    const sent = this.mode === 'thread' ? toWire(event) : event;
+    const sent = this.mode === 'thread' ? this.wire.event(event) : event;
     const result = await this.call<InsertResult>('insertIfAbsent', lease ? [sent, lease] : [sent]);
     if (result.claimed) result.claimed.rawBody = event.rawBody;
     return result;
@@ -217,7 +218,8 @@ export class SqliteStore implements InboxStore {
     result: AttemptResult,
     statements?: readonly TransactionalStatement[],
   ): Promise<boolean> {
-    return this.call('complete', [lease, result, statements ?? []]);
+    const sent = this.mode === 'thread' ? this.wire.statements(statements) : statements;
+    return this.call('complete', [lease, result, sent ?? []]);
   }
   markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
     return this.call('markUnhandled', [lease, result]);

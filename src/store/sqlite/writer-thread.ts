@@ -3,13 +3,14 @@
 // this thread waits on the disk, and everything that queued up meanwhile shares the next commit.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { BatchReply, BatchRequest, CommitReply } from './protocol.ts';
-import { commitFailpoint, fromWire, runBatch } from './protocol.ts';
+import { commitFailpoint, createWireDecoder, runBatch } from './protocol.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
 const port = parentPort;
 if (!port) throw new Error('writer-thread.ts must run as a worker thread');
 
 const failpoint = commitFailpoint(process.env);
+const fromWire = createWireDecoder();
 let inbox: SqliteConnection;
 try {
   inbox = new SqliteConnection((workerData as { path: string }).path);
