@@ -21,13 +21,11 @@
 // connections, default 64). Standalone: `npm run build && node bench/latency.mjs`; from bench/run.mjs:
 // `benchOpenLoop({ dir, secret, freePort, waitHealthy, stop, writePool, repo })`.
 import { execFileSync, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { BENCH_SECRET, freePort, stop, waitHealthy, writePool } from './lib.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const warmRates = [2000, 5000];
@@ -290,55 +288,11 @@ function report(figures, { warmup, seconds, connections }) {
   return lines;
 }
 
-// Standalone: minimal copies of bench/run.mjs's helpers.
+// Standalone.
 async function main() {
   const repo = join(here, '..');
   if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) throw new Error('run npm run build first');
-  const secret = 'bench-secret';
-  const freePort = async () => {
-    const s = createServer();
-    await new Promise((r) => s.listen(0, '127.0.0.1', r));
-    const { port } = s.address();
-    await new Promise((r) => s.close(r));
-    return port;
-  };
-  const writePool = async (file, size, tag) => {
-    const out = createWriteStream(file);
-    const run = `${tag}${randomBytes(4).toString('hex')}`;
-    for (let i = 0; i < size; i++) {
-      const body = JSON.stringify({
-        id: `evt_bench_${run}_${i}`,
-        type: 'order.created',
-        version: '1.0',
-        created: 1711234601,
-        data: { orderId: `ord_${i}`, userId: 'usr_1', totalAmount: 742.5, currency: 'USD', itemCount: 3 },
-        metadata: { procureiqVersion: '1.0.0', environment: 'production' },
-      });
-      const sig = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-      if (!out.write(`${sig}\t${body}\n`)) await new Promise((r) => out.once('drain', r));
-    }
-    await new Promise((r) => out.end(r));
-  };
-  const waitHealthy = async (url, child) => {
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode})`);
-      try {
-        await fetch(url);
-        return;
-      } catch {
-        await sleep(50);
-      }
-    }
-    throw new Error(`no answer from ${url}`);
-  };
-  const stop = async (child) => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const secret = BENCH_SECRET;
   const dir = mkdtempSync(join(tmpdir(), 'piq-open-loop-'));
   try {
     await benchOpenLoop({ dir, secret, freePort, waitHealthy, stop, writePool, repo });

@@ -34,11 +34,11 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { freePort, stop, waitHealthy } from './lib.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const repo = join(here, '..');
@@ -423,36 +423,6 @@ export function projectionsTable({ processing, rebuild }) {
     for (const f of rebuild.profile.top) lines.push(`| ${f.fn} | ${fmt(f.ms)} | ${fmt(f.share * 100, 1)}% |`);
   }
   return lines.join('\n');
-}
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function waitHealthy(url, child) {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode})`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`no answer from ${url}`);
-}
-
-async function stop(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
