@@ -14,6 +14,7 @@ const fromWire = createWireDecoder();
 let inbox: SqliteConnection;
 try {
   inbox = new SqliteConnection((workerData as { path: string }).path);
+  inbox.growWal();
   port.postMessage({ ready: true });
 } catch (error) {
   port.postMessage({ initError: error instanceof Error ? error.message : String(error) });
