@@ -14,14 +14,13 @@ import { isUtf8 } from 'node:buffer';
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import sjson from 'secure-json-parse';
+import { freePort, stop, waitHealthy } from './lib.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const repo = join(here, '..');
@@ -158,7 +157,12 @@ async function loadCode() {
     routeJobs: routeJobsMod.routeJobs,
     resolveRoutes: routesConfig.resolveRoutes,
     createMetrics: metrics.createMetrics,
-    toWire: protocol.toWire,
+    // The encoder SqliteStore keeps: after the first event of a type, a projection's SQL text
+    // travels as its name only, which is what a running service sends.
+    toWire: (() => {
+      const encoder = protocol.createWireEncoder();
+      return (event) => encoder.event(event);
+    })(),
     runBatch: protocol.runBatch,
     SqliteConnection: connection.SqliteConnection,
     projectionJobs: projJobs.projectionJobs,
@@ -278,14 +282,6 @@ function threadCpu(pid) {
   return out;
 }
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 async function writePool(file, size, tag) {
   const out = createWriteStream(file);
   for (let i = 0; i < size; i++) {
@@ -313,29 +309,6 @@ function runWrk(url, pool, seconds) {
       resolve(JSON.parse(line.slice('WRK_JSON '.length)));
     });
   });
-}
-
-async function waitHealthy(url, child) {
-  for (let i = 0; i < 400; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode})`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`no answer from ${url}`);
-}
-
-async function stop(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Warm-up (if a pool is given), then CPU per thread over one measured wrk run. */
