@@ -70,6 +70,13 @@ interface PendingInsert {
   lease: LeaseRequest | undefined;
 }
 
+/** A processed mark with statements that commit, or roll back, together with it. */
+interface Completion {
+  lease: Lease;
+  result: AttemptResult;
+  statements: readonly TransactionalStatement[];
+}
+
 /** A fenced finishing write: the event's new status and the attempt to record. */
 interface Finish {
   lease: Lease;
@@ -102,6 +109,10 @@ export class PostgresStore implements InboxStore {
   private readonly finishes = new Batcher<Finish, boolean>(
     (f) => f.lease.id,
     (batch) => this.finishMany(batch),
+  );
+  private readonly completions = new Batcher<Completion, boolean | pg.DatabaseError>(
+    (c) => c.lease.id,
+    (batch) => this.completeMany(batch),
   );
   private closed = false;
 
@@ -338,14 +349,55 @@ export class PostgresStore implements InboxStore {
     statements: readonly TransactionalStatement[] = [],
   ): Promise<boolean> {
     if (statements.length === 0) return this.finish(lease, result, 'processed', null);
-    // The handler's own statements commit, or roll back, together with the processed mark.
-    return this.transaction([lease.id], async (client) => {
-      const held = await this.finishJobs(client, [
-        { lease, result, status: 'processed', runAt: null, extraAttempts: 0 },
-      ]);
-      if (held.size === 0) return false;
-      for (const s of statements) await client.query(s.sql, [...s.params]);
-      return true;
+    if (this.closed) throw new StoreUnavailableError('the store is closed');
+    const outcome = await this.completions.push({ lease, result, statements });
+    if (outcome instanceof Error) throw outcome;
+    return outcome;
+  }
+
+  /**
+   * Completions made at once (a projections batch: up to 200) share one transaction on one pool
+   * connection: one fenced finish for all of them, then each held one's statements. (One
+   * transaction each took every connection of the pool, and stored events waited for one.) If a
+   * statement fails, that transaction rolls back and the batch runs again with a savepoint per
+   * completion, so the failure fails only its own completion.
+   */
+  private async completeMany(batch: Completion[]): Promise<(boolean | pg.DatabaseError)[]> {
+    const ids = batch.map((c) => c.lease.id);
+    const finishes = (c: Completion): Finish => ({
+      lease: c.lease,
+      result: c.result,
+      status: 'processed',
+      runAt: null,
+      extraAttempts: 0,
+    });
+    try {
+      return await this.transaction(ids, async (client) => {
+        const held = await this.finishJobs(client, batch.map(finishes));
+        const done = batch.map((c) => held.has(jobKey(c.lease.id, c.lease.consumer)));
+        for (const [i, c] of batch.entries())
+          if (done[i]) for (const s of c.statements) await client.query(s.sql, [...s.params]);
+        return done;
+      });
+    } catch (error) {
+      if (!(error instanceof pg.DatabaseError) || isConnectionError(error)) throw error;
+    }
+    return this.transaction(ids, async (client) => {
+      const outcomes: (boolean | pg.DatabaseError)[] = [];
+      for (const c of batch) {
+        await client.query('SAVEPOINT completion');
+        try {
+          const held = await this.finishJobs(client, [finishes(c)]);
+          if (held.size > 0) for (const s of c.statements) await client.query(s.sql, [...s.params]);
+          await client.query('RELEASE SAVEPOINT completion');
+          outcomes.push(held.size > 0);
+        } catch (error) {
+          if (!(error instanceof pg.DatabaseError) || isConnectionError(error)) throw error;
+          await client.query('ROLLBACK TO SAVEPOINT completion');
+          outcomes.push(error);
+        }
+      }
+      return outcomes;
     });
   }
 
@@ -585,7 +637,8 @@ export class PostgresStore implements InboxStore {
   async close(): Promise<void> {
     if (this.closed) return;
     // Let queued writes go out first: they may already be promised to a waiting request.
-    while (this.inserts.busy || this.finishes.busy) await new Promise((r) => setTimeout(r, 2));
+    while (this.inserts.busy || this.finishes.busy || this.completions.busy)
+      await new Promise((r) => setTimeout(r, 2));
     this.closed = true;
     await this.pool.end();
   }
