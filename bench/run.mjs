@@ -428,7 +428,7 @@ async function main() {
       services.push(['SQLite, 1 instance', withHandler]);
     }
     if (targets.includes('postgres')) {
-      for (const instances of [1, 2]) {
+      for (const instances of (process.env.BENCH_PG_INSTANCES ?? '1,2').split(',').map(Number)) {
         const name = `PostgreSQL, ${instances} instance${instances > 1 ? 's' : ''}`;
         const ingestOnly = await withPgSchema((database) =>
           benchService(dir, pools, { handlers: false, database, instances, label: `pi${instances}` }),

@@ -18,7 +18,7 @@ import { createRetention } from './ops/retention.ts';
 import { createSecretUsageTracker } from './ops/secret-usage.ts';
 import { projectionJobs } from './projections/jobs.ts';
 import { projectedFrom } from './projections/parse-event.ts';
-import { type EntityReader, lazyEntity, openEntityReader, readEntity } from './projections/read-entity.ts';
+import { type EntityReader, entityLoader, lazyEntity, openEntityReader } from './projections/read-entity.ts';
 import { resolveProjectionsConfig } from './projections/registry.ts';
 import { createProjectionRunner } from './projections/runner.ts';
 import { projectionStatements } from './projections/statements.ts';
@@ -250,6 +250,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       : undefined;
   // Handlers see their event's projected row (ctx.entity) through a read-only connection of their own.
   let entityReader: EntityReader | undefined;
+  let loadEntity: ReturnType<typeof entityLoader> | undefined;
   const readEntityFor =
     projecting && location && !(location.kind === 'sqlite' && location.path === ':memory:')
       ? (event: AnyEvent) => {
@@ -260,8 +261,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             created: event.created,
             data: (event.data ?? {}) as Record<string, unknown>,
           };
-          // SQLite reads only if the handler looks; PostgreSQL reads before the handler runs.
-          return lazyEntity(entityReader, key) ?? readEntity(entityReader, key);
+          // SQLite reads only if the handler looks; PostgreSQL reads before the handler runs,
+          // one query for the attempts that start together.
+          loadEntity ??= entityLoader(entityReader);
+          return lazyEntity(entityReader, key) ?? loadEntity(key);
         }
       : undefined;
   const worker: Worker | undefined = runWorker

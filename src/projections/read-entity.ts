@@ -40,7 +40,8 @@ function entityQuery(dialect: Dialect, event: EventKey) {
     ? `SELECT * FROM ${entity.table} WHERE ${PRODUCT_REJECTIONS.linkColumn} = ${p} ORDER BY ${entity.key.column} LIMIT 1`
     : `SELECT * FROM ${entity.table} WHERE ${entity.key.column} = ${p}`;
   const key = byLink ? event.data[PRODUCT_REJECTIONS.key.field] : event.data[entity.key.field];
-  return typeof key === 'string' ? { sql, key, rank: stage.rank } : null;
+  if (typeof key !== 'string') return null;
+  return { sql, key, rank: stage.rank, table: entity.table, column: entity.key.column, byLink };
 }
 
 function toView(row: Record<string, unknown> | undefined, event: EventKey, rank: number): EntityView {
@@ -65,6 +66,52 @@ export async function readEntity(
   const query = entityQuery(reader.dialect, event);
   if (!query) return { entity: null, isStale: false };
   return toView((await reader.read(query.sql, [query.key]))[0], event, query.rank);
+}
+
+/**
+ * `readEntity` for a reader whose every read is a round trip (PostgreSQL): the reads asked for in
+ * one turn of the event loop (a worker starts a claimed batch's attempts together) go out as one
+ * query per table, `WHERE key = ANY($1)`, rather than one each on a small pool.
+ */
+export function entityLoader(reader: EntityReader): (event: EventKey) => Promise<EntityView> {
+  type Waiter = {
+    key: string;
+    event: EventKey;
+    rank: number;
+    resolve: (v: EntityView) => void;
+    reject: (e: unknown) => void;
+  };
+  let byTable = new Map<string, { column: string; waiters: Waiter[] }>();
+  const flush = () => {
+    const tables = byTable;
+    byTable = new Map();
+    for (const [table, { column, waiters }] of tables) {
+      const keys = [...new Set(waiters.map((w) => w.key))];
+      reader.read(`SELECT * FROM ${table} WHERE ${column} = ANY($1)`, [keys]).then(
+        (rows) => {
+          const found = new Map(rows.map((row) => [String(row[column]), row]));
+          for (const w of waiters) w.resolve(toView(found.get(w.key), w.event, w.rank));
+        },
+        (error: unknown) => {
+          for (const w of waiters) w.reject(error);
+        },
+      );
+    }
+  };
+  return (event) => {
+    const query = entityQuery(reader.dialect, event);
+    if (!query) return Promise.resolve({ entity: null, isStale: false });
+    if (query.byLink || reader.dialect !== 'postgres') return readEntity(reader, event);
+    return new Promise<EntityView>((resolve, reject) => {
+      if (byTable.size === 0) setImmediate(flush);
+      let group = byTable.get(query.table);
+      if (!group) {
+        group = { column: query.column, waiters: [] };
+        byTable.set(query.table, group);
+      }
+      group.waiters.push({ key: query.key, event, rank: query.rank, resolve, reject });
+    });
+  };
 }
 
 /**
