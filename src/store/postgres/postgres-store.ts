@@ -150,7 +150,15 @@ export class PostgresStore implements InboxStore {
 
   private async connect(): Promise<pg.PoolClient> {
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      // A connection lost while checked out (a transaction in flight) is emitted on the client,
+      // and an unheard 'error' event ends the process; the query in flight rejects as well, and
+      // that is what reports it (503, retried). The pool hears its idle clients itself.
+      if (!heard.has(client)) {
+        heard.add(client);
+        client.on('error', () => {});
+      }
+      return client;
     } catch (error) {
       throw new StoreUnavailableError(`PostgreSQL is unreachable: ${toError(error).message}`, {
         cause: error,
@@ -282,6 +290,9 @@ export class PostgresStore implements InboxStore {
   ): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('the store is closed');
     const client = await this.connect();
+    // A connection that failed goes back to the pool destroyed, not as a dead client whose next
+    // query would wait forever.
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       await client.query(plan.LOCK_EVENTS, [ids]);
@@ -290,14 +301,17 @@ export class PostgresStore implements InboxStore {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = toError(rollbackError);
+      });
       if (error instanceof pg.DatabaseError && !isConnectionError(error)) throw error;
+      broken = toError(error);
       if (error instanceof StoreUnavailableError) throw error;
       throw new StoreUnavailableError(`PostgreSQL is unreachable: ${toError(error).message}`, {
         cause: error,
       });
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -664,6 +678,9 @@ function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
 }
 
 /** SQLSTATE classes that mean the server or the connection is gone, not that the query is wrong. */
+/** Clients given an 'error' listener of ours (once each: the pool reuses them). */
+const heard = new WeakSet<pg.PoolClient>();
+
 function isConnectionError(error: pg.DatabaseError): boolean {
   const code = error.code ?? '';
   return code.startsWith('08') || code.startsWith('57P') || code === '53300';
