@@ -193,7 +193,9 @@ describe('several instances on one PostgreSQL', () => {
     assert.equal(await statusOf(id), 'processed');
   });
 
-  it('PostgreSQL stopped mid-load: no 200 without its event stored, and the service recovers by itself', async () => {
+  it('PostgreSQL stopped mid-load: no 200 without its event stored, and the service recovers by itself', {
+    timeout: 200_000,
+  }, async () => {
     await start(1);
     const [instance] = instances as [Instance];
     const acked: string[] = [];
