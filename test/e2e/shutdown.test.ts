@@ -2,7 +2,7 @@
 // retries them), lets running handlers finish within SHUTDOWN_GRACE…, closes the store, and exits 0."
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -36,7 +36,8 @@ describe('shutdown', () => {
       // A handler in flight: it waits for the gate file.
       const inFlight = { ...examplePayloads['order.shipped'], id: 'evt_draining' };
       assert.equal((await postSigned(server.url, inFlight)).status, 200);
-      await waitFor(() => readFileSync(log, 'utf8').includes(`run ${inFlight.id} 1`), {
+      // The log appears with the handler's first line: until then there is nothing to read.
+      await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes(`run ${inFlight.id} 1`), {
         what: 'the in-flight handler to start',
       });
 
