@@ -1,10 +1,14 @@
-// What every benchmark module shares: free ports, waiting for a service, stopping it, and pools of
-// pre-signed, unique order.created deliveries ("signature<TAB>body" per line, as bench/wrk/pool.lua
-// and bench/open-loop.mjs read them).
+// What every benchmark module shares: free ports, waiting for a service, stopping it, signed
+// order.created bodies and pools of them ("signature<TAB>body" per line, as bench/wrk/pool.lua and
+// bench/open-loop.mjs read them), and wrk runs over such a pool.
+import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+const here = new URL('.', import.meta.url).pathname;
 
 export const BENCH_SECRET = 'bench-secret';
 
@@ -40,21 +44,65 @@ export async function stop(child) {
   clearTimeout(timer);
 }
 
+/** An order.created delivery's body (about 500 bytes), unique by `id`; `i` numbers its order. */
+export function orderCreatedBody(id, i) {
+  return JSON.stringify({
+    id,
+    type: 'order.created',
+    version: '1.0',
+    created: 1711234601,
+    data: { orderId: `ord_${i}`, userId: 'usr_1', totalAmount: 742.5, currency: 'USD', itemCount: 3 },
+    metadata: { procureiqVersion: '1.0.0', environment: 'production' },
+  });
+}
+
+/** The `x-procureiq-signature` value of `body`. */
+export function signature(body, secret = BENCH_SECRET) {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
 /** Writes `size` signed, unique order.created deliveries (about 500 bytes each) to `file`. */
 export async function writePool(file, size, tag = '', secret = BENCH_SECRET) {
   const out = createWriteStream(file);
   const run = `${tag}${randomBytes(4).toString('hex')}`;
   for (let i = 0; i < size; i++) {
-    const body = JSON.stringify({
-      id: `evt_bench_${run}_${i}`,
-      type: 'order.created',
-      version: '1.0',
-      created: 1711234601,
-      data: { orderId: `ord_${i}`, userId: 'usr_1', totalAmount: 742.5, currency: 'USD', itemCount: 3 },
-      metadata: { procureiqVersion: '1.0.0', environment: 'production' },
-    });
-    const sig = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-    if (!out.write(`${sig}\t${body}\n`)) await new Promise((r) => out.once('drain', r));
+    const body = orderCreatedBody(`evt_bench_${run}_${i}`, i);
+    if (!out.write(`${signature(body, secret)}\t${body}\n`)) await new Promise((r) => out.once('drain', r));
   }
   await new Promise((r) => out.end(r));
+}
+
+/**
+ * Runs wrk with bench/wrk/pool.lua replaying `pool` (each thread, and each of `shards` wrk
+ * processes, takes its own lines) and resolves with its summary: the raw `WRK_JSON` fields plus
+ * `rps`, `p50` and `p99` (ms).
+ */
+export function runWrk(url, pool, { threads = 1, conns = 50, seconds, shard = 0, shards = 1 }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'wrk',
+      [`-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
+      {
+        env: {
+          ...process.env,
+          POOL_FILE: pool,
+          WRK_THREADS: String(threads),
+          POOL_SHARD: String(shard),
+          POOL_SHARDS: String(shards),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('exit', () => {
+      const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
+      if (!line) return reject(new Error(`wrk printed no summary:\n${out}`));
+      const r = JSON.parse(line.slice('WRK_JSON '.length));
+      resolve({ ...r, rps: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000 });
+    });
+  });
 }

@@ -8,12 +8,13 @@
 // default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats),
 // BENCH_ROUTE_PROFILE (a folder: the service writes a CPU profile there).
 import { fork, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { orderCreatedBody, signature } from './lib.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 export const RABBIT_URL = process.env.BENCH_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -128,15 +129,8 @@ export async function destinationFor(type, tag, freePort) {
 function signedEvents(count, secret) {
   const run = randomBytes(4).toString('hex');
   return Array.from({ length: count }, (_, i) => {
-    const body = JSON.stringify({
-      id: `evt_route_${run}_${i}`,
-      type: 'order.created',
-      version: '1.0',
-      created: 1711234601,
-      data: { orderId: `ord_${i}`, userId: 'usr_1', totalAmount: 742.5, currency: 'USD', itemCount: 3 },
-      metadata: { procureiqVersion: '1.0.0', environment: 'production' },
-    });
-    return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
+    const body = orderCreatedBody(`evt_route_${run}_${i}`, i);
+    return { body, signature: signature(body, secret) };
   });
 }
 

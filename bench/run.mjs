@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchOpenLoop } from './latency.mjs';
-import { BENCH_SECRET, freePort, stop, waitHealthy, writePool } from './lib.mjs';
+import { BENCH_SECRET, freePort, runWrk, stop, waitHealthy, writePool } from './lib.mjs';
 import { benchProjections, projectionsTable } from './projections.mjs';
 import { benchRoute, routeTypes, twoRoutesFile } from './routes.mjs';
 
@@ -57,36 +57,6 @@ function requireWrk() {
   }
 }
 
-function runWrk(url, pool, { shard = 0, shards = 1, conns = connections, seconds = duration } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'wrk',
-      [`-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', '-s', join(here, 'wrk', 'pool.lua'), url],
-      {
-        env: {
-          ...process.env,
-          POOL_FILE: pool,
-          WRK_THREADS: String(threads),
-          POOL_SHARD: String(shard),
-          POOL_SHARDS: String(shards),
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', () => {
-      const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
-      if (!line) return reject(new Error(`wrk printed no summary:\n${out}`));
-      const r = JSON.parse(line.slice('WRK_JSON '.length));
-      resolve({ ...r, rps: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000 });
-    });
-  });
-}
-
 /**
  * Load on several instances at once (one wrk each, connections split); figures combined. A warm-up
  * with events of its own (`pools.warmup`) comes first and is not counted.
@@ -95,7 +65,9 @@ async function runWrkOn(urls, pools, conns = connections, afterWarmup = async ()
   const each = Math.max(threads, Math.floor(conns / urls.length));
   const load = (pool, seconds) =>
     Promise.all(
-      urls.map((url, shard) => runWrk(url, pool, { shard, shards: urls.length, conns: each, seconds })),
+      urls.map((url, shard) =>
+        runWrk(url, pool, { threads, conns: each, seconds, shard, shards: urls.length }),
+      ),
     );
   if (warmup > 0) await load(pools.warmup, warmup);
   await afterWarmup();

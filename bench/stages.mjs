@@ -12,7 +12,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import sjson from 'secure-json-parse';
-import { freePort, stop, waitHealthy } from './lib.mjs';
+import { freePort, runWrk, signature, stop, waitHealthy } from './lib.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const repo = join(here, '..');
@@ -61,7 +61,7 @@ function orderCreated(i, tag = 's') {
   });
 }
 
-const sign = (body) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+const sign = (body) => signature(body, secret);
 
 /** `n` distinct bodies as Buffers, as node:http hands them to the receiver. */
 function freshBodies(n) {
@@ -291,31 +291,11 @@ async function writePool(file, size, tag) {
   await new Promise((r) => out.end(r));
 }
 
-function runWrk(url, pool, seconds) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'wrk',
-      ['-t1', `-c${LOAD_CONNECTIONS}`, `-d${seconds}s`, '-s', join(here, 'wrk', 'pool.lua'), url],
-      { env: { ...process.env, POOL_FILE: pool, WRK_THREADS: '1' }, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', () => {
-      const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
-      if (!line) return reject(new Error(`wrk printed no summary:\n${out}`));
-      resolve(JSON.parse(line.slice('WRK_JSON '.length)));
-    });
-  });
-}
-
 /** Warm-up (if a pool is given), then CPU per thread over one measured wrk run. */
 async function loadCpu(pid, url, pools) {
-  if (pools.warmup) await runWrk(url, pools.warmup, 2);
+  if (pools.warmup) await runWrk(url, pools.warmup, { conns: LOAD_CONNECTIONS, seconds: 2 });
   const before = threadCpu(pid);
-  const result = await runWrk(url, pools.measure, LOAD_SECONDS);
+  const result = await runWrk(url, pools.measure, { conns: LOAD_CONNECTIONS, seconds: LOAD_SECONDS });
   const after = threadCpu(pid);
   const threads = [...after].map(([tid, a]) => ({
     tid,
@@ -614,7 +594,7 @@ export async function measureStages({ print = true, load = true } = {}) {
           bare.once('exit', (c) => reject(new Error(`bare server exited (${c})`)));
         });
         const url = `http://127.0.0.1:${barePort}/webhooks/procureiq`;
-        await runWrk(url, pools.bare, 2);
+        await runWrk(url, pools.bare, { conns: LOAD_CONNECTIONS, seconds: 2 });
         bareLoad = await loadCpu(bare.pid, url, { measure: pools.bare });
       } finally {
         await stop(bare);
