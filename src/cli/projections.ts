@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import pg from 'pg';
-import { parseDatabaseUrl } from '../config/database-url.ts';
+import { inboxSchema, parseDatabaseUrl } from '../config/database-url.ts';
 import { defaults } from '../config/defaults.ts';
 import { type ProjectionDatabase, rebuildProjections } from '../projections/rebuild.ts';
 import { resolveProjectionsConfig } from '../projections/registry.ts';
@@ -130,11 +130,7 @@ async function openDirect(
     db.pragma('busy_timeout = 5000');
     return { target: { dialect: 'sqlite', db }, close: async () => void db.close() };
   }
-  const schema = location.schema ?? defaults.postgresSchema;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
-    throw new ConfigError(
-      `DATABASE_URL: schema "${schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
-    );
+  const schema = inboxSchema(location.schema);
   const client = new pg.Client({ connectionString: location.url, options: `-c search_path=${schema}` });
   await client.connect();
   return { target: { dialect: 'postgres', client }, close: () => client.end() };

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../util/errors.ts';
+import { defaults } from './defaults.ts';
 
 export type DatabaseLocation =
   | { kind: 'sqlite'; path: string }
@@ -35,6 +36,17 @@ export function parseDatabaseUrl(input: string, cwd = process.cwd()): DatabaseLo
   throw new ConfigError(
     `DATABASE_URL: "${redactUrl(text)}" is not supported; use "sqlite:./path/to/file.db" or "postgres://user@host:5432/db"`,
   );
+}
+
+/**
+ * The PostgreSQL schema of the inbox's tables (`?schema=`, else the default), checked to be a
+ * plain lower-case identifier, since it is spliced into SQL.
+ */
+export function inboxSchema(schema: string | undefined): string {
+  const name = schema ?? defaults.postgresSchema;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+    throw new ConfigError(`DATABASE_URL: schema "${name}" must be a lower-case SQL identifier (a-z, 0-9, _)`);
+  return name;
 }
 
 /** Hides a password in a URL before it is shown or logged. */

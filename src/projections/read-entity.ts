@@ -1,8 +1,6 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { DatabaseLocation } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
-import { ConfigError } from '../util/errors.ts';
+import { type DatabaseLocation, inboxSchema } from '../config/database-url.ts';
 import type { Dialect } from './entity.ts';
 import { PRODUCT_REJECTIONS } from './products.ts';
 import { stageFor } from './registry.ts';
@@ -167,11 +165,7 @@ export function openEntityReader(location: DatabaseLocation): EntityReader {
       },
     };
   }
-  const schema = location.schema ?? defaults.postgresSchema;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
-    throw new ConfigError(
-      `DATABASE_URL: schema "${schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
-    );
+  const schema = inboxSchema(location.schema);
   const pool = new pg.Pool({ connectionString: location.url, max: 2, options: `-c search_path=${schema}` });
   pool.on('error', () => {});
   return {

@@ -2,10 +2,9 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { DatabaseLocation } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
+import { type DatabaseLocation, inboxSchema } from '../config/database-url.ts';
 import { ENTITIES } from '../projections/registry.ts';
-import { ConfigError, InputError } from '../util/errors.ts';
+import { InputError } from '../util/errors.ts';
 import { csvRecord } from './csv.ts';
 
 export type ExportFormat = 'csv' | 'ndjson';
@@ -52,11 +51,7 @@ async function openSource(location: DatabaseLocation, table: string, key: string
     }
     return { columns, batches: batches(), close: async () => void db.close() };
   }
-  const schema = location.schema ?? defaults.postgresSchema;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
-    throw new ConfigError(
-      `DATABASE_URL: schema "${schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
-    );
+  const schema = inboxSchema(location.schema);
   const client = new pg.Client({ connectionString: location.url, options: `-c search_path=${schema}` });
   await client.connect();
   // A server-side cursor: PostgreSQL hands the rows over a batch at a time.

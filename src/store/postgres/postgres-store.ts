@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { inboxSchema } from '../../config/database-url.ts';
 import { defaults } from '../../config/defaults.ts';
 import { parseDuration } from '../../config/duration.ts';
 import type { Logger } from '../../logging/logger.ts';
-import { ConfigError, MigrationsBehindError, StoreUnavailableError, toError } from '../../util/errors.ts';
+import { MigrationsBehindError, StoreUnavailableError, toError } from '../../util/errors.ts';
 import {
   type AttemptResult,
   type AuditEntry,
@@ -51,7 +52,6 @@ import * as plan from './plans.ts';
 // bigint columns hold epoch milliseconds, well inside a double's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const CONNECT_TIMEOUT_MS = parseDuration(defaults.postgresConnectTimeout);
 const LISTEN_RECONNECT_MIN_MS = parseDuration(defaults.listenReconnectMin);
 const LISTEN_RECONNECT_MAX_MS = parseDuration(defaults.listenReconnectMax);
@@ -118,12 +118,7 @@ export class PostgresStore implements InboxStore {
 
   constructor(options: PostgresStoreOptions) {
     this.options = options;
-    this.schema = options.schema ?? defaults.postgresSchema;
-    if (!IDENTIFIER.test(this.schema)) {
-      throw new ConfigError(
-        `DATABASE_URL: schema "${this.schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
-      );
-    }
+    this.schema = inboxSchema(options.schema);
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSize ?? defaults.poolSize,
