@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDatabaseUrl, redactUrl } from '../../src/config/database-url.ts';
+import { inboxSchema, parseDatabaseUrl, redactUrl } from '../../src/config/database-url.ts';
 import { parseDuration, parseDurationList, parseSize } from '../../src/config/duration.ts';
 import { parseSecrets, resolveServeConfig } from '../../src/config/resolve-config.ts';
 import { ConfigError } from '../../src/util/errors.ts';
@@ -79,6 +79,17 @@ describe('serve configuration', () => {
 });
 
 describe('database URLs', () => {
+  it('takes a PostgreSQL schema only as a plain lower-case identifier', () => {
+    assert.equal(inboxSchema(undefined), 'procureiq_webhooks');
+    assert.equal(inboxSchema('tenant_2'), 'tenant_2');
+    for (const bad of ['Tenant', '2tenant', 'a-b', 'x; DROP TABLE events', 'a'.repeat(64)])
+      assert.throws(
+        () => inboxSchema(bad),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.message === `DATABASE_URL: schema "${bad}" must be a lower-case SQL identifier (a-z, 0-9, _)`,
+      );
+  });
   it('parses sqlite and postgres URLs and hides passwords', () => {
     assert.deepEqual(parseDatabaseUrl('sqlite:./x.db', '/srv'), { kind: 'sqlite', path: '/srv/x.db' });
     assert.deepEqual(parseDatabaseUrl('sqlite:/abs/x.db'), { kind: 'sqlite', path: '/abs/x.db' });
