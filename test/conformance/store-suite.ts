@@ -479,6 +479,48 @@ export function storeConformance(
       assert.equal((await store.get(id))?.jobs[0]?.status, 'pending');
     });
 
+    it('completions sharing a commit: one whose statement fails stays unfinished, its writes undone, the rest commit', async () => {
+      const p = (n: number) => (store.dialect === 'sqlite' ? '?' : `$${n}`);
+      const insert = (k: string) => ({
+        sql: `INSERT INTO conformance_keys (k) VALUES (${p(1)})`,
+        params: [k],
+      });
+      const ids = ['a', 'b', 'c', 'd', 'e'].map((k) => uid(`evt_${k}`));
+      for (const id of ids) await store.insertIfAbsent(newEvent(id));
+      const leases = new Map(
+        (await store.claimDue({ owner: 'w1', limit: 10, leaseMs: 60_000 })).events.map((e) => [e.id, e]),
+      );
+      const lease = (i: number) => leases.get(ids[i] as string) as ClaimedEvent;
+      assert.equal(leases.size, 5);
+      assert.equal(
+        await store.complete(lease(0), ok(), [
+          { sql: 'CREATE TABLE conformance_keys (k TEXT PRIMARY KEY)', params: [] },
+          insert('taken'),
+        ]),
+        true,
+      );
+      // Made at once, these share a commit (SQLite's group commit, PostgreSQL's completion batch).
+      const outcomes = await Promise.allSettled([
+        store.complete(lease(1), ok(), [insert('b')]),
+        store.complete(lease(2), ok(), [insert('c1'), insert('taken')]),
+        store.complete(lease(3), ok(), [insert('d')]),
+        store.complete(lease(4), ok(), [insert('e')]),
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+      );
+      for (const i of [1, 3, 4]) assert.equal((await store.get(ids[i] as string))?.status, 'processed');
+      assert.equal(
+        (await store.get(ids[2] as string))?.status,
+        'processing',
+        'the failed completion left its job leased',
+      );
+      // Its first statement was undone with it: the same key goes in now.
+      assert.equal(await store.complete(lease(2), ok(), [insert('c1')]), true);
+      assert.equal((await store.get(ids[2] as string))?.status, 'processed');
+    });
+
     it('gives events stored without a job their handlers job when replayed', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id, { status: 'unhandled' }));

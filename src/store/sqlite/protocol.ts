@@ -1,6 +1,7 @@
+import type Database from 'better-sqlite3';
 import { type SerializedError, serializeError } from '../../util/errors.ts';
 import type { NewEvent, TransactionalStatement } from '../inbox-store.ts';
-import type { SqliteConnection } from './sqlite-connection.ts';
+import { SavepointsNeeded, type SqliteConnection } from './sqlite-connection.ts';
 
 /** Methods of `SqliteConnection` that may be called through `SqliteStore`. */
 export const INBOX_OPERATIONS = [
@@ -108,34 +109,61 @@ export function createWireDecoder() {
   };
 }
 
+type BatchTransaction = Database.Transaction<
+  (ops: BatchRequest['ops'], beforeCommit?: (ops: BatchRequest['ops']) => void) => OperationResult[]
+>;
+const batchTransactions = new WeakMap<SqliteConnection, BatchTransaction>();
+
+/** The transaction that runs a batch on `inbox`, made once per connection. */
+function batchTransaction(inbox: SqliteConnection): BatchTransaction {
+  let run = batchTransactions.get(inbox);
+  if (run === undefined) {
+    run = inbox.db.transaction(
+      (ops: BatchRequest['ops'], beforeCommit?: (ops: BatchRequest['ops']) => void) => {
+        const results = ops.map(([name, args]): OperationResult => {
+          try {
+            if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
+            return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
+          } catch (error) {
+            if (error instanceof SavepointsNeeded || !inbox.db.inTransaction) throw error;
+            // Name and code travel with the message so the calling thread can rebuild the class.
+            return { ok: false, error: serializeError(error) };
+          }
+        });
+        beforeCommit?.(ops);
+        return results;
+      },
+    );
+    batchTransactions.set(inbox, run);
+  }
+  return run;
+}
+
 /**
  * Runs a batch of operations in one transaction: one commit, so one fsync, for all of them (group
- * commit). Each statement is atomic on its own; an operation that fails for a reason of its own
- * (a handler's SQL) uses a savepoint inside. If SQLite rolled the whole transaction back (I/O
- * error, disk full), the batch fails as a whole, so no operation is reported durable that is not.
+ * commit). Each statement is atomic on its own. The first run trusts statements (projection
+ * writes, a handler's SQL) to succeed and gives them no savepoint; if one fails, the batch rolls
+ * back and runs again with a savepoint per operation that has statements, so that operation fails
+ * alone. If SQLite rolled the whole transaction back (I/O error, disk full), the batch fails as a
+ * whole, so no operation is reported durable that is not.
  */
 export function runBatch(
   inbox: SqliteConnection,
   ops: BatchRequest['ops'],
   beforeCommit?: (ops: BatchRequest['ops']) => void,
 ): OperationResult[] {
-  const runAll = inbox.db.transaction(() => {
-    const results = ops.map(([name, args]): OperationResult => {
-      try {
-        if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
-        return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
-      } catch (error) {
-        if (!inbox.db.inTransaction) throw error;
-        // Name and code travel with the message so the calling thread can rebuild the class.
-        return { ok: false, error: serializeError(error) };
-      }
-    });
-    beforeCommit?.(ops);
-    return results;
-  });
   // IMMEDIATE takes the write lock up front, so a concurrent CLI writer makes this wait (busy
   // timeout) rather than fail half-way with SQLITE_BUSY on lock upgrade.
-  return runAll.immediate();
+  const run = batchTransaction(inbox).immediate;
+  inbox.trusting = true;
+  try {
+    return run(ops, beforeCommit);
+  } catch (error) {
+    if (!(error instanceof SavepointsNeeded)) throw error;
+  } finally {
+    inbox.trusting = false;
+  }
+  return run(ops, beforeCommit);
 }
 
 /**
