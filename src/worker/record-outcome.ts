@@ -15,6 +15,11 @@ export interface OutcomeRecorderOptions {
   onDeadLetter: ((info: DeadLetterInfo) => void) | undefined;
   /** A retry was scheduled: the event falls due again at `runAt` (epoch ms). */
   onRetryScheduled: (runAt: number) => void;
+  /**
+   * Runs one of the store's finishing writes. The worker's tries it again while the store is
+   * unreachable: an outcome never written leaves its event `processing` until the lease expires.
+   */
+  write: <T>(write: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface OutcomeRecorder {
 }
 
 export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeRecorder {
-  const { store, registry, logger } = options;
+  const { store, registry, logger, write } = options;
 
   function report(
     event: ClaimedEvent,
@@ -60,7 +65,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
       finishedAt: run.finishedAt,
       outcome: 'succeeded',
     };
-    if (!(await store.complete(event, result, run.statements))) {
+    if (!(await write(() => store.complete(event, result, run.statements)))) {
       eventLogger().warn(
         { outcome: 'fenced' },
         'lease was lost before completion; another attempt owns this event',
@@ -88,7 +93,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
       outcome: 'aborted',
       errorMessage: error.message,
     };
-    await store.release(event, result);
+    await write(() => store.release(event, result));
     eventLogger().warn({ outcome: 'aborted' }, 'attempt aborted by shutdown; the event will run again');
     report(event, 'aborted', run.startedAt, result.finishedAt);
   }
@@ -110,7 +115,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     };
     report(event, outcome, run.startedAt, finishedAt);
     if (verdict.kind === 'dead') {
-      if (!(await store.deadLetter(event, result))) return;
+      if (!(await write(() => store.deadLetter(event, result)))) return;
       eventLogger().error(
         { outcome: 'dead', err: error, attempts: event.attempt },
         verdict.reason === 'refused'
@@ -127,7 +132,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     }
     const delay = retryDelay(registry.retryScheduleFor(event.type), event.attempt, options.random);
     const runAt = finishedAt + delay;
-    if (!(await store.scheduleRetry(event, result, runAt))) return;
+    if (!(await write(() => store.scheduleRetry(event, result, runAt)))) return;
     eventLogger().warn(
       { outcome, err: error, retryInMs: delay, nextAttempt: event.attempt + 1 },
       'attempt failed; retry scheduled',
@@ -156,19 +161,21 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     async recordUnhandled(event, eventLogger) {
       const now = Date.now();
       const result: AttemptResult = { startedAt: now, finishedAt: now, outcome: 'succeeded' };
-      await store.markUnhandled(event, result);
+      await write(() => store.markUnhandled(event, result));
       eventLogger().info({ outcome: 'unhandled' }, 'no handler for this event type; stored as unhandled');
       report(event, 'unhandled', now, now);
     },
 
     async giveBack(event) {
       const now = Date.now();
-      await store.release(event, {
-        startedAt: now,
-        finishedAt: now,
-        outcome: 'aborted',
-        errorMessage: 'released at shutdown before it started',
-      });
+      await write(() =>
+        store.release(event, {
+          startedAt: now,
+          finishedAt: now,
+          outcome: 'aborted',
+          errorMessage: 'released at shutdown before it started',
+        }),
+      );
     },
   };
 }

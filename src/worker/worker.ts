@@ -10,7 +10,7 @@ import type {
   LeaseRequest,
   TransactionalStatement,
 } from '../store/inbox-store.ts';
-import { ShutdownAbort, toError } from '../util/errors.ts';
+import { ShutdownAbort, StoreUnavailableError, toError } from '../util/errors.ts';
 import { lazyEventLogger, startAttempt } from './attempt.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { createOutcomeRecorder } from './record-outcome.ts';
@@ -138,6 +138,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let fillQueued = false;
   let claimFailures = 0;
   let stopped: Promise<void> | undefined;
+  /** Outcome writes waiting to try again; `stop` wakes them for a last try. */
+  const writeRetries = new Set<() => void>();
 
   const leasesHeld = () => running.size + waiting.length + reservedLeases;
 
@@ -149,6 +151,7 @@ export function createWorker(options: WorkerOptions): Worker {
     onAttempt: options.onAttempt,
     onDeadLetter: options.onDeadLetter,
     onRetryScheduled: (runAt) => wakeTimer.dueAt(runAt),
+    write: writeOutcome,
   });
 
   const wakeTimer = createWakeTimer(() => {
@@ -248,6 +251,41 @@ export function createWorker(options: WorkerOptions): Worker {
     await recorder.record(event, run, eventLogger);
   }
 
+  /**
+   * A finishing write, tried again with backoff while the store is unreachable (a database
+   * restart), until the worker stops or the lease has surely expired; the write is fenced, so a
+   * late one changes nothing. Dropped at the first failure, the attempt's event stayed
+   * `processing` until its lease expired, long after the store was back.
+   */
+  async function writeOutcome<T>(write: () => Promise<T>): Promise<T> {
+    const giveUpAt = Date.now() + leaseMs;
+    for (let failures = 0; ; failures++) {
+      try {
+        return await write();
+      } catch (error) {
+        const delay = Math.min(MAX_CLAIM_BACKOFF_MS, pollIntervalMs * 2 ** Math.min(failures, 5));
+        const retry =
+          error instanceof StoreUnavailableError &&
+          state === WORKER_STATES.active &&
+          Date.now() + delay < giveUpAt;
+        if (!retry) throw error;
+        logger.warn(
+          { err: toError(error), retryInMs: delay },
+          'could not record the outcome of an attempt yet',
+        );
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            writeRetries.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, delay);
+          writeRetries.add(wake);
+        });
+      }
+    }
+  }
+
   /** Returns an event that never started (shutdown): due again at once, budget untouched. */
   function giveBack(event: ClaimedEvent): void {
     track(recorder.giveBack(event), event.id);
@@ -322,6 +360,7 @@ export function createWorker(options: WorkerOptions): Worker {
       stopped ??= (async () => {
         state = WORKER_STATES.stopping;
         wakeTimer.stop();
+        for (const wake of [...writeRetries]) wake();
         for (const event of waiting.splice(0)) giveBack(event);
         await drain(graceMs);
         for (const abort of running.values()) abort(new ShutdownAbort());
