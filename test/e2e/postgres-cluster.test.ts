@@ -249,10 +249,7 @@ describe('several instances on one PostgreSQL', () => {
       const stored = new Set(rows.map((r) => r.id));
       const lost = acked.filter((id) => !stored.has(id));
       assert.deepEqual(lost, [], `${lost.length} acknowledged events are missing`);
-      // The worker resumed on its own: everything acknowledged gets processed. Within 100 s: since
-      // handled events' projection writes commit with the handler's success, a few attempts
-      // claimed just after the restart are only taken back when their lease expires (handler
-      // timeout + lease grace, 90 s); the cause is open (see issue 13's closing note).
+      // The worker resumed on its own: everything acknowledged gets processed.
       await waitFor(
         async () =>
           (
@@ -261,7 +258,7 @@ describe('several instances on one PostgreSQL', () => {
               [acked],
             )
           ).rows[0].n === 0,
-        { what: 'acknowledged events processed', timeoutMs: 100_000 },
+        { what: 'acknowledged events processed', timeoutMs: 30_000 },
       );
     } finally {
       await check.end();
