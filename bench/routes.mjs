@@ -22,7 +22,9 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const events = Number(process.env.BENCH_ROUTE_EVENTS ?? 20_000);
 const senders = Number(process.env.BENCH_ROUTE_SENDERS ?? 32);
-const types = (process.env.BENCH_ROUTE_TYPES ?? 'http,rabbitmq,redis-stream,bullmq,nats').split(',');
+const types = (process.env.BENCH_ROUTE_TYPES ?? 'http,rabbitmq,redis-stream,bullmq,nats')
+  .split(',')
+  .filter(Boolean);
 
 /** Events delivered per second each destination type must reach on this machine. */
 export const ROUTE_TARGETS = {

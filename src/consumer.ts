@@ -36,6 +36,7 @@ import {
   type RouteDispatcher,
   type RouteState,
 } from './routes/dispatcher.ts';
+import { createIngestPriority } from './routes/ingest-priority.ts';
 import { routeJobs } from './routes/route-jobs.ts';
 import type { RoutesConfig } from './routes/types.ts';
 import type { ClaimedEvent, Environment, InboxStore } from './store/inbox-store.ts';
@@ -128,6 +129,11 @@ export interface ConsumerOptions {
   projectionEmails?: 'keep' | 'hash' | 'drop';
   /** Consecutive failures that pause a destination. @defaultValue 5 */
   breakerThreshold?: number;
+  /**
+   * Longest a route waits between two claims while acknowledging webhooks saturates the event
+   * loop (acks come first; routes catch up after). `0` turns this off. @defaultValue `'1s'`
+   */
+  routeYield?: Duration;
   /** Called for every delivery. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Called for every finished route job (benchmarks). */
@@ -299,12 +305,17 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       : options.routes.destinations instanceof Map
         ? (options.routes as RoutesConfig)
         : resolveRoutes(options.routes);
+  const ingestPriority =
+    runWorker && routesConfig
+      ? createIngestPriority({ maxWaitMs: toMs(options.routeYield ?? defaults.routeYield, 'routeYield') })
+      : undefined;
   const routeDispatcher: RouteDispatcher | undefined =
     runWorker && routesConfig
       ? createRouteDispatcher({
           store,
           routes: routesConfig,
           logger,
+          ...(ingestPriority ? { priority: ingestPriority } : {}),
           defaultRetryScheduleMs: schedule,
           pollIntervalMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
           ...(options.breakerThreshold !== undefined ? { breakerThreshold: options.breakerThreshold } : {}),
@@ -361,6 +372,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         projectionRunner?.wake();
       },
       onOutcome: (delivery) => {
+        ingestPriority?.delivery(delivery.storeMs ?? 0);
         metrics.delivery(delivery);
         if (delivery.secretIndex !== undefined && delivery.outcome !== 'bad_request') {
           const now = Date.now();
@@ -531,6 +543,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         for (const s of servers) s.closeIdleConnections();
         if (startPromise) await startPromise.catch(() => {});
         retention?.stop();
+        ingestPriority?.stop();
         await Promise.all([
           worker?.stop(shutdownGraceMs),
           routeDispatcher?.stop(shutdownGraceMs),

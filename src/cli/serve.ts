@@ -65,6 +65,7 @@ async function serve(input: ServeInput): Promise<void> {
     migrate: config.migrate,
     sqliteWriter: config.sqliteWriter,
     breakerThreshold: config.breakerThreshold,
+    routeYield: config.routeYieldMs,
     projections:
       config.projections.entities.length === 0
         ? 'none'

@@ -17,6 +17,11 @@ export const defaults = {
   /** Consecutive failures that pause a route's destination. @defaultValue 5 */
   breakerThreshold: 5,
   /**
+   * Longest a route waits between two claims while acknowledging webhooks saturates the event loop:
+   * acks come first, and routes catch up once the burst passes. `0` turns this off. @defaultValue `1s`
+   */
+  routeYield: '1s',
+  /**
    * Bytes of webhook bodies buffered at once across requests being read; past it a request gets
    * 503 with `Retry-After`. One source address may hold a quarter of it. @defaultValue `64mb`
    */

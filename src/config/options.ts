@@ -128,6 +128,14 @@ export const serveOptions = {
     default: String(defaults.breakerThreshold),
     parse: integer(1, 1_000),
   },
+  routeYield: {
+    flag: '--route-yield <duration>',
+    env: 'ROUTE_YIELD',
+    description:
+      'while acknowledging webhooks saturates the event loop, each route claims a batch at most this often, and catches up after; `0` turns this off',
+    default: defaults.routeYield,
+    parse: duration,
+  },
   workerConcurrency: {
     flag: '--worker-concurrency <n>',
     env: 'WORKER_CONCURRENCY',

@@ -34,6 +34,7 @@ export interface ServeConfig {
   routes: string | undefined;
   projections: ProjectionsConfig;
   breakerThreshold: number;
+  routeYieldMs: number;
   workerConcurrency: number;
   handlerTimeoutMs: number;
   retryScheduleMs: number[];
@@ -109,6 +110,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const adminPort = read('adminPort');
   const retentionMs = read('retention');
   const breakerThreshold = read('breakerThreshold');
+  const routeYieldMs = read('routeYield');
   let projections: ProjectionsConfig | undefined;
   try {
     projections = resolveProjectionsConfig({
@@ -139,6 +141,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     routes: read('routes'),
     projections: projections!,
     breakerThreshold: breakerThreshold!,
+    routeYieldMs: routeYieldMs!,
     workerConcurrency: workerConcurrency!,
     handlerTimeoutMs: handlerTimeoutMs!,
     retryScheduleMs: retryScheduleMs!,

@@ -53,6 +53,8 @@ export interface DeliveryOutcome {
   remoteAddress?: string | undefined;
   /** The envelope's `metadata.environment`, when it contradicts the endpoint. */
   environmentMismatch?: string;
+  /** How long storing the event took, waiting for its commit included (ms; answered deliveries). */
+  storeMs?: number;
 }
 
 export interface ReceiverOptions {
@@ -288,6 +290,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       eventType: envelope.type,
       secretIndex: verified.secretIndex,
       remoteAddress,
+      storeMs: Date.now() - receivedAt,
       ...(mismatch && stored ? { environmentMismatch: mismatch } : {}),
     });
     return stored ? ACK_OK : ACK_DUPLICATE;

@@ -6,6 +6,7 @@ import { retryDelay } from '../worker/retry-schedule.ts';
 import { createWakeTimer, type WakeTimer } from '../worker/wake-timer.ts';
 import { type BreakerStateChange, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
 import { createDestination } from './destinations/index.ts';
+import type { IngestPriority } from './ingest-priority.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { forwardedDeliveryId, routeConsumer } from './route-jobs.ts';
 import { applyTransform, loadTransform, type TransformFn } from './transform.ts';
@@ -61,6 +62,8 @@ export interface RouteDispatcherOptions {
   breakerPauseMs?: number;
   /** @defaultValue 10 min */
   breakerMaxPauseMs?: number;
+  /** While ingest saturates the event loop, each lane waits its turn before claiming (see ingest-priority.ts). */
+  priority?: IngestPriority;
   /** Destination clients by name; created from the routes config when omitted (tests inject). */
   destinations?: ReadonlyMap<string, Destination>;
   onDelivery?: (info: RouteDeliveryInfo) => void;
@@ -173,6 +176,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     let inFlight = 0;
     let coalesce: NodeJS.Timeout | undefined;
     const timer: WakeTimer = createWakeTimer(() => lane.kick());
+    const gate = options.priority?.gate();
 
     function pump(): void {
       while (wanted && !stopped && state === 'active' && rounds.size < roundsPerLane) {
@@ -198,6 +202,10 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
 
     /** One claim and send. True when more may be due at once. */
     async function round(): Promise<boolean> {
+      if (gate) {
+        await gate.turn();
+        if (stopped || state !== 'active') return false;
+      }
       const slot = destinations.get(route.to);
       if (!slot) return false;
       if (!slot.breaker.canSend()) {
