@@ -5,7 +5,7 @@
 // destination confirmed and the job was recorded).
 //
 // Options (env): BENCH_ROUTE_EVENTS (default 20000), BENCH_ROUTE_SENDERS (concurrent requests,
-// default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats),
+// default 32), BENCH_ROUTE_TYPES (comma list of http, rabbitmq, redis-stream, bullmq, nats; empty for none, to run only the two-routes ingest rows),
 // BENCH_ROUTE_PROFILE (a folder: the service writes a CPU profile there).
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
