@@ -109,9 +109,9 @@ export function createMetrics(store: InboxStore): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await store.countJobs()) {
+      for (const row of await store.countJobs({ unfinished: true })) {
         const route = routeNameOf(row.consumer);
-        if (route === undefined || !['pending', 'retrying', 'processing'].includes(row.status)) continue;
+        if (route === undefined) continue;
         this.inc({ route }, Number(row.count));
       }
     },

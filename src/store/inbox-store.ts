@@ -415,8 +415,14 @@ export interface InboxStore {
   list(filter: ListFilter): Promise<EventSummary[]>;
   /** Counts by status. */
   countByStatus(): Promise<Record<EventStatus, number>>;
-  /** Jobs by consumer and status (routes list, queue depth). */
-  countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]>;
+  /**
+   * Jobs by consumer and status (routes list, queue depth). `unfinished` counts only pending,
+   * retrying and processing jobs, from their indexes: cheap at every scrape however large the
+   * history.
+   */
+  countJobs(options?: {
+    unfinished?: boolean;
+  }): Promise<{ consumer: string; status: JobStatus; count: number }[]>;
   listJobs(filter: JobFilter): Promise<JobSummary[]>;
   /** Counts, throughput and failures for events received since `since` (epoch ms). */
   stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats>;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../helpers/index.ts';
@@ -75,5 +76,41 @@ describe('SQLite schema', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('SQLite store threads', () => {
+  it('answers reads on a thread of their own: a writer held by a lock holds up no count, list or detail', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    const store = new SqliteStore({ path, mode: 'thread' });
+    await store.migrate();
+    await store.insertIfAbsent(newEvent('evt_committed'));
+    // Another process's write transaction holds the database's write lock: the writer thread's
+    // next commit waits for it (busy timeout), as it would behind a long write.
+    const blocker = new Database(path);
+    blocker.exec('BEGIN IMMEDIATE');
+    let stored = false;
+    const insert = store.insertIfAbsent(newEvent('evt_waiting')).then((r) => {
+      stored = true;
+      return r;
+    });
+    try {
+      assert.equal((await store.countByStatus()).pending, 1, 'counts the last commit');
+      assert.equal((await store.get('evt_committed'))?.id, 'evt_committed');
+      assert.deepEqual(
+        (await store.list({ limit: 10 })).map((e) => e.id),
+        ['evt_committed'],
+      );
+      assert.equal(stored, false, 'the write is still waiting for the lock');
+    } finally {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    assert.equal((await insert).outcome, 'inserted');
+    assert.equal((await store.get('evt_waiting'))?.id, 'evt_waiting', 'a read after a write sees it');
+    await store.close();
+    await assert.rejects(store.countByStatus(), /closed/);
+    tmp.cleanup();
   });
 });

@@ -521,6 +521,37 @@ export function storeConformance(
       assert.equal((await store.get(ids[2] as string))?.status, 'processed');
     });
 
+    it('counts jobs by consumer and status, or only the unfinished ones', async () => {
+      const [a, b, c] = [uid('evt'), uid('evt'), uid('evt')];
+      const jobs = [
+        { consumer: 'handlers', maxAttempts: 3 },
+        { consumer: 'route:r1', maxAttempts: 3 },
+      ];
+      for (const id of [a, b, c]) await store.insertIfAbsent(newEvent(id, { jobs }));
+      const [first] = (
+        await store.claimDue({ owner: 'w1', limit: 1, leaseMs: 60_000, consumers: ['route:r1'] })
+      ).events;
+      assert.ok(first);
+      const [second] = (
+        await store.claimDue({ owner: 'w1', limit: 1, leaseMs: 60_000, consumers: ['route:r1'] })
+      ).events;
+      assert.ok(second);
+      assert.equal(await store.complete(second, ok()), true);
+      const rows = (list: { consumer: string; status: string; count: number | string }[]) =>
+        list.map((r) => [r.consumer, r.status, Number(r.count)]);
+      assert.deepEqual(rows(await store.countJobs()), [
+        ['handlers', 'pending', 3],
+        ['route:r1', 'pending', 1],
+        ['route:r1', 'processed', 1],
+        ['route:r1', 'processing', 1],
+      ]);
+      assert.deepEqual(rows(await store.countJobs({ unfinished: true })), [
+        ['handlers', 'pending', 3],
+        ['route:r1', 'pending', 1],
+        ['route:r1', 'processing', 1],
+      ]);
+    });
+
     it('gives events stored without a job their handlers job when replayed', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id, { status: 'unhandled' }));

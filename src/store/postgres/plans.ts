@@ -256,6 +256,12 @@ export const PURGE_PROCESSED = `WITH old AS (
   ), gone AS (DELETE FROM attempts WHERE event_id IN (SELECT id FROM old))
   UPDATE events SET raw_body = NULL FROM old WHERE events.id = old.id`;
 
+// Each half matches a partial index's WHERE (jobs_due, jobs_leased), so neither scans the history.
+export const COUNT_UNFINISHED_JOBS = `SELECT consumer, status, COUNT(*)::int8 AS count FROM jobs
+    WHERE status IN ('pending', 'retrying') GROUP BY consumer, status
+  UNION ALL
+  SELECT consumer, status, COUNT(*)::int8 AS count FROM jobs WHERE status = 'processing' GROUP BY consumer, status
+  ORDER BY consumer, status`;
 export const COUNT_JOBS = `SELECT consumer, status, COUNT(*)::int8 AS count FROM jobs GROUP BY consumer, status
   ORDER BY consumer, status`;
 export const LIST_JOBS = `SELECT j.*, e.type FROM jobs j JOIN events e ON e.id = j.event_id

@@ -494,9 +494,11 @@ export class PostgresStore implements InboxStore {
     return countsByStatus(rows);
   }
 
-  async countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
+  async countJobs(
+    options: { unfinished?: boolean } = {},
+  ): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
     const { rows } = await this.query<{ consumer: string; status: JobStatus; count: number }>(
-      plan.COUNT_JOBS,
+      options.unfinished ? plan.COUNT_UNFINISHED_JOBS : plan.COUNT_JOBS,
     );
     return rows;
   }

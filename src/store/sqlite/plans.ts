@@ -185,6 +185,12 @@ function prepareAll(db: Database.Database) {
     dropBody: prepare('UPDATE events SET raw_body = NULL WHERE id = ?'),
     dropAttempts: prepare('DELETE FROM attempts WHERE event_id = ?'),
 
+    // Each half matches a partial index's WHERE (jobs_due, jobs_leased), so neither scans the history.
+    countUnfinishedJobs: prepare(`SELECT consumer, status, COUNT(*) AS count FROM jobs
+        WHERE status IN ('pending', 'retrying') GROUP BY consumer, status
+      UNION ALL
+      SELECT consumer, status, COUNT(*) AS count FROM jobs WHERE status = 'processing' GROUP BY consumer, status
+      ORDER BY consumer, status`),
     countJobs: prepare(`SELECT consumer, status, COUNT(*) AS count FROM jobs GROUP BY consumer, status
       ORDER BY consumer, status`),
     listJobs: prepare(`SELECT j.*, e.type FROM jobs j JOIN events e ON e.id = j.event_id

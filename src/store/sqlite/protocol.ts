@@ -32,6 +32,31 @@ export const INBOX_OPERATIONS = [
 
 export type InboxOperation = (typeof INBOX_OPERATIONS)[number];
 
+/** Operations that only read: in thread mode they run on the reader thread (reader-thread.ts). */
+export const READ_OPERATIONS = [
+  'get',
+  'list',
+  'countByStatus',
+  'countJobs',
+  'listJobs',
+  'stats',
+  'secretUsage',
+  'auditLog',
+] as const satisfies readonly InboxOperation[];
+
+export type ReadOperation = (typeof READ_OPERATIONS)[number];
+
+export interface ReadRequest {
+  id: number;
+  op: ReadOperation;
+  args: unknown[];
+}
+
+export interface ReadReply {
+  id: number;
+  result: OperationResult;
+}
+
 export type OperationResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
 
 export interface BatchRequest {

@@ -376,8 +376,11 @@ export class SqliteConnection {
     return countsByStatus(this.plan.countByStatus.all({ env: null }) as { status: EventStatus; n: number }[]);
   }
 
-  countJobs(): { consumer: string; status: JobStatus; count: number }[] {
-    return this.plan.countJobs.all() as { consumer: string; status: JobStatus; count: number }[];
+  countJobs(
+    options: { unfinished?: boolean } = {},
+  ): { consumer: string; status: JobStatus; count: number }[] {
+    const plan = options.unfinished ? this.plan.countUnfinishedJobs : this.plan.countJobs;
+    return plan.all() as { consumer: string; status: JobStatus; count: number }[];
   }
 
   listJobs(filter: JobFilter): JobSummary[] {

@@ -31,6 +31,9 @@ import {
   createWireEncoder,
   type InboxOperation,
   type OperationResult,
+  type ReadOperation,
+  type ReadReply,
+  type ReadRequest,
   runBatch,
 } from './protocol.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
@@ -76,6 +79,10 @@ export class SqliteStore implements InboxStore {
   private closed = false;
   private readonly failpoint = commitFailpoint(process.env);
   private readonly wire = createWireEncoder();
+  /** The reader thread (thread mode), started by the first read. */
+  private reader: Promise<Worker> | undefined;
+  private readonly reads = new Map<number, Pending>();
+  private nextReadId = 1;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -95,15 +102,7 @@ export class SqliteStore implements InboxStore {
       return this.ready;
     }
     this.ready = new Promise<void>((resolve, reject) => {
-      // From the TypeScript sources (tests, tsx), the thread needs the tsx loader too.
-      const fromSource = import.meta.url.endsWith('.ts');
-      const file = new URL(fromSource ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
-      const worker = fromSource
-        ? new Worker(
-            `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`,
-            { eval: true, workerData: { path: this.path } },
-          )
-        : new Worker(file, { workerData: { path: this.path } });
+      const worker = this.spawn('writer-thread');
       this.worker = worker;
       worker.on(
         'message',
@@ -126,6 +125,67 @@ export class SqliteStore implements InboxStore {
       });
     });
     return this.ready;
+  }
+
+  private spawn(name: 'writer-thread' | 'reader-thread'): Worker {
+    // From the TypeScript sources (tests, tsx), the thread needs the tsx loader too.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const file = new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+    return fromSource
+      ? new Worker(
+          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); })`,
+          { eval: true, workerData: { path: this.path } },
+        )
+      : new Worker(file, { workerData: { path: this.path } });
+  }
+
+  /**
+   * Runs a read on the reader thread, once the writer has opened (and migrated) the file. A
+   * reader that failed is replaced at the next read.
+   */
+  private read<T>(op: ReadOperation, args: unknown[]): Promise<T> {
+    if (this.mode === 'inline') return this.call(op, args);
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    this.reader ??= this.start().then(
+      () =>
+        new Promise<Worker>((resolve, reject) => {
+          const worker = this.spawn('reader-thread');
+          const lost = (error: Error) => {
+            this.reader = undefined;
+            for (const p of this.reads.values()) p.reject(error);
+            this.reads.clear();
+            reject(error);
+          };
+          worker.on('message', (message: ReadReply | { ready: true } | { initError: string }) => {
+            if ('ready' in message) return resolve(worker);
+            if ('initError' in message)
+              return lost(new StoreUnavailableError(`cannot read ${this.path}: ${message.initError}`));
+            const pending = this.reads.get(message.id);
+            this.reads.delete(message.id);
+            deliver(pending, message.result);
+          });
+          worker.on('error', (error) =>
+            lost(
+              new StoreUnavailableError(`SQLite reader thread failed: ${error.message}`, { cause: error }),
+            ),
+          );
+          worker.on('exit', (code) => {
+            if (!this.closed) lost(new StoreUnavailableError(`SQLite reader thread exited (code ${code})`));
+          });
+        }),
+    );
+    const reader = this.reader;
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextReadId++;
+      this.reads.set(id, { op, args, resolve: resolve as (v: unknown) => void, reject });
+      reader.then(
+        (worker) => worker.postMessage({ id, op, args } satisfies ReadRequest),
+        (error: unknown) => {
+          this.reads.delete(id);
+          reject(error as Error);
+        },
+      );
+    });
   }
 
   private call<T>(op: InboxOperation, args: unknown[]): Promise<T> {
@@ -246,37 +306,39 @@ export class SqliteStore implements InboxStore {
     return this.call('discard', [ids]);
   }
   get(id: string): Promise<EventDetail | null> {
-    return this.call('get', [id]);
+    return this.read('get', [id]);
   }
   list(filter: ListFilter): Promise<EventSummary[]> {
-    return this.call('list', [filter]);
+    return this.read('list', [filter]);
   }
   countByStatus(): Promise<Record<EventStatus, number>> {
-    return this.call('countByStatus', []);
+    return this.read('countByStatus', []);
   }
-  countJobs(): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
-    return this.call('countJobs', []);
+  countJobs(options?: {
+    unfinished?: boolean;
+  }): Promise<{ consumer: string; status: JobStatus; count: number }[]> {
+    return this.read('countJobs', options ? [options] : []);
   }
   listJobs(filter: JobFilter): Promise<JobSummary[]> {
-    return this.call('listJobs', [filter]);
+    return this.read('listJobs', [filter]);
   }
   nextDueAt(): Promise<number | null> {
     return this.call('nextDueAt', []);
   }
   stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
-    return this.call('stats', [options]);
+    return this.read('stats', [options]);
   }
   recordSecretUse(uses: readonly SecretUse[]): Promise<void> {
     return this.call('recordSecretUse', [uses]);
   }
   secretUsage(): Promise<SecretUse[]> {
-    return this.call('secretUsage', []);
+    return this.read('secretUsage', []);
   }
   audit(entry: AuditEntry): Promise<void> {
     return this.call('audit', [entry]);
   }
   auditLog(limit: number): Promise<AuditEntry[]> {
-    return this.call('auditLog', [limit]);
+    return this.read('auditLog', [limit]);
   }
   purgeProcessed(olderThan: number, limit: number): Promise<number> {
     return this.call('purgeProcessed', [olderThan, limit]);
@@ -288,11 +350,18 @@ export class SqliteStore implements InboxStore {
   async close(): Promise<void> {
     if (this.closed) return;
     // Let queued and in-flight batches finish, so nothing acknowledged is cut off.
-    while (this.queue.length > 0 || this.inFlight.size > 0) {
+    while (this.queue.length > 0 || this.inFlight.size > 0 || this.reads.size > 0) {
       if (this.failure) break;
       await new Promise((r) => setTimeout(r, 2));
     }
     this.closed = true;
+    const reader = this.reader && (await this.reader.catch(() => undefined));
+    if (reader) {
+      await new Promise<void>((resolve) => {
+        reader.once('exit', () => resolve());
+        reader.postMessage({ close: true });
+      });
+    }
     if (this.inbox) this.inbox.close();
     const worker = this.worker;
     if (worker) {
