@@ -18,7 +18,7 @@ const consumer = createConsumer({
   metricsPublic: true,
   worker: process.env.BENCH_ROUTE_DISPATCH !== 'off',
   // As `serve` reads it: routes yield to ingest while it is saturated (ROUTE_YIELD=0 turns it off).
-  routeYield: process.env.ROUTE_YIELD ?? '1s',
+  routeYield: process.env.ROUTE_YIELD === '0' ? 0 : (process.env.ROUTE_YIELD ?? '1s'),
   onRouteDelivery: (info) => {
     if (info.outcome === 'delivered')
       delivered.push([Date.now(), Math.round(info.sinceReceivedSeconds * 1000)]);

@@ -31,6 +31,9 @@ export interface ServeSwitch {
 
 const text = (value: string): string => value;
 const duration = (value: string, label: string): number => parseDuration(value, label);
+/** A duration, or a bare `0` for "off". */
+const durationOrOff = (value: string, label: string): number =>
+  value.trim() === '0' ? 0 : parseDuration(value, label);
 const positiveDuration = (value: string, label: string): number => {
   const ms = parseDuration(value, label);
   if (ms <= 0) throw new ConfigError(`${label}: must be greater than 0`);
@@ -134,7 +137,7 @@ export const serveOptions = {
     description:
       'while acknowledging webhooks saturates the event loop, each route claims a batch at most this often, and catches up after; `0` turns this off',
     default: defaults.routeYield,
-    parse: duration,
+    parse: durationOrOff,
   },
   workerConcurrency: {
     flag: '--worker-concurrency <n>',

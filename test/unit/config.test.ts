@@ -75,6 +75,13 @@ describe('serve configuration', () => {
     assert.equal(config.handlerTimeoutMs, 30_000);
     assert.equal(config.maxBodyBytes, 1024 * 1024);
     assert.equal(config.database.kind, 'sqlite');
+    assert.equal(config.routeYieldMs, 1000);
+  });
+
+  it('takes ROUTE_YIELD as a duration, or 0 to turn it off', () => {
+    assert.equal(resolveServeConfig({ secret: 's', routeYield: '250ms' }).routeYieldMs, 250);
+    assert.equal(resolveServeConfig({ secret: 's', routeYield: '0' }).routeYieldMs, 0);
+    assert.throws(() => resolveServeConfig({ secret: 's', routeYield: '5' }), /ROUTE_YIELD.*add a unit/);
   });
 });
 
