@@ -10,10 +10,11 @@ import type {
   LeaseRequest,
   TransactionalStatement,
 } from '../store/inbox-store.ts';
-import { ShutdownAbort, StoreUnavailableError, toError } from '../util/errors.ts';
+import { ShutdownAbort, toError } from '../util/errors.ts';
 import { lazyEventLogger, startAttempt } from './attempt.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { createOutcomeRecorder } from './record-outcome.ts';
+import { createFinishingWrites, storeBackoff } from './store-backoff.ts';
 import { createWakeTimer } from './wake-timer.ts';
 
 /**
@@ -27,9 +28,6 @@ export const WORKER_STATES = {
   stopped: 'stopped',
 } as const;
 export type WorkerState = (typeof WORKER_STATES)[keyof typeof WORKER_STATES];
-
-/** The longest wait between claims while the store is unreachable. */
-const MAX_CLAIM_BACKOFF_MS = 30_000;
 
 export interface DeadLetterInfo {
   id: string;
@@ -138,8 +136,14 @@ export function createWorker(options: WorkerOptions): Worker {
   let fillQueued = false;
   let claimFailures = 0;
   let stopped: Promise<void> | undefined;
-  /** Outcome writes waiting to try again; `stop` wakes them for a last try. */
-  const writeRetries = new Set<() => void>();
+  // An outcome is written again while the store is unreachable; `stop` wakes those for a last try.
+  const finishingWrites = createFinishingWrites({
+    baseDelayMs: pollIntervalMs,
+    leaseMs,
+    keepTrying: () => state === WORKER_STATES.active,
+    onRetry: (error, retryInMs) =>
+      logger.warn({ err: error, retryInMs }, 'could not record the outcome of an attempt yet'),
+  });
 
   const leasesHeld = () => running.size + waiting.length + reservedLeases;
 
@@ -151,7 +155,7 @@ export function createWorker(options: WorkerOptions): Worker {
     onAttempt: options.onAttempt,
     onDeadLetter: options.onDeadLetter,
     onRetryScheduled: (runAt) => wakeTimer.dueAt(runAt),
-    write: writeOutcome,
+    write: (write) => finishingWrites.run(write),
   });
 
   const wakeTimer = createWakeTimer(() => {
@@ -210,7 +214,7 @@ export function createWorker(options: WorkerOptions): Worker {
       // The store is unreachable: back off and try again; never crash.
       claimFailures++;
       mayHaveDue = true;
-      const delay = Math.min(MAX_CLAIM_BACKOFF_MS, pollIntervalMs * 2 ** Math.min(claimFailures, 5));
+      const delay = storeBackoff(pollIntervalMs, claimFailures);
       logger.error({ err: toError(error), retryInMs: delay }, 'worker could not claim events');
       wakeTimer.pollAt(Date.now() + delay);
     }
@@ -249,41 +253,6 @@ export function createWorker(options: WorkerOptions): Worker {
     running.delete(event.id);
     fillSlots();
     await recorder.record(event, run, eventLogger);
-  }
-
-  /**
-   * A finishing write, tried again with backoff while the store is unreachable (a database
-   * restart), until the worker stops or the lease has surely expired; the write is fenced, so a
-   * late one changes nothing. Dropped at the first failure, the attempt's event stayed
-   * `processing` until its lease expired, long after the store was back.
-   */
-  async function writeOutcome<T>(write: () => Promise<T>): Promise<T> {
-    const giveUpAt = Date.now() + leaseMs;
-    for (let failures = 0; ; failures++) {
-      try {
-        return await write();
-      } catch (error) {
-        const delay = Math.min(MAX_CLAIM_BACKOFF_MS, pollIntervalMs * 2 ** Math.min(failures, 5));
-        const retry =
-          error instanceof StoreUnavailableError &&
-          state === WORKER_STATES.active &&
-          Date.now() + delay < giveUpAt;
-        if (!retry) throw error;
-        logger.warn(
-          { err: toError(error), retryInMs: delay },
-          'could not record the outcome of an attempt yet',
-        );
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            writeRetries.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, delay);
-          writeRetries.add(wake);
-        });
-      }
-    }
   }
 
   /** Returns an event that never started (shutdown): due again at once, budget untouched. */
@@ -360,7 +329,7 @@ export function createWorker(options: WorkerOptions): Worker {
       stopped ??= (async () => {
         state = WORKER_STATES.stopping;
         wakeTimer.stop();
-        for (const wake of [...writeRetries]) wake();
+        finishingWrites.wakeAll();
         for (const event of waiting.splice(0)) giveBack(event);
         await drain(graceMs);
         for (const abort of running.values()) abort(new ShutdownAbort());
