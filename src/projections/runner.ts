@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logging/logger.ts';
 import type { AttemptResult, ClaimedEvent, InboxStore, Lease } from '../store/inbox-store.ts';
-import { toError } from '../util/errors.ts';
+import { StoreUnavailableError, toError } from '../util/errors.ts';
 import { retryDelay } from '../worker/retry-schedule.ts';
+import { createFinishingWrites } from '../worker/store-backoff.ts';
 import { toProjectedEvent } from './parse-event.ts';
 import { PROJECTIONS_CONSUMER, type ProjectionsConfig } from './registry.ts';
 import { projectionStatements } from './statements.ts';
@@ -36,6 +37,8 @@ export interface ProjectionRunner {
  * projection statements, so the tables change in the same transaction that marks the job
  * processed. A write that fails (a table dropped by hand) is retried on the schedule, then the job
  * is dead-lettered with the SQL error in its history. An invalid event is skipped, never projected.
+ * A store that is unreachable (a database restart) is not the projection's failure: the finishing
+ * write is tried again with backoff until it goes through, the runner stops, or the lease expires.
  */
 export function createProjectionRunner(options: ProjectionRunnerOptions): ProjectionRunner {
   const { store, logger, config } = options;
@@ -66,18 +69,50 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       wakeUp = done;
     });
 
+  /** A finishing write was refused since the last one that went through (one warning per outage). */
+  let finishRefused = false;
+  // A job's finishing write is tried again while the store is unreachable; `stop` wakes those for
+  // a last try.
+  const finishingWrites = createFinishingWrites({
+    baseDelayMs: pollMs,
+    leaseMs,
+    keepTrying: () => running,
+    onRetry: (error, retryInMs) => {
+      if (finishRefused) return;
+      finishRefused = true;
+      logger.warn({ err: error.message, retryInMs }, 'cannot record projection outcomes yet; trying again');
+    },
+  });
+
+  async function finish<T>(write: () => Promise<T>): Promise<T> {
+    const written = await finishingWrites.run(write);
+    finishRefused = false;
+    return written;
+  }
+
   async function project(job: ClaimedEvent): Promise<void> {
     const lease: Lease = { id: job.id, consumer: job.consumer, attempt: job.attempt, owner: job.owner };
     const startedAt = Date.now();
     try {
       const event = toProjectedEvent(job);
       if (!event) {
-        await store.markSkipped(lease, { startedAt, finishedAt: Date.now(), outcome: 'skipped' });
+        const skipped: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'skipped' };
+        await finish(() => store.markSkipped(lease, skipped));
         return;
       }
       const statements = projectionStatements(store.dialect, event, config);
-      await store.complete(lease, { startedAt, finishedAt: Date.now(), outcome: 'succeeded' }, statements);
+      const succeeded: AttemptResult = { startedAt, finishedAt: Date.now(), outcome: 'succeeded' };
+      await finish(() => store.complete(lease, succeeded, statements));
     } catch (caught) {
+      if (caught instanceof StoreUnavailableError) {
+        // Still unreachable as the runner stops or the lease runs out: the projection did not
+        // fail, so no attempt is spent; the next claim after the lease expires runs it again.
+        logger.warn(
+          { eventId: job.id, err: caught.message },
+          'cannot record projection outcome; the job runs again once its lease expires',
+        );
+        return;
+      }
       const error = toError(caught);
       const finishedAt = Date.now();
       const result: AttemptResult = {
@@ -89,11 +124,11 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       };
       try {
         if (job.attempt >= job.maxAttempts) {
-          await store.deadLetter(lease, result);
+          await finish(() => store.deadLetter(lease, result));
           logger.error({ eventId: job.id, type: job.type, err: error.message }, 'projection dead-lettered');
         } else {
           const runAt = finishedAt + retryDelay(options.retrySchedule, job.attempt);
-          await store.scheduleRetry(lease, result, runAt);
+          await finish(() => store.scheduleRetry(lease, result, runAt));
           nextRetryAt = Math.min(nextRetryAt, runAt);
           logger.warn(
             { eventId: job.id, type: job.type, err: error.message },
@@ -151,6 +186,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     async stop(graceMs = 10_000) {
       running = false;
       wakeUp?.();
+      finishingWrites.wakeAll();
       if (!loop) return;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([loop, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);

@@ -1,0 +1,133 @@
+// A batch of projection jobs that ends while the store is unreachable (a database restart) is
+// marked processed once the store is back, rather than left `processing` until the lease expires.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../src/logging/logger.ts';
+import { openEntityReader } from '../../src/projections/read-entity.ts';
+import { PROJECTIONS_CONSUMER, resolveProjectionsConfig } from '../../src/projections/registry.ts';
+import { createProjectionRunner } from '../../src/projections/runner.ts';
+import type { InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { StoreUnavailableError } from '../../src/util/errors.ts';
+import { newEvent } from '../conformance/store-suite.ts';
+import { tempDir, waitFor } from '../helpers/index.ts';
+
+const config = resolveProjectionsConfig();
+const FINISHING_WRITES = ['complete', 'markSkipped', 'scheduleRetry', 'deadLetter'];
+/** Longer than any wait below: a job that ends processed was not recovered by lease expiry. */
+const LEASE_MS = 120_000;
+
+interface Outage {
+  now: boolean;
+  /** Finishing writes refused, by method. */
+  refused: Record<string, number>;
+}
+
+/** `store` whose finishing writes fail as unreachable while `down.now` is true. */
+function flaky(store: InboxStore, down: Outage): InboxStore {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      if (!FINISHING_WRITES.includes(String(key))) return value.bind(target);
+      return (...args: unknown[]) => {
+        if (!down.now) return value.apply(target, args);
+        down.refused[String(key)] = (down.refused[String(key)] ?? 0) + 1;
+        return Promise.reject(new StoreUnavailableError('PostgreSQL is unreachable: connect ECONNREFUSED'));
+      };
+    },
+  });
+}
+
+function orderCreated(id: string): NewEvent {
+  const data = { orderId: `ord_${id}`, userId: 'u1', totalAmount: 10, currency: 'EUR', itemCount: 1 };
+  return newEvent(id, {
+    created: 100,
+    rawBody: Buffer.from(JSON.stringify({ id, type: 'order.created', version: '1.0', created: 100, data })),
+    jobs: [{ consumer: PROJECTIONS_CONSUMER, maxAttempts: 3 }],
+  });
+}
+
+async function projectionJob(store: InboxStore, id: string) {
+  return (await store.get(id))?.jobs.find((j) => j.consumer === PROJECTIONS_CONSUMER);
+}
+
+describe('projections runner: finishing writes while the store is unreachable', () => {
+  it('jobs whose completion is refused are processed once the store is back, without a failed attempt', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    const inner = new SqliteStore({ path });
+    await inner.migrate();
+    const reader = openEntityReader({ kind: 'sqlite', path });
+    const down: Outage = { now: true, refused: {} };
+    const runner = createProjectionRunner({
+      store: flaky(inner, down),
+      logger: silentLogger(),
+      config,
+      retrySchedule: [0, 0],
+      pollMs: 50,
+      leaseMs: LEASE_MS,
+    });
+    const ids = [`evt_proj_outage_a_${Date.now()}`, `evt_proj_outage_b_${Date.now()}`];
+    try {
+      for (const id of ids) await inner.insertIfAbsent(orderCreated(id));
+      runner.start();
+      await waitFor(() => (down.refused.complete ?? 0) >= 2 * ids.length, {
+        what: 'each completion refused twice',
+      });
+      down.now = false;
+      for (const id of ids) {
+        const job = await waitFor(
+          async () => {
+            const found = await projectionJob(inner, id);
+            return found?.status === 'processed' ? found : undefined;
+          },
+          { what: `the projections job of ${id} processed` },
+        );
+        assert.equal(job.attempts, 1, 'claimed once: not recovered by lease expiry');
+        const rows = await reader.read('SELECT * FROM procureiq_orders WHERE order_id = ?', [`ord_${id}`]);
+        assert.equal(rows[0]?.last_event_id, id);
+      }
+      // The outage is not the projection's failure: no retry or dead-letter was recorded for it.
+      assert.equal(down.refused.scheduleRetry ?? 0, 0);
+      assert.equal(down.refused.deadLetter ?? 0, 0);
+    } finally {
+      await runner.stop();
+      await reader.close();
+      await inner.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('stop does not wait out the delay of a completion waiting for the store', async () => {
+    const tmp = tempDir();
+    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
+    await inner.migrate();
+    const down: Outage = { now: true, refused: {} };
+    const runner = createProjectionRunner({
+      store: flaky(inner, down),
+      logger: silentLogger(),
+      config,
+      retrySchedule: [0, 0],
+      pollMs: 60_000,
+      leaseMs: LEASE_MS,
+    });
+    const id = `evt_proj_stop_${Date.now()}`;
+    try {
+      await inner.insertIfAbsent(orderCreated(id));
+      runner.start();
+      await waitFor(() => (down.refused.complete ?? 0) >= 1, { what: 'the completion refused' });
+      const stopping = Date.now();
+      // A grace longer than the bound below: stop returns because the runner's loop ended.
+      await runner.stop(30_000);
+      assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
+      // Left to its lease, not recorded as a failed projection.
+      assert.equal((await projectionJob(inner, id))?.status, 'processing');
+    } finally {
+      await runner.stop();
+      await inner.close();
+      tmp.cleanup();
+    }
+  });
+});
