@@ -135,6 +135,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let mayHaveDue = false;
   let fillQueued = false;
   let claimFailures = 0;
+  /** After a failed claim, no claim before this time (epoch ms), whoever asks for one. */
+  let claimBackoffUntil = 0;
   let stopped: Promise<void> | undefined;
   // An outcome is written again while the store is unreachable; `stop` wakes those for a last try.
   const finishingWrites = createFinishingWrites({
@@ -168,6 +170,9 @@ export function createWorker(options: WorkerOptions): Worker {
     if (state !== WORKER_STATES.active) return;
     startWaiting();
     if (claiming || !mayHaveDue || leasesHeld() >= capacity) return;
+    // The store is refusing claims: the wake timer claims when the backoff is over. A refused
+    // delivery or a failed claim asking at once made hundreds of claims a second in an outage.
+    if (Date.now() < claimBackoffUntil) return;
     claiming = true;
     void claimDueEvents().finally(() => {
       claiming = false;
@@ -198,7 +203,7 @@ export function createWorker(options: WorkerOptions): Worker {
         mayHaveDue = false;
         const limit = capacity - leasesHeld();
         const batch = await store.claimDue({ owner, limit, leaseMs });
-        claimFailures = 0;
+        storeIsBack();
         reportRecoveredDeadLetters(batch.deadLettered);
         if (state !== WORKER_STATES.active) {
           for (const event of batch.events) giveBack(event);
@@ -216,8 +221,15 @@ export function createWorker(options: WorkerOptions): Worker {
       mayHaveDue = true;
       const delay = storeBackoff(pollIntervalMs, claimFailures);
       logger.error({ err: toError(error), retryInMs: delay }, 'worker could not claim events');
-      wakeTimer.pollAt(Date.now() + delay);
+      claimBackoffUntil = Date.now() + delay;
+      wakeTimer.pollAt(claimBackoffUntil);
     }
+  }
+
+  /** A claim or an insert went through: claims need not wait out the backoff any more. */
+  function storeIsBack(): void {
+    claimFailures = 0;
+    claimBackoffUntil = 0;
   }
 
   /** Events whose expired lease used up their last attempt: the claim dead-lettered them. */
@@ -313,6 +325,7 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     accept(event) {
       reservedLeases--;
+      storeIsBack();
       if (state !== WORKER_STATES.active) return giveBack(event);
       waiting.push(event);
       fillSlotsSoon();
@@ -322,6 +335,8 @@ export function createWorker(options: WorkerOptions): Worker {
       fillSlots();
     },
     wake() {
+      // Called for an event just stored (or another process's signal): the store is back.
+      storeIsBack();
       mayHaveDue = true;
       fillSlots();
     },
