@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { AttemptResult, ClaimedEvent, InboxStore } from '../store/inbox-store.ts';
 import { toError } from '../util/errors.ts';
 import { retryDelay } from '../worker/retry-schedule.ts';
+import { createFinishingWrites, type FinishingWrites } from '../worker/store-backoff.ts';
 import { createWakeTimer, type WakeTimer } from '../worker/wake-timer.ts';
 import { type BreakerStateChange, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
 import { createDestination } from './destinations/index.ts';
@@ -177,6 +178,27 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     let coalesce: NodeJS.Timeout | undefined;
     const timer: WakeTimer = createWakeTimer(() => lane.kick());
     const gate = options.priority?.gate();
+    // A job's outcome that cannot be written (the database restarting) is written again once it
+    // is back; dropped, the job stayed processing until its lease expired (a minute or more).
+    let refusedLogged = false;
+    const finishingWrites: FinishingWrites = createFinishingWrites({
+      baseDelayMs: pollIntervalMs,
+      leaseMs,
+      keepTrying: () => !stopped && state === 'active',
+      onRetry: (error, retryInMs) => {
+        if (refusedLogged) return;
+        refusedLogged = true;
+        logger.warn(
+          { route: route.name, err: error.message, retryInMs },
+          'cannot record route outcomes yet; trying again',
+        );
+      },
+    });
+    const record = async <T>(write: () => Promise<T>): Promise<T> => {
+      const written = await finishingWrites.run(write);
+      refusedLogged = false;
+      return written;
+    };
 
     function pump(): void {
       while (wanted && !stopped && state === 'active' && rounds.size < roundsPerLane) {
@@ -273,14 +295,14 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         prepared.map(async (p) => {
           const job = p.job;
           if ('skip' in p) {
-            await store.markSkipped(job, { startedAt, finishedAt, outcome: 'skipped' });
+            await record(() => store.markSkipped(job, { startedAt, finishedAt, outcome: 'skipped' }));
             return report(job, 'skipped', seconds);
           }
           const outcome: SendOutcome | undefined =
             'message' in p ? sent.get(job) : { ok: false, error: p.error };
           if (outcome?.ok) {
             slot.breaker.recordSuccess();
-            await store.complete(job, { startedAt, finishedAt, outcome: 'succeeded' });
+            await record(() => store.complete(job, { startedAt, finishedAt, outcome: 'succeeded' }));
             return report(job, 'delivered', seconds);
           }
           const error = outcome?.error ?? 'no answer from the destination';
@@ -288,7 +310,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           if ('message' in p) slot.breaker.recordFailure(error);
           const result: AttemptResult = { startedAt, finishedAt, outcome: 'failed', errorMessage: error };
           if (job.attempt >= job.maxAttempts) {
-            if (await store.deadLetter(job, result)) {
+            if (await record(() => store.deadLetter(job, result))) {
               logger.error(
                 { eventId: job.id, route: route.name, attempts: job.attempt, err: error },
                 'route job dead',
@@ -308,7 +330,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             outcome && !outcome.ok ? (outcome.retryAfterMs ?? 0) : 0,
           );
           const runAt = finishedAt + delay;
-          if (await store.scheduleRetry(job, result, runAt)) timer.dueAt(runAt);
+          if (await record(() => store.scheduleRetry(job, result, runAt))) timer.dueAt(runAt);
           logger.warn(
             { eventId: job.id, route: route.name, attempt: job.attempt, retryInMs: delay, err: error },
             'route delivery failed; will retry',
@@ -378,6 +400,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         stopped = true;
         clearTimeout(coalesce);
         timer.stop();
+        finishingWrites.wakeAll();
         await Promise.all([...rounds]);
       },
     };
