@@ -4,38 +4,19 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/logging/logger.ts';
-import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { HandlerRegistry } from '../../src/worker/handlers.ts';
 import { createWorker } from '../../src/worker/worker.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { tempDir, waitFor } from '../helpers/index.ts';
-
-const FINISHING_WRITES = ['complete', 'scheduleRetry', 'deadLetter', 'release', 'markUnhandled'];
-
-/** `store` whose finishing writes fail as unreachable while `down.now` is true. */
-function flaky(store: InboxStore, down: { now: boolean; refused: number }): InboxStore {
-  return new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      if (!FINISHING_WRITES.includes(String(key))) return value.bind(target);
-      return (...args: unknown[]) => {
-        if (!down.now) return value.apply(target, args);
-        down.refused++;
-        return Promise.reject(new StoreUnavailableError('PostgreSQL is unreachable: connect ECONNREFUSED'));
-      };
-    },
-  });
-}
+import { outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
 describe('worker: outcomes written while the store is unreachable', () => {
   it('a handler that succeeds during an outage is marked processed once the store is back, without running again', async () => {
     const tmp = tempDir();
     const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
     await inner.migrate();
-    const down = { now: false, refused: 0 };
+    const down = outage(false);
     const registry = new HandlerRegistry([100], Number);
     const runs: number[] = [];
     registry.on('order.created', async (_event, ctx) => {
@@ -43,7 +24,7 @@ describe('worker: outcomes written while the store is unreachable', () => {
       down.now = true;
     });
     const worker = createWorker({
-      store: flaky(inner, down),
+      store: refusingWhileDown(inner, down),
       registry,
       logger: silentLogger(),
       pollIntervalMs: 50,
@@ -52,7 +33,7 @@ describe('worker: outcomes written while the store is unreachable', () => {
     try {
       await inner.insertIfAbsent(newEvent(id));
       worker.start();
-      await waitFor(() => down.refused >= 2, { what: 'the outcome refused twice' });
+      await waitFor(() => refusedCalls(down) >= 2, { what: 'the outcome refused twice' });
       down.now = false;
       await waitFor(async () => (await inner.get(id))?.status === 'processed', { what: 'processed' });
       assert.deepEqual(runs, [1]);
@@ -71,11 +52,11 @@ describe('worker: outcomes written while the store is unreachable', () => {
     const tmp = tempDir();
     const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
     await inner.migrate();
-    const down = { now: true, refused: 0 };
+    const down = outage(true);
     const registry = new HandlerRegistry([100], Number);
     registry.on('order.created', async () => {});
     const worker = createWorker({
-      store: flaky(inner, down),
+      store: refusingWhileDown(inner, down),
       registry,
       logger: silentLogger(),
       pollIntervalMs: 60_000,
@@ -83,7 +64,7 @@ describe('worker: outcomes written while the store is unreachable', () => {
     try {
       await inner.insertIfAbsent(newEvent(`evt_stop_${Date.now()}`));
       worker.start();
-      await waitFor(() => down.refused >= 1, { what: 'the outcome refused' });
+      await waitFor(() => refusedCalls(down) >= 1, { what: 'the outcome refused' });
       const stopping = Date.now();
       await worker.stop();
       assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);

@@ -9,36 +9,13 @@ import { PROJECTIONS_CONSUMER, resolveProjectionsConfig } from '../../src/projec
 import { createProjectionRunner } from '../../src/projections/runner.ts';
 import type { InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { tempDir, waitFor } from '../helpers/index.ts';
+import { outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
 const config = resolveProjectionsConfig();
-const FINISHING_WRITES = ['complete', 'markSkipped', 'scheduleRetry', 'deadLetter'];
 /** Longer than any wait below: a job that ends processed was not recovered by lease expiry. */
 const LEASE_MS = 120_000;
-
-interface Outage {
-  now: boolean;
-  /** Finishing writes refused, by method. */
-  refused: Record<string, number>;
-}
-
-/** `store` whose finishing writes fail as unreachable while `down.now` is true. */
-function flaky(store: InboxStore, down: Outage): InboxStore {
-  return new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      if (!FINISHING_WRITES.includes(String(key))) return value.bind(target);
-      return (...args: unknown[]) => {
-        if (!down.now) return value.apply(target, args);
-        down.refused[String(key)] = (down.refused[String(key)] ?? 0) + 1;
-        return Promise.reject(new StoreUnavailableError('PostgreSQL is unreachable: connect ECONNREFUSED'));
-      };
-    },
-  });
-}
 
 function orderCreated(id: string): NewEvent {
   const data = { orderId: `ord_${id}`, userId: 'u1', totalAmount: 10, currency: 'EUR', itemCount: 1 };
@@ -60,9 +37,9 @@ describe('projections runner: finishing writes while the store is unreachable', 
     const inner = new SqliteStore({ path });
     await inner.migrate();
     const reader = openEntityReader({ kind: 'sqlite', path });
-    const down: Outage = { now: true, refused: {} };
+    const down = outage(true);
     const runner = createProjectionRunner({
-      store: flaky(inner, down),
+      store: refusingWhileDown(inner, down),
       logger: silentLogger(),
       config,
       retrySchedule: [0, 0],
@@ -73,7 +50,7 @@ describe('projections runner: finishing writes while the store is unreachable', 
     try {
       for (const id of ids) await inner.insertIfAbsent(orderCreated(id));
       runner.start();
-      await waitFor(() => (down.refused.complete ?? 0) >= 2 * ids.length, {
+      await waitFor(() => refusedCalls(down, 'complete') >= 2 * ids.length, {
         what: 'each completion refused twice',
       });
       down.now = false;
@@ -90,8 +67,8 @@ describe('projections runner: finishing writes while the store is unreachable', 
         assert.equal(rows[0]?.last_event_id, id);
       }
       // The outage is not the projection's failure: no retry or dead-letter was recorded for it.
-      assert.equal(down.refused.scheduleRetry ?? 0, 0);
-      assert.equal(down.refused.deadLetter ?? 0, 0);
+      assert.equal(refusedCalls(down, 'scheduleRetry'), 0);
+      assert.equal(refusedCalls(down, 'deadLetter'), 0);
     } finally {
       await runner.stop();
       await reader.close();
@@ -104,9 +81,9 @@ describe('projections runner: finishing writes while the store is unreachable', 
     const tmp = tempDir();
     const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
     await inner.migrate();
-    const down: Outage = { now: true, refused: {} };
+    const down = outage(true);
     const runner = createProjectionRunner({
-      store: flaky(inner, down),
+      store: refusingWhileDown(inner, down),
       logger: silentLogger(),
       config,
       retrySchedule: [0, 0],
@@ -117,7 +94,7 @@ describe('projections runner: finishing writes while the store is unreachable', 
     try {
       await inner.insertIfAbsent(orderCreated(id));
       runner.start();
-      await waitFor(() => (down.refused.complete ?? 0) >= 1, { what: 'the completion refused' });
+      await waitFor(() => refusedCalls(down, 'complete') >= 1, { what: 'the completion refused' });
       const stopping = Date.now();
       // A grace longer than the bound below: stop returns because the runner's loop ended.
       await runner.stop(30_000);

@@ -10,29 +10,10 @@ import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
 import { resolveRoutes } from '../../src/routes/config.ts';
 import { createRouteDispatcher } from '../../src/routes/dispatcher.ts';
-import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { tempDir, waitFor } from '../helpers/index.ts';
-
-const FINISHING_WRITES = ['complete', 'markSkipped', 'scheduleRetry', 'deadLetter'];
-
-/** `store` whose finishing writes fail as unreachable while `down.now` is true. */
-function flaky(store: InboxStore, down: { now: boolean; refused: number }): InboxStore {
-  return new Proxy(store, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      if (!FINISHING_WRITES.includes(String(key))) return value.bind(target);
-      return (...args: unknown[]) => {
-        if (!down.now) return value.apply(target, args);
-        down.refused++;
-        return Promise.reject(new StoreUnavailableError('PostgreSQL is unreachable: connect ECONNREFUSED'));
-      };
-    },
-  });
-}
+import { outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
 describe('route dispatcher: outcomes while the store is unreachable', () => {
   it('records a delivered job once the store is back, as delivered, with one attempt', async () => {
@@ -48,9 +29,9 @@ describe('route dispatcher: outcomes while the store is unreachable', () => {
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
     const store = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
     await store.migrate();
-    const down = { now: true, refused: 0 };
+    const down = outage(true);
     const dispatcher = createRouteDispatcher({
-      store: flaky(store, down),
+      store: refusingWhileDown(store, down),
       logger: silentLogger(),
       routes: resolveRoutes({
         destinations: {
@@ -68,7 +49,7 @@ describe('route dispatcher: outcomes while the store is unreachable', () => {
         newEvent(id, { rawBody: raw, jobs: [{ consumer: 'route:orders', maxAttempts: 2 }] }),
       );
       dispatcher.start();
-      await waitFor(() => down.refused >= 2 || undefined, { what: 'the completion refused twice' });
+      await waitFor(() => refusedCalls(down) >= 2 || undefined, { what: 'the completion refused twice' });
       assert.deepEqual(received, [id], 'sent once');
       down.now = false;
       await waitFor(

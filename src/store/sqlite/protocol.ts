@@ -3,6 +3,18 @@ import { type SerializedError, serializeError } from '../../util/errors.ts';
 import type { NewEvent, TransactionalStatement } from '../inbox-store.ts';
 import { SavepointsNeeded, type SqliteConnection } from './sqlite-connection.ts';
 
+/** Operations that only read: in thread mode they run on the reader thread (reader-thread.ts). */
+export const READ_OPERATIONS = [
+  'get',
+  'list',
+  'countByStatus',
+  'countJobs',
+  'listJobs',
+  'stats',
+  'secretUsage',
+  'auditLog',
+] as const satisfies readonly (keyof SqliteConnection)[];
+
 /** Methods of `SqliteConnection` that may be called through `SqliteStore`. */
 export const INBOX_OPERATIONS = [
   'insertIfAbsent',
@@ -16,33 +28,14 @@ export const INBOX_OPERATIONS = [
   'expireLeases',
   'replay',
   'discard',
-  'get',
-  'list',
-  'countByStatus',
-  'countJobs',
-  'listJobs',
-  'stats',
   'recordSecretUse',
-  'secretUsage',
   'audit',
-  'auditLog',
   'purgeProcessed',
   'nextDueAt',
+  ...READ_OPERATIONS,
 ] as const satisfies readonly (keyof SqliteConnection)[];
 
 export type InboxOperation = (typeof INBOX_OPERATIONS)[number];
-
-/** Operations that only read: in thread mode they run on the reader thread (reader-thread.ts). */
-export const READ_OPERATIONS = [
-  'get',
-  'list',
-  'countByStatus',
-  'countJobs',
-  'listJobs',
-  'stats',
-  'secretUsage',
-  'auditLog',
-] as const satisfies readonly InboxOperation[];
 
 export type ReadOperation = (typeof READ_OPERATIONS)[number];
 
