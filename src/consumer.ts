@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
 import { createLoginLimiter } from './ops/login-limiter.ts';
-import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { createMetrics, type Metrics, registerRouteYieldGauge } from './ops/metrics.ts';
 import { createMetricsEndpoint, registerBodyBudgetGauge } from './ops/metrics-endpoint.ts';
 import { MinuteSeries } from './ops/minute-series.ts';
 import { storeReadiness } from './ops/readiness.ts';
@@ -309,6 +309,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     runWorker && routesConfig
       ? createIngestPriority({ maxWaitMs: toMs(options.routeYield ?? defaults.routeYield, 'routeYield') })
       : undefined;
+  if (ingestPriority) registerRouteYieldGauge(metrics, ingestPriority);
   const routeDispatcher: RouteDispatcher | undefined =
     runWorker && routesConfig
       ? createRouteDispatcher({

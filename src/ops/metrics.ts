@@ -158,3 +158,15 @@ export function createMetrics(store: InboxStore): Metrics {
     },
   };
 }
+
+/** `procureiq_webhooks_routes_yielding`: 1 while routes yield to saturated ingest (ROUTE_YIELD). */
+export function registerRouteYieldGauge(metrics: Metrics, priority: { readonly busy: boolean }): void {
+  new Gauge({
+    name: 'procureiq_webhooks_routes_yielding',
+    help: '1 while ingest is saturated and each route claims at most one batch per ROUTE_YIELD (routes deliver late, then catch up), else 0.',
+    registers: [metrics.registry],
+    collect() {
+      this.set(priority.busy ? 1 : 0);
+    },
+  });
+}

@@ -107,6 +107,10 @@ describe('route breaker on a consumer', () => {
       }
       await waitFor(() => consumer.routeStates()[0]?.breaker === 'open', { what: 'the breaker open' });
       assert.equal(await metricLine(), 'procureiq_webhooks_route_breaker_open{route="orders"} 1');
+      const text = await consumer.metrics.registry.metrics();
+      // The three failed jobs wait to be retried; nothing here saturates ingest.
+      assert.match(text, /^procureiq_webhooks_route_queue_depth\{route="orders"\} 3$/m);
+      assert.match(text, /^procureiq_webhooks_routes_yielding 0$/m);
       const alert = (await waitFor(
         () => alerts.received.find((a) => (a as { alert?: string }).alert === 'destination_paused'),
         { what: 'the destination_paused alert' },
