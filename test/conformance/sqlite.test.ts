@@ -86,6 +86,9 @@ describe('SQLite store threads', () => {
     const store = new SqliteStore({ path, mode: 'thread' });
     await store.migrate();
     await store.insertIfAbsent(newEvent('evt_committed'));
+    // The reader thread starts at the first read: start it before the lock, whose wait is bounded
+    // by the writer's busy timeout (5 s).
+    assert.equal((await store.countByStatus()).pending, 1);
     // Another process's write transaction holds the database's write lock: the writer thread's
     // next commit waits for it (busy timeout), as it would behind a long write.
     const blocker = new Database(path);
