@@ -21,11 +21,13 @@ export function tempDir(prefix = 'piq-test-'): { dir: string; cleanup: () => voi
 export async function postSigned(
   url: string,
   body: string | Record<string, unknown>,
-  options: { secret?: string; headers?: Record<string, string> } = {},
+  options: { secret?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(url, {
     method: 'POST',
+    // An answer that never comes fails the test here, naming the URL, rather than stalling it.
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     headers: {
       'content-type': 'application/json',
       'x-procureiq-signature': sign(options.secret ?? SECRET, text),

@@ -1,3 +1,8 @@
+// Not part of `npm test`: in a full fresh-clone `.ci/run` it stalled (the whole file ran out its
+// 120 s with no output) in one run of two on 2026-11-28, and in earlier sessions, while it passes
+// on its own in 10-15 s (`npm run test:routes-cluster`). It now prints its progress, a POST that
+// gets no answer fails after 30 s naming the instance, and the wait for delivery prints the jobs
+// by status every 10 s, so the next stall shows where it is.
 // Three real `serve` instances on one PostgreSQL schema route a load to an HTTP sink: in normal
 // operation each (event, route) is delivered exactly once, whichever instance stored the event.
 import assert from 'node:assert/strict';
@@ -89,8 +94,13 @@ describe('routes on three instances sharing PostgreSQL', () => {
           const id = ids[i];
           if (id === undefined) return;
           const target = instances[i % 3] as CliProcess & { url: string };
-          const res = await postSigned(target.url, { ...examplePayloads['order.created'], id });
+          const res = await postSigned(target.url, { ...examplePayloads['order.created'], id }).catch(
+            (error: unknown) => {
+              throw new Error(`${id} to instance ${i % 3} (pid ${target.child.pid}): ${String(error)}`);
+            },
+          );
           statuses.push(res.status);
+          if (statuses.length % 300 === 0) process.stdout.write(`acknowledged ${statuses.length}\n`);
         }
       }),
     );
@@ -105,11 +115,20 @@ describe('routes on three instances sharing PostgreSQL', () => {
             `SELECT COUNT(*)::int AS n FROM "${schema}".jobs WHERE consumer LIKE 'route:%' AND ${where}`,
           )
         ).rows[0].n as number;
-      await waitFor(async () => (await count("status = 'processed'")) === EVENTS * 2 || undefined, {
-        what: 'every route job processed',
-        timeoutMs: 120_000,
-        intervalMs: 200,
-      });
+      let lastReport = Date.now();
+      await waitFor(
+        async () => {
+          if (Date.now() - lastReport > 10_000) {
+            lastReport = Date.now();
+            const { rows } = await db.query(
+              `SELECT consumer, status, COUNT(*)::int AS n FROM "${schema}".jobs GROUP BY 1, 2 ORDER BY 1, 2`,
+            );
+            process.stdout.write(`waiting: ${JSON.stringify(rows)}\n`);
+          }
+          return (await count("status = 'processed'")) === EVENTS * 2 || undefined;
+        },
+        { what: 'every route job processed', timeoutMs: 90_000, intervalMs: 200 },
+      );
       assert.equal(await count('true'), EVENTS * 2);
       const workers = await db.query(
         `SELECT DISTINCT split_part(worker, ':', 2) AS pid FROM "${schema}".attempts WHERE consumer LIKE 'route:%'`,
