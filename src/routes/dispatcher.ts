@@ -63,7 +63,7 @@ export interface RouteDispatcherOptions {
   breakerPauseMs?: number;
   /** @defaultValue 10 min */
   breakerMaxPauseMs?: number;
-  /** While ingest saturates the event loop, each lane waits its turn before claiming (see ingest-priority.ts). */
+  /** While ingest is saturated, each lane waits its turn before claiming (see ingest-priority.ts). */
   priority?: IngestPriority;
   /** Destination clients by name; created from the routes config when omitted (tests inject). */
   destinations?: ReadonlyMap<string, Destination>;
