@@ -276,7 +276,33 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     /** Sends and records one batch. True when any job of it went to the destination. */
     async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<boolean> {
       const startedAt = Date.now();
+      // A round that outlives half its lease is stuck somewhere (a send past its timeout, or a
+      // write to the store): say where, before the lease runs out and the jobs are sent again.
+      let phase: 'prepare' | 'send' | 'record' = 'prepare';
+      const watchdog = setTimeout(() => {
+        logger.warn(
+          { route: route.name, jobs: jobs.length, phase, sinceMs: Date.now() - startedAt },
+          'route round still running after half its lease',
+        );
+      }, leaseMs / 2);
+      watchdog.unref();
+      try {
+        return await deliverRound(slot, jobs, startedAt, (p) => {
+          phase = p;
+        });
+      } finally {
+        clearTimeout(watchdog);
+      }
+    }
+
+    async function deliverRound(
+      slot: DestinationSlot,
+      jobs: readonly ClaimedEvent[],
+      startedAt: number,
+      enter: (phase: 'send' | 'record') => void,
+    ): Promise<boolean> {
       const prepared = await Promise.all(jobs.map((job) => prepare(job)));
+      enter('send');
       const sending = prepared.filter(
         (p): p is { job: ClaimedEvent; message: OutboundMessage } => 'message' in p,
       );
@@ -289,6 +315,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
               )
           : [];
       const finishedAt = Date.now();
+      enter('record');
       const seconds = (finishedAt - startedAt) / 1000;
       const sent = new Map(sending.map((p, i) => [p.job, outcomes[i]]));
       await Promise.all(

@@ -47,6 +47,10 @@ describe('routes on three instances sharing PostgreSQL', () => {
     });
   });
 
+  // A file that runs out of time never runs `after`: its instances must not outlive it.
+  process.on('exit', () => {
+    for (const p of instances) p.child.kill('SIGKILL');
+  });
   after(async () => {
     await Promise.all(instances.map((p) => stopProcess(p, 'SIGKILL')));
     await new Promise<void>((r) => sink.close(() => r()));
