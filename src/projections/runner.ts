@@ -69,26 +69,16 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       wakeUp = done;
     });
 
-  /** A finishing write was refused since the last one that went through (one warning per outage). */
-  let finishRefused = false;
   // A job's finishing write is tried again while the store is unreachable; `stop` wakes those for
   // a last try.
   const finishingWrites = createFinishingWrites({
     baseDelayMs: pollMs,
     leaseMs,
     keepTrying: () => running,
-    onRetry: (error, retryInMs) => {
-      if (finishRefused) return;
-      finishRefused = true;
-      logger.warn({ err: error.message, retryInMs }, 'cannot record projection outcomes yet; trying again');
-    },
+    onOutage: (error, retryInMs) =>
+      logger.warn({ err: error.message, retryInMs }, 'cannot record projection outcomes yet; trying again'),
   });
-
-  async function finish<T>(write: () => Promise<T>): Promise<T> {
-    const written = await finishingWrites.run(write);
-    finishRefused = false;
-    return written;
-  }
+  const finish = finishingWrites.run;
 
   async function project(job: ClaimedEvent): Promise<void> {
     const lease: Lease = { id: job.id, consumer: job.consumer, attempt: job.attempt, owner: job.owner };

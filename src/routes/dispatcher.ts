@@ -180,25 +180,17 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     const gate = options.priority?.gate();
     // A job's outcome that cannot be written (the database restarting) is written again once it
     // is back; dropped, the job stayed processing until its lease expired (a minute or more).
-    let refusedLogged = false;
     const finishingWrites: FinishingWrites = createFinishingWrites({
       baseDelayMs: pollIntervalMs,
       leaseMs,
       keepTrying: () => !stopped && state === 'active',
-      onRetry: (error, retryInMs) => {
-        if (refusedLogged) return;
-        refusedLogged = true;
+      onOutage: (error, retryInMs) =>
         logger.warn(
           { route: route.name, err: error.message, retryInMs },
           'cannot record route outcomes yet; trying again',
-        );
-      },
+        ),
     });
-    const record = async <T>(write: () => Promise<T>): Promise<T> => {
-      const written = await finishingWrites.run(write);
-      refusedLogged = false;
-      return written;
-    };
+    const record = finishingWrites.run;
 
     function pump(): void {
       while (wanted && !stopped && state === 'active' && rounds.size < roundsPerLane) {

@@ -3,7 +3,7 @@ import { StoreUnavailableError, toError } from '../util/errors.ts';
 /** The longest wait before trying the store again while it is unreachable. */
 export const MAX_STORE_BACKOFF_MS = 30_000;
 
-/** The wait after `failures` failed tries in a row: `baseMs` doubled per failure up to 32 times, at most 30 s. */
+/** The wait after `failures` failed tries in a row: `baseMs` doubled per failure (at most ×32), at most 30 s. */
 export function storeBackoff(baseMs: number, failures: number): number {
   return Math.min(MAX_STORE_BACKOFF_MS, baseMs * 2 ** Math.min(failures, 5));
 }
@@ -16,7 +16,12 @@ export interface FinishingWritesOptions {
   /** False once the owner is stopping: the write is tried once more (`wakeAll`), then given up. */
   keepTrying: () => boolean;
   /** A write failed and is tried again in `retryInMs`; `failures` counts this write's failed tries. */
-  onRetry: (error: Error, retryInMs: number, failures: number) => void;
+  onRetry?: (error: Error, retryInMs: number, failures: number) => void;
+  /**
+   * The first write refused since one went through: once per outage, however many writes wait
+   * (a batch may hold hundreds), for a single warning.
+   */
+  onOutage?: (error: Error, retryInMs: number) => void;
 }
 
 /**
@@ -38,6 +43,8 @@ export interface FinishingWrites {
 export function createFinishingWrites(options: FinishingWritesOptions): FinishingWrites {
   /** Writes waiting to try again, each with the function that wakes it. */
   const waiting = new Set<() => void>();
+  /** A write was refused since the last one that went through. */
+  let inOutage = false;
 
   function pause(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -56,13 +63,19 @@ export function createFinishingWrites(options: FinishingWritesOptions): Finishin
       const giveUpAt = Date.now() + options.leaseMs;
       for (let failures = 0; ; failures++) {
         try {
-          return await write();
+          const written = await write();
+          inOutage = false;
+          return written;
         } catch (error) {
           const delay = storeBackoff(options.baseDelayMs, failures);
           const retry =
             error instanceof StoreUnavailableError && options.keepTrying() && Date.now() + delay < giveUpAt;
           if (!retry) throw error;
-          options.onRetry(toError(error), delay, failures + 1);
+          if (!inOutage) {
+            inOutage = true;
+            options.onOutage?.(toError(error), delay);
+          }
+          options.onRetry?.(toError(error), delay, failures + 1);
           await pause(delay);
         }
       }
