@@ -111,21 +111,34 @@ export class SqliteConnection {
     if (!options.readonly) migrate(this.db);
     this.plan = prepareSqlitePlans(this.db);
     this.runStatementsAtomically = this.db.transaction((statements) => this.runStatements(statements));
-    this.finishWithStatements = this.db.transaction((lease, result, change, statements) => {
-      if (!this.finish(lease, result, change)) return false;
-      this.runStatements(statements);
-      return true;
-    });
+    this.finishWithStatements = this.db.transaction((lease, result, change, statements) =>
+      this.finishThenRun(lease, result, change, statements),
+    );
+  }
+
+  private runStatement(statement: TransactionalStatement): void {
+    this.prepared(statement.sql).run(...(statement.params as unknown[]));
   }
 
   /** Runs `statements` in order; while trusting, a failure throws SavepointsNeeded. */
   private runStatements(statements: readonly TransactionalStatement[]): void {
     try {
-      for (const statement of statements)
-        this.prepared(statement.sql).run(...(statement.params as unknown[]));
+      for (const statement of statements) this.runStatement(statement);
     } catch (error) {
       throw this.trusting && this.db.inTransaction ? new SavepointsNeeded(error) : error;
     }
+  }
+
+  /** Finishes the job, then runs its statements; false (and no statement run) when the lease is lost. */
+  private finishThenRun(
+    lease: Lease,
+    result: AttemptResult,
+    change: JobChange,
+    statements: readonly TransactionalStatement[],
+  ): boolean {
+    if (!this.finish(lease, result, change)) return false;
+    this.runStatements(statements);
+    return true;
   }
 
   /**
@@ -241,8 +254,10 @@ export class SqliteConnection {
   private projectAtInsert(statements: readonly TransactionalStatement[]): boolean {
     const outer = this.db.inTransaction;
     try {
-      // One statement is atomic on its own; several need a savepoint to roll back together.
-      if (statements.length === 1 || (this.trusting && outer)) this.runStatements(statements);
+      // One statement is atomic on its own (a failure takes back nothing else, so it needs no
+      // rerun of the batch); several need a savepoint to roll back together.
+      if (statements.length === 1) this.runStatement(statements[0] as TransactionalStatement);
+      else if (this.trusting && outer) this.runStatements(statements);
       else this.runStatementsAtomically(statements);
       return true;
     } catch (error) {
@@ -288,11 +303,7 @@ export class SqliteConnection {
   complete(lease: Lease, result: AttemptResult, statements: readonly TransactionalStatement[] = []): boolean {
     const change: JobChange = { status: 'processed', runAt: null, extraAttempts: 0 };
     if (statements.length === 0) return this.finish(lease, result, change);
-    if (this.trusting && this.db.inTransaction) {
-      if (!this.finish(lease, result, change)) return false;
-      this.runStatements(statements);
-      return true;
-    }
+    if (this.trusting && this.db.inTransaction) return this.finishThenRun(lease, result, change, statements);
     // The handler's statements commit, or roll back, together with the processed mark: a
     // savepoint keeps one failing statement from leaving the job half-finished.
     return this.finishWithStatements(lease, result, change, statements);
