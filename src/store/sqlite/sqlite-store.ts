@@ -146,12 +146,32 @@ export class SqliteStore implements InboxStore {
   private read<T>(op: ReadOperation, args: unknown[]): Promise<T> {
     if (this.mode === 'inline') return this.call(op, args);
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    this.reader ??= this.start().then(
+    this.reader ??= this.startReader();
+    const reader = this.reader;
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextReadId++;
+      this.reads.set(id, { op, args, resolve: resolve as (v: unknown) => void, reject });
+      reader.then(
+        (worker) => worker.postMessage({ id, op, args } satisfies ReadRequest),
+        (error: unknown) => {
+          this.reads.delete(id);
+          reject(error as Error);
+        },
+      );
+    });
+  }
+
+  private startReader(): Promise<Worker> {
+    const starting: Promise<Worker> = this.start().then(
       () =>
         new Promise<Worker>((resolve, reject) => {
           const worker = this.spawn('reader-thread');
+          let gone = false;
+          // 'error' is followed by 'exit': the reader is lost once, and a newer one is left alone.
           const lost = (error: Error) => {
-            this.reader = undefined;
+            if (gone) return;
+            gone = true;
+            if (this.reader === starting) this.reader = undefined;
             for (const p of this.reads.values()) p.reject(error);
             this.reads.clear();
             reject(error);
@@ -174,18 +194,7 @@ export class SqliteStore implements InboxStore {
           });
         }),
     );
-    const reader = this.reader;
-    return new Promise<T>((resolve, reject) => {
-      const id = this.nextReadId++;
-      this.reads.set(id, { op, args, resolve: resolve as (v: unknown) => void, reject });
-      reader.then(
-        (worker) => worker.postMessage({ id, op, args } satisfies ReadRequest),
-        (error: unknown) => {
-          this.reads.delete(id);
-          reject(error as Error);
-        },
-      );
-    });
+    return starting;
   }
 
   private call<T>(op: InboxOperation, args: unknown[]): Promise<T> {
