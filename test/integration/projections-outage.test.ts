@@ -11,7 +11,7 @@ import type { InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { tempDir, waitFor } from '../helpers/index.ts';
-import { outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
+import { type Outage, outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
 const config = resolveProjectionsConfig();
 /** Longer than any wait below: a job that ends processed was not recovered by lease expiry. */
@@ -30,6 +30,18 @@ async function projectionJob(store: InboxStore, id: string) {
   return (await store.get(id))?.jobs.find((j) => j.consumer === PROJECTIONS_CONSUMER);
 }
 
+/** A projections runner on `inner`, whose finishing writes are refused while `down` is on. */
+function runnerOn(inner: InboxStore, down: Outage, pollMs: number) {
+  return createProjectionRunner({
+    store: refusingWhileDown(inner, down),
+    logger: silentLogger(),
+    config,
+    retrySchedule: [0, 0],
+    pollMs,
+    leaseMs: LEASE_MS,
+  });
+}
+
 describe('projections runner: finishing writes while the store is unreachable', () => {
   it('jobs whose completion is refused are processed once the store is back, without a failed attempt', async () => {
     const tmp = tempDir();
@@ -38,14 +50,7 @@ describe('projections runner: finishing writes while the store is unreachable', 
     await inner.migrate();
     const reader = openEntityReader({ kind: 'sqlite', path });
     const down = outage(true);
-    const runner = createProjectionRunner({
-      store: refusingWhileDown(inner, down),
-      logger: silentLogger(),
-      config,
-      retrySchedule: [0, 0],
-      pollMs: 50,
-      leaseMs: LEASE_MS,
-    });
+    const runner = runnerOn(inner, down, 50);
     const ids = [`evt_proj_outage_a_${Date.now()}`, `evt_proj_outage_b_${Date.now()}`];
     try {
       for (const id of ids) await inner.insertIfAbsent(orderCreated(id));
@@ -82,14 +87,7 @@ describe('projections runner: finishing writes while the store is unreachable', 
     const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
     await inner.migrate();
     const down = outage(true);
-    const runner = createProjectionRunner({
-      store: refusingWhileDown(inner, down),
-      logger: silentLogger(),
-      config,
-      retrySchedule: [0, 0],
-      pollMs: 60_000,
-      leaseMs: LEASE_MS,
-    });
+    const runner = runnerOn(inner, down, 60_000);
     const id = `evt_proj_stop_${Date.now()}`;
     try {
       await inner.insertIfAbsent(orderCreated(id));

@@ -18,14 +18,13 @@ async function until(check: () => boolean, what: string, timeoutMs = 5_000): Pro
   }
 }
 
+/** A priority with 20 ms windows that counts one delivery as enough ingest, saturated at 16 waiting. */
+const fastPriority = (maxWaitMs: number) =>
+  createIngestPriority({ maxWaitMs, windowMs: 20, minDeliveries: 1, queueAbove: 16 });
+
 describe('ingest priority (routes yield while ingest is saturated)', () => {
   it('lets every turn go at once while deliveries do not queue for the store', async () => {
-    const priority = createIngestPriority({
-      maxWaitMs: 60_000,
-      windowMs: 20,
-      minDeliveries: 1,
-      queueAbove: 16,
-    });
+    const priority = fastPriority(60_000);
     const stop = load(priority, 1);
     try {
       await new Promise((r) => setTimeout(r, 60));
@@ -40,7 +39,7 @@ describe('ingest priority (routes yield while ingest is saturated)', () => {
 
   it('while deliveries queue, a lane gets one turn per maxWaitMs, and all go once the queue is gone', async () => {
     const maxWaitMs = 1000;
-    const priority = createIngestPriority({ maxWaitMs, windowMs: 20, minDeliveries: 1, queueAbove: 16 });
+    const priority = fastPriority(maxWaitMs);
     // Deliveries that each waited 100 s: however late a window closes (a busy CI machine), one feed
     // in it is enough for it to count as saturated.
     let stop = load(priority, 100_000);
@@ -96,12 +95,7 @@ describe('ingest priority (routes yield while ingest is saturated)', () => {
       stopOff();
       off.stop();
     }
-    const priority = createIngestPriority({
-      maxWaitMs: 60_000,
-      windowMs: 20,
-      minDeliveries: 1,
-      queueAbove: 16,
-    });
+    const priority = fastPriority(60_000);
     const stop = load(priority, 100_000);
     try {
       await until(() => priority.busy, 'saturated');
