@@ -368,10 +368,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           ? []
           : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
       projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
-      onRouted: () => {
-        routeDispatcher?.wake();
-        projectionRunner?.wake();
-      },
+      onRouted: () => routeDispatcher?.wake(),
+      onProjectionJob: () => projectionRunner?.wake(),
       onOutcome: (delivery) => {
         ingestPriority?.delivery(delivery.storeMs ?? 0);
         metrics.delivery(delivery);

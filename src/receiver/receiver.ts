@@ -86,8 +86,13 @@ export interface ReceiverOptions {
    * in the insert's transaction (`InboxStore.projectsAtInsert`): then the job is only the fallback.
    */
   projectionStatements?: (event: ProjectedEvent) => TransactionalStatement[];
-  /** New route or projection jobs were stored: their runners may claim. */
+  /** New route jobs were stored: their lanes may claim. */
   onRouted?: () => void;
+  /**
+   * A projections job was stored (the store does not project at insert, or that write failed):
+   * the projections runner may claim.
+   */
+  onProjectionJob?: () => void;
   /** 1 + the retries allowed for this type. @defaultValue 4 */
   maxAttemptsFor?: (type: string) => number;
   /**
@@ -264,7 +269,10 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     if (result.claimed) dispatcher?.accept(result.claimed);
     else if (lease) dispatcher?.cancel();
     if (stored && handled && !result.claimed) dispatcher?.wake();
-    if (stored && (routed.length > 0 || projected.length > 0)) options.onRouted?.();
+    if (stored && routed.length > 0) options.onRouted?.();
+    // Projected at insert, the event has no projections job: waking the runner would cost the
+    // writer a claim that finds nothing, per stored event.
+    if (stored && projected.length > 0 && !result.projectedAtInsert) options.onProjectionJob?.();
 
     const outcome: DeliveryOutcome['outcome'] = !stored ? 'duplicate' : status === 'pending' ? 'ok' : status;
     const fields = {

@@ -116,6 +116,11 @@ export type InsertOutcome = 'inserted' | 'duplicate';
 export interface InsertResult {
   outcome: InsertOutcome;
   claimed: ClaimedEvent | null;
+  /**
+   * True when the event was projected in the insert's own transaction (`NewEvent.projection`),
+   * so its projections job was not created. Absent: any projections job exists, for the runner.
+   */
+  projectedAtInsert?: boolean;
 }
 
 /** Asks `insertIfAbsent` to lease a new pending event to a local worker in the same write. */

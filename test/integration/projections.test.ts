@@ -309,7 +309,12 @@ for (const engine of engines) {
         opened.store,
       );
       e.status = 'unhandled';
-      assert.deepEqual(await opened.store.insertIfAbsent(e), { outcome: 'inserted', claimed: null });
+      // The receiver reads projectedAtInsert to leave the runner asleep: there is no job to claim.
+      assert.deepEqual(await opened.store.insertIfAbsent(e), {
+        outcome: 'inserted',
+        claimed: null,
+        ...(opened.store.projectsAtInsert ? { projectedAtInsert: true } : {}),
+      });
       if (opened.store.projectsAtInsert) {
         // Projected in the same commit that stored it: no job, nothing for the runner to do.
         const detail = await opened.store.get(e.id);

@@ -7,6 +7,9 @@ import Database from 'better-sqlite3';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { createLogger, silentLogger } from '../../src/logging/logger.ts';
+import { projectionJobs } from '../../src/projections/jobs.ts';
+import { resolveProjectionsConfig } from '../../src/projections/registry.ts';
+import { projectionStatements } from '../../src/projections/statements.ts';
 import { createReceiver } from '../../src/receiver/receiver.ts';
 import { sign } from '../../src/signature/sign.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -399,6 +402,58 @@ describe('restart persistence', () => {
       assert.deepEqual(again.body, { status: 'duplicate' });
       await second.close();
     } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('receiver wakes the projections runner only for a projections job', () => {
+  it('an event projected at insert (SQLite) wakes nothing; one whose write failed wakes the runner', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'inbox.db');
+    const store = new SqliteStore({ path });
+    const projections = resolveProjectionsConfig();
+    let projectionWakes = 0;
+    let routeWakes = 0;
+    const receiver = createReceiver({
+      secrets: [SECRET],
+      store,
+      logger: silentLogger(),
+      // No handler takes these types: only the projection wants them.
+      initialStatus: () => 'unhandled',
+      projectionJobs: (event) => projectionJobs({ type: event.type, status: 'pending' }, projections, 3),
+      projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
+      onProjectionJob: () => projectionWakes++,
+      onRouted: () => routeWakes++,
+    });
+    const deliver = (payload: object) => {
+      const body = Buffer.from(JSON.stringify(payload));
+      return receiver.handle({
+        headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(SECRET, body) },
+        body,
+      });
+    };
+    try {
+      await store.migrate();
+      const order = { ...examplePayloads['order.created'], id: 'evt_projected_at_insert' };
+      assert.equal((await deliver(order)).status, 200);
+      // Projected in the commit that stored it: no job, so a claim would find nothing.
+      assert.deepEqual((await store.get(order.id))?.jobs, []);
+      assert.equal(projectionWakes, 0);
+
+      const direct = new Database(path);
+      direct.exec('DROP TABLE procureiq_searches');
+      direct.close();
+      const search = { ...examplePayloads['search.failed'], id: 'evt_projection_fallback' };
+      assert.equal((await deliver(search)).status, 200);
+      assert.deepEqual(
+        (await store.get(search.id))?.jobs.map((j) => [j.consumer, j.status]),
+        [['projections', 'pending']],
+      );
+      assert.equal(projectionWakes, 1, 'the fallback job wakes the runner');
+      assert.equal(routeWakes, 0, 'no route matched');
+    } finally {
+      await store.close();
       tmp.cleanup();
     }
   });

@@ -207,13 +207,17 @@ export class SqliteConnection {
     }
     for (const job of jobs)
       this.insertJob(event.id, job, now, leased && job.consumer === HANDLERS ? lease : undefined);
-    if (fallback && projection && !this.projectAtInsert(projection)) {
+    const projectedAtInsert =
+      fallback !== undefined && projection !== undefined && this.projectAtInsert(projection);
+    if (fallback && !projectedAtInsert) {
       this.insertJob(event.id, fallback, now);
       this.plan.summariseEvent.run({ id: event.id, now });
     }
-    if (!leased) return { outcome: 'inserted', claimed: null };
+    const projected = projectedAtInsert ? { projectedAtInsert } : {};
+    if (!leased) return { outcome: 'inserted', claimed: null, ...projected };
     return {
       outcome: 'inserted',
+      ...projected,
       claimed: toClaimed(
         {
           id: event.id,
