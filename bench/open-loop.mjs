@@ -18,10 +18,11 @@
 // As a module: `openLoop({ url, pool, rate, seconds, ... })` (options below). As a CLI, to pin it:
 //   node bench/open-loop.mjs --url http://127.0.0.1:PORT/webhooks/procureiq --pool FILE \
 //     --rate 2000 --seconds 10 [--warmup 0] [--connections 64] [--timeout-ms 10000] \
-//     [--windows 0] [--head 0] [--wait-for /healthz]
+//     [--windows 0] [--head 0] [--wait-for /healthz] [--self-warm 0]
 // prints OPENLOOP_READY once the pool is loaded, then one line: OPENLOOP_JSON {...}. With --url -,
 // the URL is read from the first line of stdin once OPENLOOP_READY is out.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -50,12 +51,14 @@ export async function openLoop({
   windows = 0,
   head = 0,
   waitFor,
+  selfWarm = 0,
   onReady = () => {},
 }) {
   const warm = Math.round(rate * warmup);
   const measured = Math.round(rate * seconds);
   const total = warm + measured;
   const requests = readPool(pool, total);
+  if (selfWarm > 0) await warmOnOwnSink({ pool, rate, seconds: selfWarm, connections, timeoutMs });
   onReady();
   const target = new URL(await url);
   const path = `${target.pathname}${target.search}`;
@@ -151,6 +154,27 @@ export async function openLoop({
   }
 }
 
+/**
+ * Runs the generator for `seconds` against a sink of its own (node:http in this process, answering
+ * 200), then closes it. A cold generator (its scheduler and undici not yet compiled) added about
+ * 100 ms to the first half-second of a cold run even against a bare server long warm: with this
+ * first, the cold rows measure the server's start rather than the generator's.
+ */
+async function warmOnOwnSink({ pool, rate, seconds, connections, timeoutMs }) {
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('{"status":"ok"}'));
+  });
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = sink.address();
+    await openLoop({ url: `http://127.0.0.1:${port}/`, pool, rate, seconds, connections, timeoutMs });
+  } finally {
+    sink.closeAllConnections();
+    await new Promise((resolve) => sink.close(resolve));
+  }
+}
+
 /** The first `count` lines of the pool as [signature, body Buffer]; throws if it has fewer. */
 function readPool(file, count) {
   const lines = readFileSync(file, 'utf8').split('\n');
@@ -221,6 +245,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       windows: { type: 'string', default: '0' },
       head: { type: 'string', default: '0' },
       'wait-for': { type: 'string' },
+      'self-warm': { type: 'string', default: '0' },
     },
   });
   for (const name of ['url', 'pool', 'rate', 'seconds'])
@@ -236,6 +261,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     windows: Number(values.windows),
     head: Number(values.head),
     waitFor: values['wait-for'],
+    selfWarm: Number(values['self-warm']),
     onReady: () => console.log('OPENLOOP_READY'),
   });
   console.log(`OPENLOOP_JSON ${JSON.stringify(result)}`);

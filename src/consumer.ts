@@ -6,7 +6,7 @@ import { type DatabaseLocation, parseDatabaseUrl } from './config/database-url.t
 import { defaults } from './config/defaults.ts';
 import { parseDuration, parseDurationList, parseSize } from './config/duration.ts';
 import type { AnyEvent, EventType } from './events/catalogue.ts';
-import { createLogger, type Logger } from './logging/logger.ts';
+import { createLogger, type Logger, silentLogger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
 import { createLoginLimiter } from './ops/login-limiter.ts';
@@ -25,7 +25,13 @@ import { projectionStatements } from './projections/statements.ts';
 import { createBodyBudget } from './receiver/body-budget.ts';
 import { expressMiddleware } from './receiver/express.ts';
 import { createNodeServer } from './receiver/node-server.ts';
-import { createReceiver, type DeliveryOutcome, type Receiver } from './receiver/receiver.ts';
+import {
+  createReceiver,
+  type DeliveryOutcome,
+  type Receiver,
+  type ReceiverOptions,
+} from './receiver/receiver.ts';
+import { warmUp } from './receiver/warm-up.ts';
 import { webHandler } from './receiver/web.ts';
 import { buildReport, type ReportQuery } from './reports/report.ts';
 import { breakerDefaults } from './routes/breaker.ts';
@@ -134,6 +140,13 @@ export interface ConsumerOptions {
    * loop (acks come first; routes catch up after). `0` turns this off. @defaultValue `'1s'`
    */
   routeYield?: Duration;
+  /**
+   * Signed deliveries `listen()` first sends, over a socket file, through a throwaway copy of the
+   * request path (same checks, routes and projection statements; a store that keeps nothing), so
+   * the first real deliveries run compiled code (see receiver/warm-up.ts). `serve` sends 2000.
+   * @defaultValue 0
+   */
+  warmUp?: number;
   /** Called for every delivery. */
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** Called for every finished route job (benchmarks). */
@@ -349,25 +362,29 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const servers: Server[] = [];
   let closed: Promise<void> | undefined;
 
+  /** The options a receiver of `environment` shares with its warm-up twin (see warm-up.ts). */
+  const receiverCore = (environment: Environment): Omit<ReceiverOptions, 'secrets' | 'store' | 'logger'> => ({
+    environment,
+    maxBodyBytes: options.maxBodyBytes ?? parseSize(defaults.maxBodySize),
+    // Decided at insert time: events no handler wants never cost the worker a claim.
+    initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
+    maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
+    routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
+    // Events no handler takes are projected as they are stored, on a store that can (SQLite);
+    // otherwise, or should that write fail, by a projections job of their own.
+    projectionJobs: (event) =>
+      registry.has(event.type) || !runWorker
+        ? []
+        : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
+    projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
+  });
   const makeReceiver = (environment: Environment, envSecrets: string[]) =>
     createReceiver({
+      ...receiverCore(environment),
       secrets: envSecrets,
-      environment,
       store,
       logger,
-      maxBodyBytes: options.maxBodyBytes ?? parseSize(defaults.maxBodySize),
-      // Decided at insert time: events no handler wants never cost the worker a claim.
-      initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
-      maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
       ...(worker ? { dispatcher: worker } : {}),
-      routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
-      // Events no handler takes are projected as they are stored, on a store that can (SQLite);
-      // otherwise, or should that write fail, by a projections job of their own.
-      projectionJobs: (event) =>
-        registry.has(event.type) || !runWorker
-          ? []
-          : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
-      projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
       onRouted: () => routeDispatcher?.wake(),
       onProjectionJob: () => projectionRunner?.wake(),
       onOutcome: (delivery) => {
@@ -496,6 +513,31 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     },
     async listen(listenOptions = {}) {
       await consumer.start();
+      if ((options.warmUp ?? 0) > 0) {
+        const began = performance.now();
+        const answered = await warmUp({
+          receiver: (keepsNothing, secret) =>
+            createReceiver({
+              ...receiverCore('production'),
+              secrets: [secret],
+              store: keepsNothing,
+              logger: silentLogger(),
+            }),
+          server: (path, receiver) =>
+            createNodeServer({
+              routes: { [path]: receiver },
+              logger: silentLogger(),
+              ...serverTimeouts,
+              bodyBudget,
+            }),
+          deliveries: options.warmUp ?? 0,
+          projectsAtInsert: store.projectsAtInsert,
+        });
+        const fields = { deliveries: options.warmUp, answered, ms: Math.round(performance.now() - began) };
+        // Anything but 200 means the warm-up compiled some other path than real deliveries take.
+        if (answered[200] === options.warmUp) logger.info(fields, 'warmed up the request path');
+        else logger.warn(fields, 'warm-up deliveries were not all accepted');
+      }
       const routes: Record<string, Receiver> = {};
       if (receivers.production) routes['/webhooks/procureiq'] = receivers.production;
       if (receivers.sandbox) routes['/webhooks/procureiq/sandbox'] = receivers.sandbox;

@@ -60,6 +60,7 @@ async function serve(input: ServeInput): Promise<void> {
     maxInflightBodyBytes: config.maxInflightBodyBytes,
     bodyTimeout: config.bodyTimeoutMs,
     maxConnections: config.maxConnections,
+    warmUp: config.warmUp,
     metricsPublic: config.metricsPublic,
     signatureFailuresPerMinute: config.signatureAlertThreshold,
     migrate: config.migrate,

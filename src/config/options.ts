@@ -192,6 +192,14 @@ export const serveOptions = {
     default: String(defaults.maxConnections),
     parse: integer(1, 1_000_000),
   },
+  warmUp: {
+    flag: '--warm-up <n>',
+    env: 'WARM_UP',
+    description:
+      'signed deliveries sent through a throwaway copy of the request path (nothing stored) before listening, so a start under load answers at full speed; `0` turns this off',
+    default: String(defaults.warmUp),
+    parse: integer(0, 1_000_000),
+  },
   shutdownGrace: {
     flag: '--shutdown-grace <duration>',
     env: 'SHUTDOWN_GRACE',

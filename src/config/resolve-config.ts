@@ -42,6 +42,7 @@ export interface ServeConfig {
   maxInflightBodyBytes: number;
   bodyTimeoutMs: number;
   maxConnections: number;
+  warmUp: number;
   shutdownGraceMs: number;
   pollIntervalMs: number;
   requestTimeoutMs: number;
@@ -94,6 +95,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
   const maxInflightBodyBytes = read('maxInflightBodyBytes');
   const bodyTimeoutMs = read('bodyTimeout');
   const maxConnections = read('maxConnections');
+  const warmUp = read('warmUp');
   const metricsPublic = read('metricsPublic');
   const shutdownGraceMs = read('shutdownGrace');
   const pollIntervalMs = read('pollInterval');
@@ -149,6 +151,7 @@ export function resolveServeConfig(input: ServeInput): ServeConfig {
     maxInflightBodyBytes: maxInflightBodyBytes!,
     bodyTimeoutMs: bodyTimeoutMs!,
     maxConnections: maxConnections!,
+    warmUp: warmUp!,
     shutdownGraceMs: shutdownGraceMs!,
     pollIntervalMs: pollIntervalMs!,
     requestTimeoutMs: parseDuration(defaults.requestTimeout),

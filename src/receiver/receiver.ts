@@ -25,6 +25,9 @@ import type { Dispatcher } from '../worker/worker.ts';
 import { type HttpResponse, toHttpResponse } from './http-errors.ts';
 import { parseEnvelope } from './parse-envelope.ts';
 
+/** What the receiver needs of the store: the durable insert. */
+export type ReceiverStore = Pick<InboxStore, 'insertIfAbsent' | 'projectsAtInsert'>;
+
 /** A request as any server sees it: lower-cased headers and the exact raw body. */
 export interface IncomingDelivery {
   headers: Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -60,7 +63,7 @@ export interface DeliveryOutcome {
 export interface ReceiverOptions {
   /** Secrets that verify this endpoint's deliveries; any one matches. */
   secrets: readonly string[];
-  store: InboxStore;
+  store: ReceiverStore;
   logger: Logger;
   /** @defaultValue 'production' */
   environment?: Environment;

@@ -1,0 +1,61 @@
+// listen({ warmUp }) sends signed deliveries through a throwaway copy of the request path before
+// it serves: every one is accepted (so the path compiled is the one real deliveries take), nothing
+// is stored, counted or routed, and the server then takes real deliveries as usual.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { createConsumer } from '../../src/consumer.ts';
+import { examplePayloads } from '../../src/events/examples.ts';
+import { createLogger } from '../../src/logging/logger.ts';
+import { postSigned, SECRET, tempDir } from '../helpers/index.ts';
+
+describe('warm-up before listening', () => {
+  it('accepts every warm-up delivery, stores and counts none, then serves real ones', async () => {
+    const tmp = tempDir();
+    const logs = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    logs.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+    });
+    const consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: createLogger({ destination: logs, pretty: false, level: 'info' }),
+      metricsPublic: true,
+      warmUp: 300,
+      // A route that matches everything: warm-up deliveries decide their jobs but store none.
+      routes: {
+        destinations: { sink: { type: 'http', url: 'http://127.0.0.1:9/never' } },
+        routes: [{ name: 'all', match: { types: ['*'] }, to: 'sink' }],
+      },
+    });
+    try {
+      const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
+      const warmed = lines.find((l) => l.msg === 'warmed up the request path');
+      assert.ok(warmed, `no warm-up line in ${JSON.stringify(lines.map((l) => l.msg))}`);
+      assert.equal(warmed.deliveries, 300);
+      assert.deepEqual(warmed.answered, { 200: 300 });
+
+      const counts = await consumer.store.countByStatus();
+      assert.equal(
+        Object.values(counts).reduce((a, b) => a + b, 0),
+        0,
+        'the warm-up stored nothing',
+      );
+      assert.deepEqual(await consumer.store.countJobs(), []);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.doesNotMatch(metrics, /procureiq_webhooks_deliveries_total\{[^}]*\} [1-9]/);
+
+      const res = await postSigned(
+        `http://127.0.0.1:${port}/webhooks/procureiq`,
+        examplePayloads['order.created'],
+      );
+      assert.deepEqual(res, { status: 200, body: { status: 'ok' } });
+      assert.equal((await consumer.store.get(examplePayloads['order.created'].id))?.status, 'pending');
+    } finally {
+      await consumer.close();
+      tmp.cleanup();
+    }
+  });
+});
