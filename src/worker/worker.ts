@@ -143,8 +143,10 @@ export function createWorker(options: WorkerOptions): Worker {
     baseDelayMs: pollIntervalMs,
     leaseMs,
     keepTrying: () => state === WORKER_STATES.active,
-    onRetry: (error, retryInMs) =>
-      logger.warn({ err: error, retryInMs }, 'could not record the outcome of an attempt yet'),
+    // Once per outage, like the projections runner and the route lanes: a batch of handlers
+    // finishing while the database restarts used to log a warning per outcome per retry.
+    onOutage: (error, retryInMs) =>
+      logger.warn({ err: error.message, retryInMs }, 'cannot record attempt outcomes yet; trying again'),
   });
 
   const leasesHeld = () => running.size + waiting.length + reservedLeases;
