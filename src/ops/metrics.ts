@@ -121,7 +121,7 @@ export function createMetrics(store: InboxStore): Metrics {
     help: 'Age of the oldest event waiting to be processed (pending or retrying); 0 when none waits.',
     registers: [registry],
     async collect() {
-      const { oldestWaitingAt } = await store.stats({ since: Date.now() });
+      const oldestWaitingAt = await store.oldestWaitingAt();
       this.set(oldestWaitingAt === null ? 0 : Math.max(0, (Date.now() - oldestWaitingAt) / 1000));
     },
   });

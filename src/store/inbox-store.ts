@@ -429,6 +429,12 @@ export interface InboxStore {
     unfinished?: boolean;
   }): Promise<{ consumer: string; status: JobStatus; count: number }[]>;
   listJobs(filter: JobFilter): Promise<JobSummary[]>;
+  /**
+   * When the oldest event still waiting for its first or next attempt (pending or retrying) was
+   * received (epoch ms), or null when none waits: `stats().oldestWaitingAt` alone, without its
+   * counts, for the metric a scraper reads every few seconds.
+   */
+  oldestWaitingAt(environment?: Environment): Promise<number | null>;
   /** Counts, throughput and failures for events received since `since` (epoch ms). */
   stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats>;
   /** Records when secrets verified deliveries (keeps the latest time per secret). */

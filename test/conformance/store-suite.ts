@@ -382,6 +382,10 @@ export function storeConformance(
       assert.ok(stats.oldestWaitingAt !== null && stats.oldestWaitingAt <= Date.now());
       const sandbox = await store.stats({ since, environment: 'sandbox' });
       assert.ok(!sandbox.byType.some((r) => r.type === 'stats.probe'));
+      // The metric's own query gives the same oldest wait, per environment too.
+      assert.equal(await store.oldestWaitingAt(), stats.oldestWaitingAt);
+      assert.equal(await store.oldestWaitingAt('production'), stats.oldestWaitingAt);
+      assert.equal(await store.oldestWaitingAt('sandbox'), sandbox.oldestWaitingAt);
     });
 
     it('keeps the latest use of each secret, and an audit log', async () => {

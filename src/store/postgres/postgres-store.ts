@@ -513,6 +513,11 @@ export class PostgresStore implements InboxStore {
     return rows.map(toJobSummary);
   }
 
+  async oldestWaitingAt(environment?: Environment): Promise<number | null> {
+    const { rows } = await this.query<{ at: number | null }>(plan.OLDEST_WAITING, [environment ?? null]);
+    return rows[0]?.at ?? null;
+  }
+
   async stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
     const env = options.environment ?? null;
     const params = [options.since, env];

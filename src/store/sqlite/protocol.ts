@@ -11,6 +11,7 @@ export const READ_OPERATIONS = [
   'countJobs',
   'listJobs',
   'stats',
+  'oldestWaitingAt',
   'secretUsage',
   'auditLog',
 ] as const satisfies readonly (keyof SqliteConnection)[];

@@ -408,6 +408,10 @@ export class SqliteConnection {
     return rows.map(toJobSummary);
   }
 
+  oldestWaitingAt(environment?: Environment): number | null {
+    return this.plan.oldestWaiting.get({ env: environment ?? null }) as number | null;
+  }
+
   stats(options: { since: number; environment?: Environment | undefined }): InboxStats {
     const params = { since: options.since, env: options.environment ?? null };
     return {

@@ -334,6 +334,9 @@ export class SqliteStore implements InboxStore {
   nextDueAt(): Promise<number | null> {
     return this.call('nextDueAt', []);
   }
+  oldestWaitingAt(environment?: Environment): Promise<number | null> {
+    return this.read('oldestWaitingAt', environment === undefined ? [] : [environment]);
+  }
   stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
     return this.read('stats', [options]);
   }
