@@ -48,7 +48,7 @@ import type { RoutesConfig } from './routes/types.ts';
 import type { ClaimedEvent, Environment, InboxStore } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
-import { ConfigError } from './util/errors.ts';
+import { ConfigError, toError } from './util/errors.ts';
 import {
   type AnyHandler,
   type Handler,
@@ -411,6 +411,36 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       },
       isAccepting: () => accepting,
     });
+  /**
+   * `options.warmUp` deliveries through a throwaway copy of the request path (receiver/warm-up.ts)
+   * before the real server listens. Only a speed-up: should it fail, the service starts cold.
+   */
+  async function warmUpRequestPath(): Promise<void> {
+    const deliveries = options.warmUp ?? 0;
+    if (deliveries <= 0) return;
+    const began = performance.now();
+    try {
+      const answered = await warmUp({
+        receiver: (keepsNothing, secret) =>
+          createReceiver({
+            ...receiverCore('production'),
+            secrets: [secret],
+            store: keepsNothing,
+            logger: silentLogger(),
+          }),
+        server: (path, receiver) =>
+          createNodeServer({ routes: { [path]: receiver }, logger: silentLogger(), ...serverTimeouts }),
+        deliveries,
+        projectsAtInsert: store.projectsAtInsert,
+      });
+      const fields = { deliveries, answered, ms: Math.round(performance.now() - began) };
+      // Anything but 200 means the warm-up compiled some other path than real deliveries take.
+      if (answered[200] === deliveries) logger.info(fields, 'warmed up the request path');
+      else logger.warn(fields, 'warm-up deliveries were not all accepted');
+    } catch (error) {
+      logger.warn({ err: toError(error).message }, 'could not warm up the request path; starting cold');
+    }
+  }
   const receivers: Partial<Record<Environment, Receiver>> = {
     production: makeReceiver('production', secrets),
   };
@@ -513,31 +543,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     },
     async listen(listenOptions = {}) {
       await consumer.start();
-      if ((options.warmUp ?? 0) > 0) {
-        const began = performance.now();
-        const answered = await warmUp({
-          receiver: (keepsNothing, secret) =>
-            createReceiver({
-              ...receiverCore('production'),
-              secrets: [secret],
-              store: keepsNothing,
-              logger: silentLogger(),
-            }),
-          server: (path, receiver) =>
-            createNodeServer({
-              routes: { [path]: receiver },
-              logger: silentLogger(),
-              ...serverTimeouts,
-              bodyBudget,
-            }),
-          deliveries: options.warmUp ?? 0,
-          projectsAtInsert: store.projectsAtInsert,
-        });
-        const fields = { deliveries: options.warmUp, answered, ms: Math.round(performance.now() - began) };
-        // Anything but 200 means the warm-up compiled some other path than real deliveries take.
-        if (answered[200] === options.warmUp) logger.info(fields, 'warmed up the request path');
-        else logger.warn(fields, 'warm-up deliveries were not all accepted');
-      }
+      await warmUpRequestPath();
       const routes: Record<string, Receiver> = {};
       if (receivers.production) routes['/webhooks/procureiq'] = receivers.production;
       if (receivers.sandbox) routes['/webhooks/procureiq/sandbox'] = receivers.sandbox;
