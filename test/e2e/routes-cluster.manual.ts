@@ -6,7 +6,7 @@
 // Three real `serve` instances on one PostgreSQL schema route a load to an HTTP sink: in normal
 // operation each (event, route) is delivered exactly once, whichever instance stored the event.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -51,10 +51,21 @@ describe('routes on three instances sharing PostgreSQL', () => {
   process.on('exit', () => {
     for (const p of instances) p.child.kill('SIGKILL');
   });
+  // ROUTES_CLUSTER_LOGS=<dir>: each instance's output is written there (instance-<n>.log).
+  const saveLogs = () => {
+    const dir = process.env.ROUTES_CLUSTER_LOGS;
+    if (!dir) return;
+    mkdirSync(dir, { recursive: true });
+    for (const [i, p] of instances.entries())
+      writeFileSync(join(dir, `instance-${i}.log`), `pid ${p.child.pid}\n${p.stdout()}${p.stderr()}`);
+  };
   after(async () => {
     await Promise.all(instances.map((p) => stopProcess(p, 'SIGKILL')));
+    saveLogs();
     await new Promise<void>((r) => sink.close(() => r()));
-    await dropSchema(schema);
+    // ROUTES_CLUSTER_KEEP_SCHEMA=1 keeps the tables to look at after a failure.
+    if (process.env.ROUTES_CLUSTER_KEEP_SCHEMA) process.stdout.write(`kept schema ${schema}\n`);
+    else await dropSchema(schema);
     tmp.cleanup();
   });
 
