@@ -114,13 +114,19 @@ export const CLAIM_DUE = `WITH clock AS (SELECT piq_now_ms() AS ms),
       lease_expires_at = c.ms + $2, run_at = NULL, updated_at = c.ms
     FROM due, clock c WHERE j.event_id = due.event_id AND j.consumer = due.consumer
     RETURNING j.event_id, j.consumer, j.attempts, j.max_attempts
+  ), locked AS MATERIALIZED (
+    -- The claimed jobs' events, locked in id order as every other writer of events takes them
+    -- (LOCK_EVENTS); \`running\` only updates rows locked here. Updated in its join's order (a hash's),
+    -- two claims of the same events for two routes, or a claim and a finishing write, deadlocked,
+    -- and PostgreSQL aborted one of them.
+    SELECT e.id FROM events e WHERE e.id IN (SELECT event_id FROM claimed) ORDER BY e.id FOR UPDATE
   ), running AS (
     -- A claimed job's event counts the attempt, and runs unless another job already made it dead.
     UPDATE events e SET attempts = e.attempts + n.jobs,
       status = CASE WHEN e.status IN ('pending', 'retrying') THEN 'processing' ELSE e.status END, updated_at = c.ms
     FROM (SELECT event_id, COUNT(*) FILTER (WHERE consumer <> '${PROJECTIONS}')::int4 AS jobs
           FROM claimed GROUP BY event_id) n, clock c
-    WHERE e.id = n.event_id
+    WHERE e.id = n.event_id AND e.id IN (SELECT id FROM locked)
   )
   SELECT claimed.consumer, claimed.attempts, claimed.max_attempts, e.id, e.type, e.environment, e.raw_body,
     e.received_at, e.delivery_id
