@@ -89,4 +89,47 @@ describe('PostgreSQL: claims and finishing writes of the same events', () => {
     assert.equal(claimed.events.length, ids.length);
     await Promise.all(claimed.events.map((job) => store.complete(job, ok())));
   });
+
+  it('a finishing write aborted as a deadlock victim is written again, not lost', async () => {
+    const [x, y] = await events(2, 'route:finish');
+    const claimed = await store.claimDue({
+      owner: 'a',
+      limit: 10,
+      leaseMs: 60_000,
+      consumers: ['route:finish'],
+    });
+    assert.equal(claimed.events.length, 2);
+    // The test's session holds y; the finish locks x, then waits for y; then the session asks for
+    // x: a deadlock. The session waits longer before checking for one, so PostgreSQL aborts the
+    // finishing write, as it did the instance's in routes-cluster.
+    await holder.query('BEGIN');
+    await holder.query("SET LOCAL deadlock_timeout = '60s'");
+    await holder.query('SELECT id FROM events WHERE id = $1 FOR UPDATE', [y]);
+    const finishing = Promise.all(claimed.events.map((job) => store.complete(job, ok())));
+    // Settled or not, observed without an unhandled rejection.
+    const settled = finishing.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    await storeBackendWaiting();
+    const holderLocksX = holder.query('SELECT id FROM events WHERE id = $1 FOR UPDATE', [x]);
+    // The finish's deadlock check (after the server's deadlock_timeout, 1 s by default) finds the
+    // cycle and aborts it; the session then gets x.
+    await holderLocksX;
+    await holder.query('COMMIT');
+    const outcome = await settled;
+    assert.ok(
+      !('error' in outcome),
+      `the finishing write failed: ${String((outcome as { error?: unknown }).error)}`,
+    );
+    assert.deepEqual(outcome.value, [true, true]);
+    const { rows } = await prober.query<{ status: string }>(
+      "SELECT status FROM jobs WHERE event_id = ANY($1::text[]) AND consumer = 'route:finish'",
+      [[x, y]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['processed', 'processed'],
+    );
+  });
 });

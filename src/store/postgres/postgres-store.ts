@@ -278,8 +278,30 @@ export class PostgresStore implements InboxStore {
   /**
    * Runs `work` in a transaction that first locks the rows of events `ids`, then writes those
    * events' new summaries of their jobs before it commits.
+   *
+   * A transaction PostgreSQL aborts to break a deadlock changed nothing, and runs again (`work` is
+   * run again with it). Thrown, a finishing write was lost: its job stayed `processing` until its
+   * lease ran out (routes-cluster: 120 s), then was sent again.
    */
   private async transaction<T>(
+    ids: readonly string[],
+    work: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transactionOnce(ids, work);
+      } catch (error) {
+        if (!(error instanceof pg.DatabaseError) || error.code !== DEADLOCK_DETECTED) throw error;
+        if (tries >= DEADLOCK_TRIES) throw error;
+        this.options.logger?.warn(
+          { events: ids.length, tries, err: error.message },
+          'PostgreSQL aborted a transaction to break a deadlock; running it again',
+        );
+      }
+    }
+  }
+
+  private async transactionOnce<T>(
     ids: readonly string[],
     work: (client: pg.PoolClient) => Promise<T>,
   ): Promise<T> {
@@ -679,10 +701,15 @@ function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
   };
 }
 
-/** SQLSTATE classes that mean the server or the connection is gone, not that the query is wrong. */
+/** SQLSTATE of a transaction aborted to break a deadlock. */
+const DEADLOCK_DETECTED = '40P01';
+/** Runs of one transaction before a deadlock is thrown to the caller. */
+const DEADLOCK_TRIES = 5;
+
 /** Clients given an 'error' listener of ours (once each: the pool reuses them). */
 const heard = new WeakSet<pg.PoolClient>();
 
+/** SQLSTATE classes that mean the server or the connection is gone, not that the query is wrong. */
 function isConnectionError(error: pg.DatabaseError): boolean {
   const code = error.code ?? '';
   return code.startsWith('08') || code.startsWith('57P') || code === '53300';
