@@ -1,8 +1,9 @@
-// Not part of `npm test`: in a full fresh-clone `.ci/run` it stalled (the whole file ran out its
-// 120 s with no output) in one run of two on 2026-11-28, and in earlier sessions, while it passes
-// on its own in 10-15 s (`npm run test:routes-cluster`). It now prints its progress, a POST that
-// gets no answer fails after 30 s naming the instance, and the wait for delivery prints the jobs
-// by status every 10 s, so the next stall shows where it is.
+// Back in `npm test`: it stalled in full CI runs on a loaded machine (one run of two on 2026-11-28)
+// because a claim and a finishing write on PostgreSQL deadlocked; the finishing write, aborted, was
+// lost and its jobs waited out their 120 s lease. Claims now lock events in id order, and a
+// deadlock victim runs again (test/integration/postgres-lock-order.test.ts). A POST that gets no
+// answer fails after 30 s naming the instance, and the wait for delivery prints the jobs by status
+// every 10 s; ROUTES_CLUSTER_LOGS=<dir> keeps each instance's output.
 // Three real `serve` instances on one PostgreSQL schema route a load to an HTTP sink: in normal
 // operation each (event, route) is delivered exactly once, whichever instance stored the event.
 import assert from 'node:assert/strict';
