@@ -40,7 +40,8 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
   const server = options.server(path, options.receiver(store, secret));
   // A local socket rather than a TCP port: no port of the machine's is taken, even for a moment.
   // On Linux it is an abstract one, so not even a file is left behind by a process killed meanwhile.
-  const name = `procureiq-webhooks-warm-up-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // Short: a socket path has room for about 100 bytes, and macOS's tmpdir takes half of that.
+  const name = `piq-warm-up-${process.pid}-${randomBytes(6).toString('hex')}`;
   const socketPath =
     process.platform === 'linux'
       ? `\0${name}`
@@ -57,15 +58,21 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
   const run = randomBytes(4).toString('hex');
   let next = 0;
   const answered: Record<number, number> = {};
-  const post = (body: Buffer) =>
+  // One delivery in eight comes on a connection of its own: a start under load also opens many
+  // connections at once, and accepting one runs code of its own (socket and parser set-up).
+  const post = (body: Buffer, ownConnection: boolean) =>
     new Promise<void>((resolve, reject) => {
       const req = request(
         {
           socketPath,
           path,
           method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(secret, body) },
+          agent: ownConnection ? false : agent,
+          headers: {
+            'content-type': 'application/json',
+            [SIGNATURE_HEADER]: sign(secret, body),
+            ...(ownConnection ? { connection: 'close' } : {}),
+          },
         },
         (res) => {
           const status = res.statusCode ?? 0;
@@ -83,7 +90,7 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
         while (next < options.deliveries) {
           const i = next++;
           const payload = payloads[i % payloads.length] as (typeof payloads)[number];
-          await post(Buffer.from(JSON.stringify({ ...payload, id: `evt_warmup_${run}_${i}` })));
+          await post(Buffer.from(JSON.stringify({ ...payload, id: `evt_warmup_${run}_${i}` })), i % 8 === 0);
         }
       }),
     );
