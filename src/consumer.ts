@@ -143,7 +143,7 @@ export interface ConsumerOptions {
   /**
    * Signed deliveries `listen()` first sends, over a socket file, through a throwaway copy of the
    * request path (same checks, routes and projection statements; a store that keeps nothing), so
-   * the first real deliveries run compiled code (see receiver/warm-up.ts). `serve` sends 2000.
+   * the first real deliveries run compiled code (see receiver/warm-up.ts). `serve` sends 5000.
    * @defaultValue 0
    */
   warmUp?: number;

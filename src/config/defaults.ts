@@ -32,9 +32,9 @@ export const defaults = {
   maxConnections: 1024,
   /**
    * Deliveries `serve` sends through a throwaway copy of its request path (nothing stored) before
-   * it listens, so the first real ones run compiled code. `0` turns this off. @defaultValue 2000
+   * it listens, so the first real ones run compiled code. `0` turns this off. @defaultValue 5000
    */
-  warmUp: 2000,
+  warmUp: 5000,
   /** Handlers running at once. Handlers mostly wait on I/O, so this is well above the core count. @defaultValue 16 */
   workerConcurrency: 16,
   /** @defaultValue `30s` */

@@ -71,6 +71,22 @@ describe('serve, end to end', () => {
     ...extra,
   });
 
+  it('warms its request path before it answers /healthz, and stores none of it', async () => {
+    server = await startServer(tmp.dir, { WARM_UP: '1000' });
+    const line = server
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('warmed up the request path'));
+    assert.ok(line, `no warm-up line in:\n${server.stdout()}`);
+    const warmed = JSON.parse(line) as { deliveries: number; answered: Record<string, number> };
+    assert.equal(warmed.deliveries, 1000);
+    assert.deepEqual(warmed.answered, { 200: 1000 });
+    assert.equal(
+      readInbox(tmp.dir, (i) => (i.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n),
+      0,
+    );
+  });
+
   it('kill -9 in the middle of a concurrent load loses no acknowledged event', async () => {
     server = await startServer(tmp.dir, { LOG_LEVEL: 'warn' });
     const acked: string[] = [];

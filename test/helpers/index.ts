@@ -92,7 +92,7 @@ export async function runCli(
   return { code, stdout: p.stdout(), stderr: p.stderr() };
 }
 
-/** Starts `serve` and waits until it answers /healthz. */
+/** Starts `serve` (with WARM_UP=200 unless `env` says otherwise) and waits until it answers /healthz. */
 export async function startServer(
   dir: string,
   env: Record<string, string> = {},
@@ -105,6 +105,8 @@ export async function startServer(
       WEBHOOK_SECRET: SECRET,
       PORT: String(port),
       DATABASE_URL: `sqlite:${join(dir, 'inbox.db')}`,
+      // The default 5,000 warm-up deliveries take a second per start; tests start dozens.
+      WARM_UP: '200',
       ...env,
     },
   });
