@@ -6,7 +6,7 @@ import { type DatabaseLocation, parseDatabaseUrl } from './config/database-url.t
 import { defaults } from './config/defaults.ts';
 import { parseDuration, parseDurationList, parseSize } from './config/duration.ts';
 import type { AnyEvent, EventType } from './events/catalogue.ts';
-import { createLogger, type Logger, silentLogger } from './logging/logger.ts';
+import { createLogger, type Logger } from './logging/logger.ts';
 import { createAdminHandler } from './ops/admin-api.ts';
 import { createAlerter } from './ops/alerts.ts';
 import { createLoginLimiter } from './ops/login-limiter.ts';
@@ -29,7 +29,7 @@ import {
   createReceiver,
   type DeliveryOutcome,
   type Receiver,
-  type ReceiverOptions,
+  type ReceiverStore,
 } from './receiver/receiver.ts';
 import { warmUp } from './receiver/warm-up.ts';
 import { webHandler } from './receiver/web.ts';
@@ -45,7 +45,7 @@ import {
 import { createIngestPriority } from './routes/ingest-priority.ts';
 import { routeJobs } from './routes/route-jobs.ts';
 import type { RoutesConfig } from './routes/types.ts';
-import type { ClaimedEvent, Environment, InboxStore } from './store/inbox-store.ts';
+import type { ClaimedEvent, Environment, InboxStore, InsertResult } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
 import { acquireInstanceLock } from './store/sqlite/instance-lock.ts';
 import { ConfigError, toError } from './util/errors.ts';
@@ -56,7 +56,7 @@ import {
   type HandlerOptions,
   HandlerRegistry,
 } from './worker/handlers.ts';
-import { type AttemptInfo, createWorker, type Worker } from './worker/worker.ts';
+import { type AttemptInfo, createWorker, type Dispatcher, type Worker } from './worker/worker.ts';
 
 /** A duration: milliseconds, or a string with a unit (`'30s'`). */
 export type Duration = number | string;
@@ -362,32 +362,54 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const servers: Server[] = [];
   let closed: Promise<void> | undefined;
 
-  /** The options a receiver of `environment` shares with its warm-up twin (see warm-up.ts). */
-  const receiverCore = (environment: Environment): Omit<ReceiverOptions, 'secrets' | 'store' | 'logger'> => ({
-    environment,
-    maxBodyBytes: options.maxBodyBytes ?? parseSize(defaults.maxBodySize),
-    // Decided at insert time: events no handler wants never cost the worker a claim.
-    initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
-    maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
-    routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
-    // Events no handler takes are projected as they are stored, on a store that can (SQLite);
-    // otherwise, or should that write fail, by a projections job of their own.
-    projectionJobs: (event) =>
-      registry.has(event.type) || !runWorker
-        ? []
-        : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
-    projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
-  });
+  /**
+   * True while `listen()` warms the request path up (receiver/warm-up.ts): the receivers' store
+   * then keeps nothing, and nothing is counted, woken or handed to the worker.
+   */
+  let warming = false;
+  const warmUpInserted: InsertResult = { outcome: 'inserted', claimed: null };
+  const receiverStore: ReceiverStore = {
+    get projectsAtInsert() {
+      return store.projectsAtInsert;
+    },
+    insertIfAbsent: (event, lease) =>
+      warming ? Promise.resolve(warmUpInserted) : store.insertIfAbsent(event, lease),
+  };
+  const receiverDispatcher: Dispatcher | undefined = worker && {
+    reserve: () => (warming ? undefined : worker.reserve()),
+    cancel: () => worker.cancel(),
+    accept: (claimed) => worker.accept(claimed),
+    wake: () => {
+      if (!warming) worker.wake();
+    },
+  };
   const makeReceiver = (environment: Environment, envSecrets: string[]) =>
     createReceiver({
-      ...receiverCore(environment),
+      environment,
       secrets: envSecrets,
-      store,
+      store: receiverStore,
       logger,
-      ...(worker ? { dispatcher: worker } : {}),
-      onRouted: () => routeDispatcher?.wake(),
-      onProjectionJob: () => projectionRunner?.wake(),
+      maxBodyBytes: options.maxBodyBytes ?? parseSize(defaults.maxBodySize),
+      // Decided at insert time: events no handler wants never cost the worker a claim.
+      initialStatus: (type) => (registry.has(type) || !runWorker ? 'pending' : 'unhandled'),
+      maxAttemptsFor: (type) => registry.maxAttemptsFor(type),
+      ...(receiverDispatcher ? { dispatcher: receiverDispatcher } : {}),
+      routeJobs: (event) => (routesConfig ? routeJobs(routesConfig.routes, event, schedule) : []),
+      // Events no handler takes are projected as they are stored, on a store that can (SQLite);
+      // otherwise, or should that write fail, by a projections job of their own.
+      projectionJobs: (event) =>
+        registry.has(event.type) || !runWorker
+          ? []
+          : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
+      projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
+      onRouted: () => {
+        if (!warming) routeDispatcher?.wake();
+      },
+      onProjectionJob: () => {
+        if (!warming) projectionRunner?.wake();
+      },
       onOutcome: (delivery) => {
+        if (warming) return;
         ingestPriority?.delivery(delivery.storeMs ?? 0);
         metrics.delivery(delivery);
         if (delivery.secretIndex !== undefined && delivery.outcome !== 'bad_request') {
@@ -412,33 +434,25 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       isAccepting: () => accepting,
     });
   /**
-   * `options.warmUp` deliveries through a throwaway copy of the request path (receiver/warm-up.ts)
-   * before the real server listens. Only a speed-up: should it fail, the service starts cold.
+   * `options.warmUp` deliveries through the real server and production receiver, on a local
+   * socket, before the server listens on its port (receiver/warm-up.ts). Only a speed-up: should
+   * it fail, the service starts cold.
    */
-  async function warmUpRequestPath(): Promise<void> {
+  async function warmUpRequestPath(server: Server, path: string): Promise<void> {
     const deliveries = options.warmUp ?? 0;
     if (deliveries <= 0) return;
     const began = performance.now();
+    warming = true;
     try {
-      const answered = await warmUp({
-        receiver: (keepsNothing, secret) =>
-          createReceiver({
-            ...receiverCore('production'),
-            secrets: [secret],
-            store: keepsNothing,
-            logger: silentLogger(),
-          }),
-        server: (path, receiver) =>
-          createNodeServer({ routes: { [path]: receiver }, logger: silentLogger(), ...serverTimeouts }),
-        deliveries,
-        projectsAtInsert: store.projectsAtInsert,
-      });
+      const answered = await warmUp({ server, path, secret: secrets[0] as string, deliveries });
       const fields = { deliveries, answered, ms: Math.round(performance.now() - began) };
       // Anything but 200 means the warm-up compiled some other path than real deliveries take.
       if (answered[200] === deliveries) logger.info(fields, 'warmed up the request path');
       else logger.warn(fields, 'warm-up deliveries were not all accepted');
     } catch (error) {
       logger.warn({ err: toError(error).message }, 'could not warm up the request path; starting cold');
+    } finally {
+      warming = false;
     }
   }
   const receivers: Partial<Record<Environment, Receiver>> = {
@@ -543,7 +557,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     },
     async listen(listenOptions = {}) {
       await consumer.start();
-      await warmUpRequestPath();
       const routes: Record<string, Receiver> = {};
       if (receivers.production) routes['/webhooks/procureiq'] = receivers.production;
       if (receivers.sandbox) routes['/webhooks/procureiq/sandbox'] = receivers.sandbox;
@@ -553,12 +566,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         logger,
         ...serverTimeouts,
         readiness: storeReadiness(store, logger),
-        onResponse: (route, status, seconds) => metrics.ack(route, status, seconds),
+        onResponse: (route, status, seconds) => {
+          if (!warming) metrics.ack(route, status, seconds);
+        },
         bodyBudget,
         bodyTimeoutMs: toMs(options.bodyTimeout ?? defaults.bodyTimeout, 'bodyTimeout'),
         maxConnections: options.maxConnections ?? defaults.maxConnections,
         ...(separateAdmin ? {} : { extra: opsRoutes(publicMetrics) }),
       });
+      await warmUpRequestPath(main, '/webhooks/procureiq');
       const port = await listenOn(main, listenOptions.port ?? defaults.port, listenOptions.host);
       servers.push(main);
       if (!separateAdmin) return { port, server: main };
