@@ -28,11 +28,14 @@ export interface WarmUpOptions {
  * so a service started under load used to answer its first second or so slowly (p99 300 ms at
  * 5,000/s on one CPU) while its request path was still being compiled.
  *
- * The real server and receiver, not copies made like them: a second set of closures from the same
- * code cost the real ones V8's optimisations for a function made once (its context constants), and
- * in steady state at 5,000/s the service then promoted ten times more to the old generation, with a
- * full GC every two seconds. Answers how many deliveries got each status: all 200, or the warm-up
- * ran some other path than real deliveries take.
+ * The real server and receiver, not copies made like them: through copies, a cold start at 5,000/s
+ * on one CPU still had a p99.9 of 97-156 ms; through the real ones, 77-86 ms. Answers how many
+ * deliveries got each status: all 200, or the warm-up ran some other path than real deliveries take.
+ *
+ * Not understood yet: after any warm-up, that service at 5,000/s promotes about ten times more to
+ * V8's old generation per scavenge than one started cold, and runs a full GC every 1.5-2.5 s (a
+ * 20-25 ms p99 in those seconds on one CPU). Ruled out: these closures (copies did the same), the
+ * payloads' mix, allocation-site pretenuring, the young generation's size.
  */
 export async function warmUp(options: WarmUpOptions): Promise<Record<number, number>> {
   const { server, path, secret } = options;
