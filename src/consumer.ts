@@ -141,9 +141,9 @@ export interface ConsumerOptions {
    */
   routeYield?: Duration;
   /**
-   * Signed deliveries `listen()` first sends, over a socket file, through a throwaway copy of the
-   * request path (same checks, routes and projection statements; a store that keeps nothing), so
-   * the first real deliveries run compiled code (see receiver/warm-up.ts). `serve` sends 5000.
+   * Signed deliveries `listen()` first sends through its own server and receiver, on a local
+   * socket before the server takes its port, while the store keeps nothing and nothing is counted,
+   * so the first real deliveries run compiled code (see receiver/warm-up.ts). `serve` sends 5000.
    * @defaultValue 0
    */
   warmUp?: number;

@@ -31,8 +31,8 @@ export const defaults = {
   /** Connections the webhook server holds open at once; further ones are closed. @defaultValue 1024 */
   maxConnections: 1024,
   /**
-   * Deliveries `serve` sends through a throwaway copy of its request path (nothing stored) before
-   * it listens, so the first real ones run compiled code. `0` turns this off. @defaultValue 5000
+   * Deliveries `serve` sends through its own request path (nothing stored) before it takes its
+   * port, so the first real ones run compiled code. `0` turns this off. @defaultValue 5000
    */
   warmUp: 5000,
   /** Handlers running at once. Handlers mostly wait on I/O, so this is well above the core count. @defaultValue 16 */
