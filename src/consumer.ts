@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -363,17 +364,21 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let closed: Promise<void> | undefined;
 
   /**
-   * True while `listen()` warms the request path up (receiver/warm-up.ts): the receivers' store
-   * then keeps nothing, and nothing is counted, woken or handed to the worker.
+   * True while `listen()` warms the request path up (receiver/warm-up.ts). The warm-up's own
+   * deliveries (ids starting with `warmUpIds`, random to this process) are then kept by no store
+   * and counted nowhere; any other delivery (through the Express middleware, say) is stored as
+   * ever, and no lease or wake is handed out meanwhile (the next poll finds its jobs).
    */
   let warming = false;
+  const warmUpIds = `evt_warmup_${randomBytes(6).toString('hex')}_`;
+  const isWarmUp = (id: string | undefined) => warming && id?.startsWith(warmUpIds) === true;
   const warmUpInserted: InsertResult = { outcome: 'inserted', claimed: null };
   const receiverStore: ReceiverStore = {
     get projectsAtInsert() {
       return store.projectsAtInsert;
     },
     insertIfAbsent: (event, lease) =>
-      warming ? Promise.resolve(warmUpInserted) : store.insertIfAbsent(event, lease),
+      isWarmUp(event.id) ? Promise.resolve(warmUpInserted) : store.insertIfAbsent(event, lease),
   };
   const receiverDispatcher: Dispatcher | undefined = worker && {
     reserve: () => (warming ? undefined : worker.reserve()),
@@ -409,7 +414,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         if (!warming) projectionRunner?.wake();
       },
       onOutcome: (delivery) => {
-        if (warming) return;
+        if (isWarmUp(delivery.eventId)) return;
         ingestPriority?.delivery(delivery.storeMs ?? 0);
         metrics.delivery(delivery);
         if (delivery.secretIndex !== undefined && delivery.outcome !== 'bad_request') {
@@ -444,7 +449,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const began = performance.now();
     warming = true;
     try {
-      const answered = await warmUp({ server, path, secret: secrets[0] as string, deliveries });
+      const answered = await warmUp({
+        server,
+        path,
+        secret: secrets[0] as string,
+        deliveries,
+        idPrefix: warmUpIds,
+      });
       const fields = { deliveries, answered, ms: Math.round(performance.now() - began) };
       // Anything but 200 means the warm-up compiled some other path than real deliveries take.
       if (answered[200] === deliveries) logger.info(fields, 'warmed up the request path');

@@ -17,6 +17,8 @@ export interface WarmUpOptions {
   secret: string;
   /** Deliveries to send. */
   deliveries: number;
+  /** Their event ids start with this (the caller keeps them apart by it). */
+  idPrefix: string;
   /** Requests in flight at once. @defaultValue 16 */
   concurrency?: number;
 }
@@ -59,7 +61,6 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
   const concurrency = options.concurrency ?? 16;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const payloads = Object.values(examplePayloads);
-  const run = randomBytes(4).toString('hex');
   let next = 0;
   const answered: Record<number, number> = {};
   // One delivery in eight comes on a connection of its own: a start under load also opens many
@@ -94,7 +95,7 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
         while (next < options.deliveries) {
           const i = next++;
           const payload = payloads[i % payloads.length] as (typeof payloads)[number];
-          const body = Buffer.from(JSON.stringify({ ...payload, id: `evt_warmup_${run}_${i}` }));
+          const body = Buffer.from(JSON.stringify({ ...payload, id: `${options.idPrefix}${i}` }));
           await post(body, i % 8 === 0);
         }
       }),

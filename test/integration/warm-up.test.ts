@@ -7,7 +7,8 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { createLogger } from '../../src/logging/logger.ts';
+import { createLogger, silentLogger } from '../../src/logging/logger.ts';
+import { sign } from '../../src/signature/sign.ts';
 import { postSigned, SECRET, tempDir } from '../helpers/index.ts';
 
 describe('warm-up before listening', () => {
@@ -53,6 +54,56 @@ describe('warm-up before listening', () => {
       );
       assert.deepEqual(res, { status: 200, body: { status: 'ok' } });
       assert.equal((await consumer.store.get(examplePayloads['order.created'].id))?.status, 'pending');
+    } finally {
+      await consumer.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('a real delivery that arrives during the warm-up (through the fetch handler) is stored and counted', async () => {
+    const tmp = tempDir();
+    const counted: string[] = [];
+    const consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: silentLogger(),
+      warmUp: 3000,
+      onDelivery: (d) => {
+        if (d.eventId) counted.push(d.eventId);
+      },
+    });
+    const handler = consumer.fetchHandler();
+    try {
+      let listening = false;
+      const listened = consumer.listen({ port: 0, host: '127.0.0.1' }).then((r) => {
+        listening = true;
+        return r;
+      });
+      // listen() awaits start() first, then turns the warm-up on before it awaits anything else,
+      // so a delivery sent once start() has resolved arrives while the warm-up runs.
+      await consumer.start();
+      const during: string[] = [];
+      for (let i = 0; !listening && i < 200; i++) {
+        const id = `evt_during_warm_up_${i}`;
+        const body = JSON.stringify({ ...examplePayloads['order.created'], id });
+        const res = await handler(
+          new Request('http://x/webhooks/procureiq', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(SECRET, body) },
+            body,
+          }),
+        );
+        assert.equal(res.status, 200);
+        if (!listening) during.push(id);
+      }
+      await listened;
+      assert.ok(during.length > 0, 'no delivery arrived during the warm-up');
+      for (const id of during)
+        assert.ok(await consumer.store.get(id), `${id} was acknowledged but not stored`);
+      assert.deepEqual(
+        counted.filter((id) => during.includes(id)),
+        during,
+      );
     } finally {
       await consumer.close();
       tmp.cleanup();
