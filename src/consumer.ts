@@ -369,9 +369,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
    * and counted nowhere; any other delivery (through the Express middleware, say) is stored as
    * ever, and no lease or wake is handed out meanwhile (the next poll finds its jobs).
    */
-  let warming = false;
+  let warming = 0;
   const warmUpIds = `evt_warmup_${randomBytes(6).toString('hex')}_`;
-  const isWarmUp = (id: string | undefined) => warming && id?.startsWith(warmUpIds) === true;
+  const isWarmUp = (id: string | undefined) => warming > 0 && id?.startsWith(warmUpIds) === true;
   const warmUpInserted: InsertResult = { outcome: 'inserted', claimed: null };
   const receiverStore: ReceiverStore = {
     get projectsAtInsert() {
@@ -381,11 +381,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       isWarmUp(event.id) ? Promise.resolve(warmUpInserted) : store.insertIfAbsent(event, lease),
   };
   const receiverDispatcher: Dispatcher | undefined = worker && {
-    reserve: () => (warming ? undefined : worker.reserve()),
+    reserve: () => (warming > 0 ? undefined : worker.reserve()),
     cancel: () => worker.cancel(),
     accept: (claimed) => worker.accept(claimed),
     wake: () => {
-      if (!warming) worker.wake();
+      if (warming === 0) worker.wake();
     },
   };
   const makeReceiver = (environment: Environment, envSecrets: string[]) =>
@@ -408,10 +408,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           : projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
       projectionStatements: (event) => projectionStatements(store.dialect, event, projections),
       onRouted: () => {
-        if (!warming) routeDispatcher?.wake();
+        if (warming === 0) routeDispatcher?.wake();
       },
       onProjectionJob: () => {
-        if (!warming) projectionRunner?.wake();
+        if (warming === 0) projectionRunner?.wake();
       },
       onOutcome: (delivery) => {
         if (isWarmUp(delivery.eventId)) return;
@@ -436,6 +436,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         }
         options.onDelivery?.(delivery);
       },
+      unlogged: isWarmUp,
       isAccepting: () => accepting,
     });
   /**
@@ -447,14 +448,20 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const deliveries = options.warmUp ?? 0;
     if (deliveries <= 0) return;
     const began = performance.now();
-    warming = true;
+    // A count, not a flag: two listen() calls may warm up at once.
+    warming++;
     try {
+      // Its connections stay under MAX_CONNECTIONS: each loop holds a kept-alive socket and, one
+      // delivery in eight, one of its own.
+      const maxConnections = options.maxConnections ?? defaults.maxConnections;
+      const concurrency = Math.max(1, Math.min(16, Math.floor((maxConnections - 1) / 2)));
       const answered = await warmUp({
         server,
         path,
         secret: secrets[0] as string,
         deliveries,
         idPrefix: warmUpIds,
+        concurrency,
       });
       const fields = { deliveries, answered, ms: Math.round(performance.now() - began) };
       // Anything but 200 means the warm-up compiled some other path than real deliveries take.
@@ -463,7 +470,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     } catch (error) {
       logger.warn({ err: toError(error).message }, 'could not warm up the request path; starting cold');
     } finally {
-      warming = false;
+      warming--;
     }
   }
   const receivers: Partial<Record<Environment, Receiver>> = {
@@ -578,7 +585,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         ...serverTimeouts,
         readiness: storeReadiness(store, logger),
         onResponse: (route, status, seconds) => {
-          if (!warming) metrics.ack(route, status, seconds);
+          if (warming === 0) metrics.ack(route, status, seconds);
         },
         bodyBudget,
         bodyTimeoutMs: toMs(options.bodyTimeout ?? defaults.bodyTimeout, 'bodyTimeout'),
@@ -586,7 +593,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         ...(separateAdmin ? {} : { extra: opsRoutes(publicMetrics) }),
       });
       await warmUpRequestPath(main, '/webhooks/procureiq');
+      // close() during the warm-up: the server must not take its port after the consumer closed.
+      if (closed) throw new Error('the consumer was closed while it was starting');
       const port = await listenOn(main, listenOptions.port ?? defaults.port, listenOptions.host);
+      if (closed) {
+        main.close();
+        throw new Error('the consumer was closed while it was starting');
+      }
       servers.push(main);
       if (!separateAdmin) return { port, server: main };
       const adminServer = createNodeServer({

@@ -21,6 +21,8 @@ export interface WarmUpOptions {
   idPrefix: string;
   /** Requests in flight at once. @defaultValue 16 */
   concurrency?: number;
+  /** Past this, the warm-up stops where it is and fails (the caller starts cold). @defaultValue 30 s */
+  deadlineMs?: number;
 }
 
 /**
@@ -52,11 +54,17 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
         ? `\\\\?\\pipe\\${name}`
         : join(tmpdir(), `${name}.sock`);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
+    const listening = () => {
+      server.off('error', failed);
       resolve();
-    });
+    };
+    const failed = (error: Error) => {
+      server.off('listening', listening);
+      reject(error);
+    };
+    server.once('error', failed);
+    server.once('listening', listening);
+    server.listen(socketPath);
   });
   const concurrency = options.concurrency ?? 16;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -83,25 +91,37 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
           const status = res.statusCode ?? 0;
           answered[status] = (answered[status] ?? 0) + 1;
           res.resume();
-          res.on('end', resolve);
+          // 'close', not 'end': a response cut off after its headers never ends.
+          res.on('close', resolve);
         },
       );
       req.on('error', reject);
       req.end(body);
     });
+  // A failure or the deadline stops every loop before the server closes, so no request of the
+  // warm-up is still on its way in once the caller turns the warm-up off.
+  let stop: Error | undefined;
+  const deadlineMs = options.deadlineMs ?? 30_000;
+  const deadline = setTimeout(() => {
+    stop ??= new Error(`the warm-up took longer than ${deadlineMs} ms`);
+  }, deadlineMs);
   try {
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        while (next < options.deliveries) {
+        while (stop === undefined && next < options.deliveries) {
           const i = next++;
           const payload = payloads[i % payloads.length] as (typeof payloads)[number];
           const body = Buffer.from(JSON.stringify({ ...payload, id: `${options.idPrefix}${i}` }));
-          await post(body, i % 8 === 0);
+          await post(body, i % 8 === 0).catch((error: unknown) => {
+            stop ??= error instanceof Error ? error : new Error(String(error));
+          });
         }
       }),
     );
+    if (stop) throw stop;
     return answered;
   } finally {
+    clearTimeout(deadline);
     agent.destroy();
     // Closed, the server may listen again (on its port); its connection checks restart with it.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -9,7 +9,7 @@ import { createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { createLogger, silentLogger } from '../../src/logging/logger.ts';
 import { sign } from '../../src/signature/sign.ts';
-import { postSigned, SECRET, tempDir } from '../helpers/index.ts';
+import { freePort, postSigned, SECRET, tempDir } from '../helpers/index.ts';
 
 describe('warm-up before listening', () => {
   it('accepts every warm-up delivery, stores and counts none, then serves real ones', async () => {
@@ -37,6 +37,11 @@ describe('warm-up before listening', () => {
       assert.ok(warmed, `no warm-up line in ${JSON.stringify(lines.map((l) => l.msg))}`);
       assert.equal(warmed.deliveries, 300);
       assert.deepEqual(warmed.answered, { 200: 300 });
+      assert.equal(
+        lines.filter((l) => l.msg === 'event stored').length,
+        0,
+        'a warm-up delivery was logged as stored',
+      );
 
       const counts = await consumer.store.countByStatus();
       assert.equal(
@@ -108,5 +113,23 @@ describe('warm-up before listening', () => {
       await consumer.close();
       tmp.cleanup();
     }
+  });
+
+  it('close() during the warm-up: listen() rejects and no port is taken', async () => {
+    const tmp = tempDir();
+    const consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: silentLogger(),
+      warmUp: 3000,
+    });
+    const port = await freePort();
+    const listening = consumer.listen({ port, host: '127.0.0.1' });
+    // listen() has turned the warm-up on once start() resolves (see the test above).
+    await consumer.start();
+    await consumer.close();
+    await assert.rejects(listening, /closed while it was starting/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+    tmp.cleanup();
   });
 });
