@@ -73,6 +73,10 @@ describe('serve, end to end', () => {
 
   it('warms its request path before it answers /healthz, and stores none of it', async () => {
     server = await startServer(tmp.dir, { WARM_UP: '1000' });
+    // Logged before the server listened; the pipe may still be delivering it.
+    await waitFor(() => server?.stdout().includes('warmed up the request path') === true, {
+      what: 'the warm-up log line',
+    });
     const line = server
       .stdout()
       .split('\n')
