@@ -291,7 +291,7 @@ export class PostgresStore implements InboxStore {
       try {
         return await this.transactionOnce(ids, work);
       } catch (error) {
-        if (!(error instanceof pg.DatabaseError) || error.code !== DEADLOCK_DETECTED) throw error;
+        if (!(error instanceof pg.DatabaseError) || !isDeadlock(error)) throw error;
         if (tries >= DEADLOCK_TRIES) throw error;
         this.options.logger?.warn(
           { events: ids.length, tries, err: error.message },
@@ -411,7 +411,8 @@ export class PostgresStore implements InboxStore {
         return done;
       });
     } catch (error) {
-      if (!(error instanceof pg.DatabaseError) || isConnectionError(error)) throw error;
+      // A deadlock is no statement's fault: it was run again (transaction), and is the caller's now.
+      if (!(error instanceof pg.DatabaseError) || isConnectionError(error) || isDeadlock(error)) throw error;
     }
     return this.transaction(ids, async (client) => {
       const outcomes: (boolean | pg.DatabaseError)[] = [];
@@ -423,7 +424,9 @@ export class PostgresStore implements InboxStore {
           await client.query('RELEASE SAVEPOINT completion');
           outcomes.push(held.size > 0);
         } catch (error) {
-          if (!(error instanceof pg.DatabaseError) || isConnectionError(error)) throw error;
+          // A deadlock here reruns the whole transaction rather than fail this completion's attempt.
+          if (!(error instanceof pg.DatabaseError) || isConnectionError(error) || isDeadlock(error))
+            throw error;
           await client.query('ROLLBACK TO SAVEPOINT completion');
           outcomes.push(error);
         }
@@ -705,6 +708,10 @@ function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
 const DEADLOCK_DETECTED = '40P01';
 /** Runs of one transaction before a deadlock is thrown to the caller. */
 const DEADLOCK_TRIES = 5;
+
+function isDeadlock(error: pg.DatabaseError): boolean {
+  return error.code === DEADLOCK_DETECTED;
+}
 
 /** Clients given an 'error' listener of ours (once each: the pool reuses them). */
 const heard = new WeakSet<pg.PoolClient>();
