@@ -15,8 +15,6 @@ export interface FinishingWritesOptions {
   leaseMs: number;
   /** False once the owner is stopping: the write is tried once more (`wakeAll`), then given up. */
   keepTrying: () => boolean;
-  /** A write failed and is tried again in `retryInMs`; `failures` counts this write's failed tries. */
-  onRetry?: (error: Error, retryInMs: number, failures: number) => void;
   /**
    * The first write refused since one went through: once per outage, however many writes wait
    * (a batch may hold hundreds), for a single warning.
@@ -75,7 +73,6 @@ export function createFinishingWrites(options: FinishingWritesOptions): Finishin
             inOutage = true;
             options.onOutage?.(toError(error), delay);
           }
-          options.onRetry?.(toError(error), delay, failures + 1);
           await pause(delay);
         }
       }
