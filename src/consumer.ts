@@ -25,7 +25,7 @@ import { createProjectionRunner } from './projections/runner.ts';
 import { projectionStatements } from './projections/statements.ts';
 import { createBodyBudget } from './receiver/body-budget.ts';
 import { expressMiddleware } from './receiver/express.ts';
-import { createNodeServer } from './receiver/node-server.ts';
+import { createNodeServer, listenServer } from './receiver/node-server.ts';
 import {
   createReceiver,
   type DeliveryOutcome,
@@ -658,12 +658,7 @@ const serverTimeouts = {
   keepAliveTimeoutMs: parseDuration(defaults.keepAliveTimeout),
 };
 
-function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+async function listenOn(server: Server, port: number, host: string | undefined): Promise<number> {
+  await listenServer(server, host === undefined ? { port } : { port, host });
+  return (server.address() as AddressInfo).port;
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ListenOptions } from 'node:net';
 import type { Logger } from '../logging/logger.ts';
 import { type BodyBudget, createBodyBudget } from './body-budget.ts';
 import { createHandler } from './create-handler.ts';
@@ -41,6 +42,26 @@ export interface NodeServerOptions {
 }
 
 /** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
+/**
+ * Starts `server` listening on a port (`{ port, host }`) or a local socket path; resolves once it
+ * listens, rejects with its error (a port in use), and leaves no listener of its own behind.
+ */
+export function listenServer(server: Server, target: ListenOptions | string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const listening = () => {
+      server.off('error', failed);
+      resolve();
+    };
+    const failed = (error: Error) => {
+      server.off('listening', listening);
+      reject(error);
+    };
+    server.once('error', failed);
+    server.once('listening', listening);
+    server.listen(target);
+  });
+}
+
 export function createNodeServer(options: NodeServerOptions): Server {
   const checking = { connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 };
   const receive = nodeHandler(

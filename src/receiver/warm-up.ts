@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { examplePayloads } from '../events/examples.ts';
 import { SIGNATURE_HEADER, sign } from '../signature/sign.ts';
+import { toError } from '../util/errors.ts';
+import { listenServer } from './node-server.ts';
 
 export interface WarmUpOptions {
   /**
@@ -53,19 +55,7 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
       : process.platform === 'win32'
         ? `\\\\?\\pipe\\${name}`
         : join(tmpdir(), `${name}.sock`);
-  await new Promise<void>((resolve, reject) => {
-    const listening = () => {
-      server.off('error', failed);
-      resolve();
-    };
-    const failed = (error: Error) => {
-      server.off('listening', listening);
-      reject(error);
-    };
-    server.once('error', failed);
-    server.once('listening', listening);
-    server.listen(socketPath);
-  });
+  await listenServer(server, socketPath);
   const concurrency = options.concurrency ?? 16;
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const payloads = Object.values(examplePayloads);
@@ -113,7 +103,7 @@ export async function warmUp(options: WarmUpOptions): Promise<Record<number, num
           const payload = payloads[i % payloads.length] as (typeof payloads)[number];
           const body = Buffer.from(JSON.stringify({ ...payload, id: `${options.idPrefix}${i}` }));
           await post(body, i % 8 === 0).catch((error: unknown) => {
-            stop ??= error instanceof Error ? error : new Error(String(error));
+            stop ??= toError(error);
           });
         }
       }),
