@@ -546,17 +546,17 @@ export class PostgresStore implements InboxStore {
   async stats(options: { since: number; environment?: Environment | undefined }): Promise<InboxStats> {
     const env = options.environment ?? null;
     const params = [options.since, env];
-    const [byType, byStatus, oldest, perMinute, failures] = await Promise.all([
+    const [byType, byStatus, oldestWaitingAt, perMinute, failures] = await Promise.all([
       this.query<{ type: string; status: EventStatus; count: number }>(plan.COUNT_BY_TYPE_AND_STATUS, params),
       this.query<{ status: EventStatus; n: number }>(plan.COUNT_BY_STATUS, [env]),
-      this.query<{ at: number | null }>(plan.OLDEST_WAITING, [env]),
+      this.oldestWaitingAt(options.environment),
       this.query<{ minute: number; type: string; count: number }>(plan.RECEIVED_PER_MINUTE, params),
       this.query<{ minute: number; count: number }>(plan.FAILED_ATTEMPTS_PER_MINUTE, params),
     ]);
     return {
       byStatus: countsByStatus(byStatus.rows),
       byType: byType.rows,
-      oldestWaitingAt: oldest.rows[0]?.at ?? null,
+      oldestWaitingAt,
       receivedPerMinute: perMinute.rows,
       failedAttemptsPerMinute: failures.rows,
     };

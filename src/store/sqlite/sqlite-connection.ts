@@ -419,7 +419,7 @@ export class SqliteConnection {
         this.plan.countByStatus.all({ env: params.env }) as { status: EventStatus; n: number }[],
       ),
       byType: this.plan.countByTypeAndStatus.all(params) as InboxStats['byType'],
-      oldestWaitingAt: this.plan.oldestWaiting.get({ env: params.env }) as number | null,
+      oldestWaitingAt: this.oldestWaitingAt(options.environment),
       receivedPerMinute: this.plan.receivedPerMinute.all(params) as InboxStats['receivedPerMinute'],
       failedAttemptsPerMinute: this.plan.failedAttemptsPerMinute.all(
         params,
