@@ -1,5 +1,8 @@
+import { join } from 'node:path';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/util/errors.ts';
+import { tempDir } from './index.ts';
 
 /** The writes that finish a job: what a worker, a route lane or the projections runner records. */
 export const FINISHING_WRITES = [
@@ -46,4 +49,24 @@ export function refusingWhileDown(
       };
     },
   });
+}
+
+/** A migrated SQLite store in a folder of its own, for a test to wrap; `dispose` closes and removes it. */
+export async function migratedStore(): Promise<{
+  inner: SqliteStore;
+  path: string;
+  dispose: () => Promise<void>;
+}> {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'inbox.db');
+  const inner = new SqliteStore({ path });
+  await inner.migrate();
+  return {
+    inner,
+    path,
+    dispose: async () => {
+      await inner.close();
+      tmp.cleanup();
+    },
+  };
 }

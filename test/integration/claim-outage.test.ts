@@ -2,18 +2,17 @@
 // backoff, whatever else asks it to claim (a refused delivery, a claim that just failed); once the
 // store is back, a stored delivery is claimed at once.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/logging/logger.ts';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { HandlerRegistry } from '../../src/worker/handlers.ts';
 import { storeBackoff } from '../../src/worker/store-backoff.ts';
 import { createWorker } from '../../src/worker/worker.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { capturingLogger } from '../helpers/capture-log.ts';
-import { tempDir, waitFor } from '../helpers/index.ts';
+import { waitFor } from '../helpers/index.ts';
+import { migratedStore } from '../helpers/outage-store.ts';
 
 interface Outage {
   now: boolean;
@@ -41,9 +40,7 @@ function refusingClaims(store: InboxStore, down: Outage): InboxStore {
 
 describe('worker: claims while the store is unreachable', () => {
   it('refused claims are spaced by the backoff, while refused deliveries keep asking for one', async () => {
-    const tmp = tempDir();
-    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
-    await inner.migrate();
+    const { inner, dispose } = await migratedStore();
     const down: Outage = { now: true, refusedClaims: [] };
     const pollIntervalMs = 100;
     const worker = createWorker({
@@ -70,15 +67,12 @@ describe('worker: claims while the store is unreachable', () => {
     } finally {
       clearInterval(deliveries);
       await worker.stop();
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 
   it('a delivery stored once the store is back is claimed at once, not after the backoff', async () => {
-    const tmp = tempDir();
-    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
-    await inner.migrate();
+    const { inner, dispose } = await migratedStore();
     const down: Outage = { now: true, refusedClaims: [] };
     const registry = new HandlerRegistry([100], Number);
     const handled: string[] = [];
@@ -114,8 +108,7 @@ describe('worker: claims while the store is unreachable', () => {
       assert.equal(down.refusedClaims.length, 1);
     } finally {
       await worker.stop();
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 });

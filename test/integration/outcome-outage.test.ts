@@ -1,22 +1,18 @@
 // An attempt that ends while the store is unreachable (a database restart) has its outcome written
 // once the store is back, rather than left `processing` until its lease expires.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger, silentLogger } from '../../src/logging/logger.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { HandlerRegistry } from '../../src/worker/handlers.ts';
 import { createWorker } from '../../src/worker/worker.ts';
 import { newEvent } from '../conformance/store-suite.ts';
-import { tempDir, waitFor } from '../helpers/index.ts';
-import { outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
+import { waitFor } from '../helpers/index.ts';
+import { migratedStore, outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
 describe('worker: outcomes written while the store is unreachable', () => {
   it('a handler that succeeds during an outage is marked processed once the store is back, without running again', async () => {
-    const tmp = tempDir();
-    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
-    await inner.migrate();
+    const { inner, dispose } = await migratedStore();
     const down = outage(false);
     const registry = new HandlerRegistry([100], Number);
     const runs: number[] = [];
@@ -51,15 +47,12 @@ describe('worker: outcomes written while the store is unreachable', () => {
       );
     } finally {
       await worker.stop();
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 
   it('stop does not wait out the delay of an outcome waiting for the store', async () => {
-    const tmp = tempDir();
-    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
-    await inner.migrate();
+    const { inner, dispose } = await migratedStore();
     const down = outage(true);
     const registry = new HandlerRegistry([100], Number);
     registry.on('order.created', async () => {});
@@ -77,8 +70,7 @@ describe('worker: outcomes written while the store is unreachable', () => {
       await worker.stop();
       assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
     } finally {
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 });

@@ -1,17 +1,21 @@
 // A batch of projection jobs that ends while the store is unreachable (a database restart) is
 // marked processed once the store is back, rather than left `processing` until the lease expires.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/logging/logger.ts';
 import { openEntityReader } from '../../src/projections/read-entity.ts';
 import { PROJECTIONS_CONSUMER, resolveProjectionsConfig } from '../../src/projections/registry.ts';
 import { createProjectionRunner } from '../../src/projections/runner.ts';
 import type { InboxStore, NewEvent } from '../../src/store/inbox-store.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { newEvent } from '../conformance/store-suite.ts';
-import { tempDir, waitFor } from '../helpers/index.ts';
-import { type Outage, outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
+import { waitFor } from '../helpers/index.ts';
+import {
+  migratedStore,
+  type Outage,
+  outage,
+  refusedCalls,
+  refusingWhileDown,
+} from '../helpers/outage-store.ts';
 
 const config = resolveProjectionsConfig();
 /** Longer than any wait below: a job that ends processed was not recovered by lease expiry. */
@@ -44,10 +48,7 @@ function runnerOn(inner: InboxStore, down: Outage, pollMs: number) {
 
 describe('projections runner: finishing writes while the store is unreachable', () => {
   it('jobs whose completion is refused are processed once the store is back, without a failed attempt', async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'inbox.db');
-    const inner = new SqliteStore({ path });
-    await inner.migrate();
+    const { inner, path, dispose } = await migratedStore();
     const reader = openEntityReader({ kind: 'sqlite', path });
     const down = outage(true);
     const runner = runnerOn(inner, down, 50);
@@ -77,15 +78,12 @@ describe('projections runner: finishing writes while the store is unreachable', 
     } finally {
       await runner.stop();
       await reader.close();
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 
   it('stop does not wait out the delay of a completion waiting for the store', async () => {
-    const tmp = tempDir();
-    const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
-    await inner.migrate();
+    const { inner, dispose } = await migratedStore();
     const down = outage(true);
     const runner = runnerOn(inner, down, 60_000);
     const id = `evt_proj_stop_${Date.now()}`;
@@ -101,8 +99,7 @@ describe('projections runner: finishing writes while the store is unreachable', 
       assert.equal((await projectionJob(inner, id))?.status, 'processing');
     } finally {
       await runner.stop();
-      await inner.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 });
