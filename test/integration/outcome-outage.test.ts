@@ -1,12 +1,12 @@
 // An attempt that ends while the store is unreachable (a database restart) has its outcome written
 // once the store is back, rather than left `processing` until its lease expires.
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createLogger, silentLogger } from '../../src/logging/logger.ts';
+import { silentLogger } from '../../src/logging/logger.ts';
 import { HandlerRegistry } from '../../src/worker/handlers.ts';
 import { createWorker } from '../../src/worker/worker.ts';
 import { newEvent } from '../conformance/store-suite.ts';
+import { capturingLogger } from '../helpers/capture-log.ts';
 import { waitFor } from '../helpers/index.ts';
 import { migratedStore, outage, refusedCalls, refusingWhileDown } from '../helpers/outage-store.ts';
 
@@ -20,15 +20,11 @@ describe('worker: outcomes written while the store is unreachable', () => {
       runs.push(ctx.attempt);
       down.now = true;
     });
-    const logs = new PassThrough();
-    let logged = '';
-    logs.on('data', (chunk: Buffer) => {
-      logged += chunk.toString();
-    });
+    const log = capturingLogger();
     const worker = createWorker({
       store: refusingWhileDown(inner, down),
       registry,
-      logger: createLogger({ destination: logs, pretty: false }),
+      logger: log.logger,
       pollIntervalMs: 50,
     });
     const id = `evt_outage_${Date.now()}`;
@@ -37,7 +33,7 @@ describe('worker: outcomes written while the store is unreachable', () => {
       worker.start();
       await waitFor(() => refusedCalls(down) >= 2, { what: 'the outcome refused twice' });
       // One warning for the outage, not one per refused write.
-      assert.equal(logged.split('cannot record attempt outcomes yet').length - 1, 1, logged);
+      assert.equal(log.text().split('cannot record attempt outcomes yet').length - 1, 1, log.text());
       down.now = false;
       await waitFor(async () => (await inner.get(id))?.status === 'processed', { what: 'processed' });
       assert.deepEqual(runs, [1]);

@@ -1,28 +1,40 @@
-// listen({ warmUp }) sends signed deliveries through a throwaway copy of the request path before
-// it serves: every one is accepted (so the path compiled is the one real deliveries take), nothing
-// is stored, counted or routed, and the server then takes real deliveries as usual.
+// listen({ warmUp }) sends signed deliveries through its own server and receiver, on a local socket,
+// before it takes its port: every one is accepted (so the path compiled is the one real deliveries
+// take), none is stored, counted, routed or logged, and the server then takes real deliveries as
+// usual; a real delivery arriving meanwhile is stored; close() meanwhile keeps the port free.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createConsumer } from '../../src/consumer.ts';
+import { type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { createLogger, silentLogger } from '../../src/logging/logger.ts';
+import { silentLogger } from '../../src/logging/logger.ts';
 import { sign } from '../../src/signature/sign.ts';
+import { capturingLogger } from '../helpers/capture-log.ts';
 import { freePort, postSigned, SECRET, tempDir } from '../helpers/index.ts';
+
+/** A consumer on a SQLite file of its own; `dispose` closes it and removes the file. */
+function openConsumer(options: Omit<ConsumerOptions, 'secret' | 'database'>) {
+  const tmp = tempDir();
+  const consumer = createConsumer({
+    secret: SECRET,
+    database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+    logger: silentLogger(),
+    ...options,
+  });
+  return {
+    consumer,
+    dispose: async () => {
+      await consumer.close();
+      tmp.cleanup();
+    },
+  };
+}
 
 describe('warm-up before listening', () => {
   it('accepts every warm-up delivery, stores and counts none, then serves real ones', async () => {
-    const tmp = tempDir();
-    const logs = new PassThrough();
-    const lines: Record<string, unknown>[] = [];
-    logs.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line));
-    });
-    const consumer = createConsumer({
-      secret: SECRET,
-      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
-      logger: createLogger({ destination: logs, pretty: false, level: 'info' }),
+    const log = capturingLogger();
+    const { consumer, dispose } = openConsumer({
+      logger: log.logger,
       metricsPublic: true,
       warmUp: 300,
       // A route that matches everything: warm-up deliveries decide their jobs but store none.
@@ -33,12 +45,12 @@ describe('warm-up before listening', () => {
     });
     try {
       const { port } = await consumer.listen({ port: 0, host: '127.0.0.1' });
-      const warmed = lines.find((l) => l.msg === 'warmed up the request path');
-      assert.ok(warmed, `no warm-up line in ${JSON.stringify(lines.map((l) => l.msg))}`);
+      const warmed = log.lines().find((l) => l.msg === 'warmed up the request path');
+      assert.ok(warmed, `no warm-up line in ${log.text()}`);
       assert.equal(warmed.deliveries, 300);
       assert.deepEqual(warmed.answered, { 200: 300 });
       assert.equal(
-        lines.filter((l) => l.msg === 'event stored').length,
+        log.lines().filter((l) => l.msg === 'event stored').length,
         0,
         'a warm-up delivery was logged as stored',
       );
@@ -60,18 +72,13 @@ describe('warm-up before listening', () => {
       assert.deepEqual(res, { status: 200, body: { status: 'ok' } });
       assert.equal((await consumer.store.get(examplePayloads['order.created'].id))?.status, 'pending');
     } finally {
-      await consumer.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 
   it('a real delivery that arrives during the warm-up (through the fetch handler) is stored and counted', async () => {
-    const tmp = tempDir();
     const counted: string[] = [];
-    const consumer = createConsumer({
-      secret: SECRET,
-      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
-      logger: silentLogger(),
+    const { consumer, dispose } = openConsumer({
       warmUp: 3000,
       onDelivery: (d) => {
         if (d.eventId) counted.push(d.eventId);
@@ -110,19 +117,12 @@ describe('warm-up before listening', () => {
         during,
       );
     } finally {
-      await consumer.close();
-      tmp.cleanup();
+      await dispose();
     }
   });
 
   it('close() during the warm-up: listen() rejects and no port is taken', async () => {
-    const tmp = tempDir();
-    const consumer = createConsumer({
-      secret: SECRET,
-      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
-      logger: silentLogger(),
-      warmUp: 3000,
-    });
+    const { consumer, dispose } = openConsumer({ warmUp: 3000 });
     const port = await freePort();
     const listening = consumer.listen({ port, host: '127.0.0.1' });
     // listen() has turned the warm-up on once start() resolves (see the test above).
@@ -130,6 +130,6 @@ describe('warm-up before listening', () => {
     await consumer.close();
     await assert.rejects(listening, /closed while it was starting/);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
-    tmp.cleanup();
+    await dispose();
   });
 });
