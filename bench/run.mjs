@@ -113,9 +113,14 @@ async function benchService(
     const port = await freePort();
     const statsFile = join(dir, `handler-stats-${label}-${i}.json`);
     statsFiles.push(statsFile);
+    // BENCH_SERVICE_PROFILE=DIR writes CPU profiles of each service (every thread) there.
+    const profile = process.env.BENCH_SERVICE_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_SERVICE_PROFILE, label)}`]
+      : [];
     const child = spawn(
       process.execPath,
       [
+        ...profile,
         join(repo, 'bin', 'procureiq-webhooks.js'),
         'serve',
         ...(handlers ? ['--handlers', join(here, 'noop-handlers.mjs')] : []),

@@ -137,8 +137,9 @@ export interface ConsumerOptions {
   /** Consecutive failures that pause a destination. @defaultValue 5 */
   breakerThreshold?: number;
   /**
-   * Longest a route waits between two claims while acknowledging webhooks saturates the event
-   * loop (acks come first; routes catch up after). `0` turns this off. @defaultValue `'1s'`
+   * Longest a route, or the projections runner of a store that does not project at insert
+   * (PostgreSQL), waits between two claims while acknowledging webhooks saturates ingest (acks
+   * come first; they catch up after). `0` turns this off. @defaultValue `'1s'`
    */
   routeYield?: Duration;
   /**
@@ -258,6 +259,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     projectionEmails: options.projectionEmails,
   });
   const projecting = projections.entities.length > 0;
+  // Routes, and the projections runner where the store does not project at insert (PostgreSQL),
+  // yield to a saturating burst of deliveries and catch up after it (routes/ingest-priority.ts).
+  const ingestPriority =
+    runWorker && (options.routes !== undefined || (projecting && !store.projectsAtInsert))
+      ? createIngestPriority({ maxWaitMs: toMs(options.routeYield ?? defaults.routeYield, 'routeYield') })
+      : undefined;
+  if (ingestPriority) registerRouteYieldGauge(metrics, ingestPriority);
   const projectionRunner =
     runWorker && projecting
       ? createProjectionRunner({
@@ -266,6 +274,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           config: projections,
           retrySchedule: schedule,
           pollMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
+          ...(ingestPriority ? { priority: ingestPriority } : {}),
         })
       : undefined;
   // Handlers see their event's projected row (ctx.entity) through a read-only connection of their own.
@@ -319,11 +328,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       : options.routes.destinations instanceof Map
         ? (options.routes as RoutesConfig)
         : resolveRoutes(options.routes);
-  const ingestPriority =
-    runWorker && routesConfig
-      ? createIngestPriority({ maxWaitMs: toMs(options.routeYield ?? defaults.routeYield, 'routeYield') })
-      : undefined;
-  if (ingestPriority) registerRouteYieldGauge(metrics, ingestPriority);
   const routeDispatcher: RouteDispatcher | undefined =
     runWorker && routesConfig
       ? createRouteDispatcher({
@@ -561,10 +565,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         }
         // Other instances (or an operator's replay) make events due here too: wake on their signal.
         if ((worker || routeDispatcher || projectionRunner) && store.subscribe)
-          unsubscribe = store.subscribe(() => {
-            worker?.wake();
-            routeDispatcher?.wake();
-            projectionRunner?.wake();
+          unsubscribe = store.subscribe((kinds) => {
+            if (!kinds || kinds.has('handlers')) worker?.wake();
+            if (!kinds || kinds.has('routes')) routeDispatcher?.wake();
+            if (!kinds || kinds.has('projections')) projectionRunner?.wake();
           });
         worker?.start();
         routeDispatcher?.start();

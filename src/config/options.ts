@@ -135,7 +135,7 @@ export const serveOptions = {
     flag: '--route-yield <duration>',
     env: 'ROUTE_YIELD',
     description:
-      'while acknowledging webhooks saturates the event loop, each route claims a batch at most this often, and catches up after; `0` turns this off',
+      'while acknowledging webhooks saturates the event loop, each route (and, on PostgreSQL, the live tables) claims a batch at most this often, and catches up after; `0` turns this off',
     default: defaults.routeYield,
     parse: durationOrOff,
   },

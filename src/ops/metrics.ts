@@ -163,7 +163,7 @@ export function createMetrics(store: InboxStore): Metrics {
 export function registerRouteYieldGauge(metrics: Metrics, priority: { readonly busy: boolean }): void {
   new Gauge({
     name: 'procureiq_webhooks_routes_yielding',
-    help: '1 while ingest is saturated and each route claims at most one batch per ROUTE_YIELD (routes deliver late, then catch up), else 0.',
+    help: '1 while ingest is saturated and each route (and, on PostgreSQL, the projections runner) claims at most one batch per ROUTE_YIELD (they run late, then catch up), else 0.',
     registers: [metrics.registry],
     collect() {
       this.set(priority.busy ? 1 : 0);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logging/logger.ts';
+import type { IngestPriority } from '../routes/ingest-priority.ts';
 import type { AttemptResult, ClaimedEvent, InboxStore, Lease } from '../store/inbox-store.ts';
 import { StoreUnavailableError, toError } from '../util/errors.ts';
 import { retryDelay } from '../worker/retry-schedule.ts';
@@ -22,6 +23,11 @@ export interface ProjectionRunnerOptions {
   leaseMs?: number;
   /** How often to look for due jobs without a wake-up (ms). @defaultValue 1000 */
   pollMs?: number;
+  /**
+   * While ingest is saturated, the runner waits its turn before claiming, like a route lane (see
+   * routes/ingest-priority.ts): the tables catch up once the burst passes.
+   */
+  priority?: IngestPriority;
 }
 
 export interface ProjectionRunner {
@@ -136,8 +142,13 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   }
 
   async function run(): Promise<void> {
+    const gate = options.priority?.gate();
     while (running) {
       let claimed: ClaimedEvent[];
+      if (gate) {
+        await gate.turn();
+        if (!running) break;
+      }
       try {
         const batch = await store.claimDue({
           owner,

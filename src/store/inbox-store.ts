@@ -61,6 +61,12 @@ export const HANDLERS = 'handlers';
  */
 export const PROJECTIONS = 'projections';
 
+/**
+ * Who should look for work when another process made jobs due: the worker (handlers), the route
+ * dispatcher, or the projections runner. A wake names the kinds its new jobs belong to.
+ */
+export type JobKind = 'handlers' | 'routes' | 'projections';
+
 /** States an operator may replay an event from. */
 export const REPLAYABLE_STATUSES: readonly EventStatus[] = ['processed', 'dead', 'invalid', 'unhandled'];
 
@@ -459,9 +465,10 @@ export interface InboxStore {
   ping(): Promise<void>;
   /**
    * Calls `onDue` when events may have become due through another process (another instance
-   * stored one, or an operator replayed one), so workers need not poll tightly. Returns an
-   * unsubscribe function. Stores without such a channel rely on the worker's poll.
+   * stored one, or an operator replayed one), so workers need not poll tightly. `kinds`, when
+   * given, are the only kinds of job that became due; undefined means any. Returns an unsubscribe
+   * function. Stores without such a channel rely on the worker's poll.
    */
-  subscribe?(onDue: () => void): () => Promise<void>;
+  subscribe?(onDue: (kinds?: ReadonlySet<JobKind>) => void): () => Promise<void>;
   close(): Promise<void>;
 }

@@ -74,6 +74,40 @@ describe('PostgreSQL specifics', () => {
     }
   });
 
+  it('names in each notification the kinds of job an insert left for a claim, and is silent when it leased them all', async () => {
+    const a = new PostgresStore({ connectionString: PG_URL, schema });
+    const b = new PostgresStore({ connectionString: PG_URL, schema });
+    // Each wake: the kinds it names, sorted, or 'all'.
+    const wakes: string[] = [];
+    const unsubscribe = b.subscribe((kinds) => wakes.push(kinds ? [...kinds].sort().join(',') : 'all'));
+    const next = async (what: string) => {
+      for (let i = 0; i < 250 && wakes.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(wakes.length > 0, `a notification for ${what}`);
+      return wakes.shift();
+    };
+    try {
+      await a.migrate();
+      assert.equal(await next('the connection'), 'all', 'woken once on connecting, to catch up');
+      const id = (name: string) => `evt_kinds_${name}_${Date.now()}`;
+      const job = (consumer: string) => ({ consumer, maxAttempts: 3 });
+      await a.insertIfAbsent(newEvent(id('projections'), { jobs: [job('projections')] }));
+      assert.equal(await next('a projections job'), 'projections');
+      await a.insertIfAbsent(
+        newEvent(id('routes'), { jobs: [job('route:a'), job('route:b'), job('projections')] }),
+      );
+      assert.equal(await next('route and projections jobs'), 'projections,routes');
+      // Its handlers job is leased to the inserting worker at once: nobody else needs waking…
+      await a.insertIfAbsent(newEvent(id('leased')), { owner: 'worker-a', leaseMs: 60_000 });
+      // …so the next notification is the next insert's (notifications arrive in commit order).
+      await a.insertIfAbsent(newEvent(id('handlers')));
+      assert.equal(await next('an unleased handlers job'), 'handlers');
+    } finally {
+      await unsubscribe();
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('re-establishes a dropped LISTEN connection and keeps waking the worker', async () => {
     const a = new PostgresStore({ connectionString: PG_URL, schema });
     const b = new PostgresStore({ connectionString: PG_URL, schema });

@@ -20,6 +20,7 @@ import {
   type InboxStore,
   type InsertResult,
   type JobFilter,
+  type JobKind,
   type JobStatus,
   type JobSummary,
   type Lease,
@@ -185,17 +186,12 @@ export class PostgresStore implements InboxStore {
     // A lost connection arrives as StoreUnavailableError (503, retried); any other error is the
     // database refusing this batch's content, which is not an outage.
     const inserted = await this.insertBatch(batch);
-    let notify = false;
-    const results = batch.map(({ event, lease }): InsertResult => {
+    return batch.map(({ event, lease }): InsertResult => {
       if (!inserted.has(event.id)) return { outcome: 'duplicate', claimed: null };
-      const leased = lease !== undefined && inserted.get(event.id) != null;
-      if (jobsOf(event).length > (leased ? 1 : 0)) notify = true;
-      if (leased) return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
+      if (lease !== undefined && inserted.get(event.id) != null)
+        return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
       return { outcome: 'inserted', claimed: null };
     });
-    // Other instances' workers and routes wake for the jobs no local worker leased.
-    if (notify) void this.notify();
-    return results;
   }
 
   private notify(): Promise<void> {
@@ -617,7 +613,7 @@ export class PostgresStore implements InboxStore {
     }
   }
 
-  subscribe(onDue: () => void): () => Promise<void> {
+  subscribe(onDue: (kinds?: ReadonlySet<JobKind>) => void): () => Promise<void> {
     let client: pg.Client | undefined;
     let stopped = false;
     let delay = LISTEN_RECONNECT_MIN_MS;
@@ -630,7 +626,8 @@ export class PostgresStore implements InboxStore {
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       });
       client = c;
-      c.on('notification', () => onDue());
+      // An insert names the kinds of job it left due; any other signal (a replay) wakes all.
+      c.on('notification', (message) => onDue(dueKinds(message.payload)));
       // A dropped LISTEN connection is re-established; notifications sent meanwhile are lost,
       // so the worker is woken once on reconnect to catch up.
       c.on('error', (error) => {
@@ -683,6 +680,15 @@ export class PostgresStore implements InboxStore {
     this.closed = true;
     await this.pool.end();
   }
+}
+
+const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['handlers', 'routes', 'projections']);
+
+/** The kinds a notification's payload names (`routes,projections`), or undefined for all. */
+function dueKinds(payload: string | undefined): ReadonlySet<JobKind> | undefined {
+  if (!payload) return undefined;
+  const kinds = payload.split(',');
+  return kinds.every((kind) => JOB_KINDS.has(kind)) ? new Set(kinds as JobKind[]) : undefined;
 }
 
 function jobKey(eventId: string, consumer: string): string {
