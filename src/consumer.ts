@@ -274,7 +274,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           config: projections,
           retrySchedule: schedule,
           pollMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
-          ...(ingestPriority ? { priority: ingestPriority } : {}),
+          // On SQLite its jobs are only the rare fallback for a failed write at insert: no need.
+          ...(ingestPriority && !store.projectsAtInsert ? { priority: ingestPriority } : {}),
         })
       : undefined;
   // Handlers see their event's projected row (ctx.entity) through a read-only connection of their own.

@@ -96,11 +96,13 @@ describe('PostgreSQL specifics', () => {
         newEvent(id('routes'), { jobs: [job('route:a'), job('route:b'), job('projections')] }),
       );
       assert.equal(await next('route and projections jobs'), 'projections,routes');
+      await a.insertIfAbsent(newEvent(id('handlers')));
+      assert.equal(await next('an unleased handlers job'), 'handlers');
       // Its handlers job is leased to the inserting worker at once: nobody else needs waking…
       await a.insertIfAbsent(newEvent(id('leased')), { owner: 'worker-a', leaseMs: 60_000 });
       // …so the next notification is the next insert's (notifications arrive in commit order).
-      await a.insertIfAbsent(newEvent(id('handlers')));
-      assert.equal(await next('an unleased handlers job'), 'handlers');
+      await a.insertIfAbsent(newEvent(id('route'), { jobs: [job('route:c')] }));
+      assert.equal(await next('a route job after a leased handlers job'), 'routes');
     } finally {
       await unsubscribe();
       await a.close();

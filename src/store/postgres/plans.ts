@@ -7,7 +7,8 @@ import { SUMMARY_COLUMNS } from '../rows.ts';
 
 /** The LISTEN/NOTIFY channel that wakes workers of every instance. */
 export const CHANNEL = 'procureiq_webhooks_due';
-export const NOTIFY = `SELECT pg_notify('${CHANNEL}', '')`;
+/** `$1`: the kinds of job made due (`routes,projections`, see JobKind), or '' for any. */
+export const NOTIFY = `SELECT pg_notify('${CHANNEL}', $1)`;
 
 /**
  * For job `j` with an order key: an unfinished job of the same consumer and key whose event came
@@ -23,8 +24,7 @@ const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 /**
  * Stores a batch of events in one statement (one commit), with the jobs of each new pending event
  * (`$17`–`$20`, one row per job); a row with a lease owner has its handlers job leased at once. Repeats of stored ids become delivery
- * records, and a job left for a claim notifies the channel. Returns the ids inserted, each with its
- * lease time if leased.
+ * records. Returns the ids inserted, each with its lease time if leased.
  */
 export const INSERT_EVENTS = `WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[], $7::text[],
@@ -70,18 +70,8 @@ export const INSERT_EVENTS = `WITH input AS (
       secret_index, source_address)
     SELECT i.id, i.delivery_id, i.received_at, i.body_sha256, i.timestamp_header, i.secret_index, i.source_address
     FROM input i WHERE i.id NOT IN (SELECT id FROM ins)
-  ), notified AS (
-    -- Other instances' workers and routes wake for the jobs no local worker leased: the
-    -- notification goes out when this statement commits, with no round trip of its own.
-    -- Its payload names the kinds of job (see JobKind), so a worker is not woken for a route's job.
-    SELECT pg_notify('${CHANNEL}', string_agg(kind, ',')) FROM (
-      SELECT DISTINCT CASE WHEN job.consumer = '${HANDLERS}' THEN 'handlers'
-        WHEN job.consumer = '${PROJECTIONS}' THEN 'projections' ELSE 'routes' END AS kind
-      FROM job WHERE job.leased_at IS NULL
-    ) AS kinds HAVING count(*) > 0
   )
-  SELECT ins.id, job.leased_at, (SELECT count(*) FROM notified) AS notified
-  FROM ins LEFT JOIN job ON job.event_id = ins.id AND job.consumer = 'handlers'`;
+  SELECT ins.id, job.leased_at FROM ins LEFT JOIN job ON job.event_id = ins.id AND job.consumer = 'handlers'`;
 
 /** Jobs of consumers `$1` whose lease has expired (cheap check before recovering them). */
 export const ANY_EXPIRED = `SELECT DISTINCT event_id FROM jobs

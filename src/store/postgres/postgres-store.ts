@@ -27,6 +27,7 @@ import {
   type LeaseRequest,
   type ListFilter,
   type NewEvent,
+  PROJECTIONS,
   type ReplayOutcome,
   type SecretUse,
   type TransactionalStatement,
@@ -116,6 +117,9 @@ export class PostgresStore implements InboxStore {
     (batch) => this.completeMany(batch),
   );
   private closed = false;
+  private notifying = false;
+  private notifyAll = false;
+  private readonly notifyKinds = new Set<JobKind>();
 
   constructor(options: PostgresStoreOptions) {
     this.options = options;
@@ -186,19 +190,41 @@ export class PostgresStore implements InboxStore {
     // A lost connection arrives as StoreUnavailableError (503, retried); any other error is the
     // database refusing this batch's content, which is not an outage.
     const inserted = await this.insertBatch(batch);
-    return batch.map(({ event, lease }): InsertResult => {
+    const due = new Set<JobKind>();
+    const results = batch.map(({ event, lease }): InsertResult => {
       if (!inserted.has(event.id)) return { outcome: 'duplicate', claimed: null };
-      if (lease !== undefined && inserted.get(event.id) != null)
-        return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
+      const leased = lease !== undefined && inserted.get(event.id) != null;
+      for (const job of jobsOf(event))
+        if (!(leased && job.consumer === HANDLERS)) due.add(jobKind(job.consumer));
+      if (leased) return { outcome: 'inserted', claimed: claimedFrom(event, lease.owner) };
       return { outcome: 'inserted', claimed: null };
     });
+    // Other instances' workers, routes and projections wake for the jobs no local worker leased.
+    if (due.size > 0) this.notify(due);
+    return results;
   }
 
-  private notify(): Promise<void> {
-    return this.query(plan.NOTIFY).then(
-      () => {},
-      () => {},
-    );
+  /**
+   * Wakes the subscribers of every instance (LISTEN/NOTIFY) for `kinds` of job, or for any. Sent
+   * after the write commits, apart from it: a notifying commit takes a lock that serialises every
+   * notifying commit on the server, which inserts must not wait for. One NOTIFY is in flight at a
+   * time; kinds asked for meanwhile go out together in the next.
+   */
+  private notify(kinds?: ReadonlySet<JobKind>): void {
+    if (kinds === undefined) this.notifyAll = true;
+    else for (const kind of kinds) this.notifyKinds.add(kind);
+    if (this.notifying) return;
+    this.notifying = true;
+    void (async () => {
+      while (this.notifyAll || this.notifyKinds.size > 0) {
+        const payload = this.notifyAll ? '' : [...this.notifyKinds].sort().join(',');
+        this.notifyAll = false;
+        this.notifyKinds.clear();
+        // A lost wake costs a subscriber no more than its next poll.
+        await this.query(plan.NOTIFY, [payload]).catch(() => {});
+      }
+      this.notifying = false;
+    })();
   }
 
   /** Inserts a batch in one statement; returns the ids inserted, each with its lease time if leased. */
@@ -355,7 +381,7 @@ export class PostgresStore implements InboxStore {
       this.finishJobs(client, batch),
     );
     const done = batch.map((f) => held.has(jobKey(f.lease.id, f.lease.consumer)));
-    if (batch.some((f, i) => f.runAt === 'now' && done[i])) void this.notify();
+    if (batch.some((f, i) => f.runAt === 'now' && done[i])) this.notify();
     return done;
   }
 
@@ -483,7 +509,7 @@ export class PostgresStore implements InboxStore {
       await client.query(plan.REOPEN_EVENT, [id]);
       return 'replayed';
     });
-    if (outcome === 'replayed') await this.query(plan.NOTIFY);
+    if (outcome === 'replayed') await this.query(plan.NOTIFY, ['']);
     return outcome;
   }
 
@@ -683,6 +709,10 @@ export class PostgresStore implements InboxStore {
 }
 
 const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['handlers', 'routes', 'projections']);
+
+function jobKind(consumer: string): JobKind {
+  return consumer === HANDLERS ? 'handlers' : consumer === PROJECTIONS ? 'projections' : 'routes';
+}
 
 /** The kinds a notification's payload names (`routes,projections`), or undefined for all. */
 function dueKinds(payload: string | undefined): ReadonlySet<JobKind> | undefined {
