@@ -700,8 +700,9 @@ export class PostgresStore implements InboxStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Let queued writes go out first: they may already be promised to a waiting request.
-    while (this.inserts.busy || this.finishes.busy || this.completions.busy)
+    // Let queued writes go out first: they may already be promised to a waiting request. And the
+    // wake-ups they asked for, so none is sent by a store its caller thinks closed.
+    while (this.inserts.busy || this.finishes.busy || this.completions.busy || this.notifying)
       await new Promise((r) => setTimeout(r, 2));
     this.closed = true;
     await this.pool.end();
