@@ -598,12 +598,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         ...(separateAdmin ? {} : { extra: opsRoutes(publicMetrics) }),
       });
       await warmUpRequestPath(main, '/webhooks/procureiq');
-      // close() during the warm-up: the server must not take its port after the consumer closed.
-      if (closed) throw new Error('the consumer was closed while it was starting');
+      // close() during the warm-up or the listen: the server must not hold its port after the
+      // consumer closed.
+      const closedWhileStarting = () => new Error('the consumer was closed while it was starting');
+      if (closed) throw closedWhileStarting();
       const port = await listenOn(main, listenOptions.port ?? defaults.port, listenOptions.host);
       if (closed) {
         main.close();
-        throw new Error('the consumer was closed while it was starting');
+        throw closedWhileStarting();
       }
       servers.push(main);
       if (!separateAdmin) return { port, server: main };

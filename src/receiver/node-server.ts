@@ -41,7 +41,6 @@ export interface NodeServerOptions {
   extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 }
 
-/** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
 /**
  * Starts `server` listening on a port (`{ port, host }`) or a local socket path; resolves once it
  * listens, rejects with its error (a port in use), and leaves no listener of its own behind.
@@ -62,6 +61,7 @@ export function listenServer(server: Server, target: ListenOptions | string): Pr
   });
 }
 
+/** The standalone HTTP server: webhook routes, `/healthz` and `/readyz`. */
 export function createNodeServer(options: NodeServerOptions): Server {
   const checking = { connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 };
   const receive = nodeHandler(
