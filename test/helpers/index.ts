@@ -17,6 +17,15 @@ export function tempDir(prefix = 'piq-test-'): { dir: string; cleanup: () => voi
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A webhook delivery of `body`, signed with `secret`, for a web-standard (fetch) handler. */
+export function signedRequest(body: string, secret = SECRET): Request {
+  return new Request('http://x/webhooks/procureiq', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(secret, body) },
+    body,
+  });
+}
+
 /** POSTs a body signed with `secret` and returns status and parsed JSON. */
 export async function postSigned(
   url: string,

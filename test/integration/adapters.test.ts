@@ -7,8 +7,7 @@ import express from 'express';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
-import { sign } from '../../src/signature/sign.ts';
-import { postSigned, SECRET, tempDir, waitFor } from '../helpers/index.ts';
+import { postSigned, SECRET, signedRequest, tempDir, waitFor } from '../helpers/index.ts';
 
 describe('Express middleware and the web-standard handler', () => {
   const tmp = tempDir();
@@ -80,13 +79,7 @@ describe('Express middleware and the web-standard handler', () => {
     const handler = consumer.fetchHandler();
     const event = { ...examplePayloads['order.created'], id: 'evt_fetch' };
     const body = JSON.stringify(event);
-    const ok = await handler(
-      new Request('http://x/webhooks/procureiq', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(SECRET, body) },
-        body,
-      }),
-    );
+    const ok = await handler(signedRequest(body));
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { status: 'ok' });
     const bad = await handler(

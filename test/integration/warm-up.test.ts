@@ -8,9 +8,8 @@ import { describe, it } from 'node:test';
 import { type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
-import { sign } from '../../src/signature/sign.ts';
 import { capturingLogger } from '../helpers/capture-log.ts';
-import { freePort, postSigned, SECRET, tempDir } from '../helpers/index.ts';
+import { freePort, postSigned, SECRET, signedRequest, tempDir } from '../helpers/index.ts';
 
 /** A consumer on a SQLite file of its own; `dispose` closes it and removes the file. */
 function openConsumer(options: Omit<ConsumerOptions, 'secret' | 'database'>) {
@@ -98,13 +97,7 @@ describe('warm-up before listening', () => {
       for (let i = 0; !listening && i < 200; i++) {
         const id = `evt_during_warm_up_${i}`;
         const body = JSON.stringify({ ...examplePayloads['order.created'], id });
-        const res = await handler(
-          new Request('http://x/webhooks/procureiq', {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-procureiq-signature': sign(SECRET, body) },
-            body,
-          }),
-        );
+        const res = await handler(signedRequest(body));
         assert.equal(res.status, 200);
         if (!listening) during.push(id);
       }
