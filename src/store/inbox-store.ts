@@ -106,6 +106,12 @@ export interface NewEvent {
   /** Index of the secret that verified the delivery. */
   secretIndex: number;
   sourceAddress: string | null;
+  /**
+   * A rehearsal (the warm-up's deliveries): the store takes the insert's whole way and keeps
+   * nothing. SQLite runs it on the writer and rolls it back; PostgreSQL answers without a write.
+   * The answer is `inserted`, with no lease.
+   */
+  rehearsal?: boolean;
 }
 
 /** A job to create with its event. */

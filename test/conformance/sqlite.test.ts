@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { type BatchRequest, runBatch } from '../../src/store/sqlite/protocol.ts';
 import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../helpers/index.ts';
@@ -74,6 +76,81 @@ describe('SQLite schema', () => {
       ]);
       inbox.close();
     } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('SQLite rehearsals (the warm-up)', () => {
+  const projection = (id: string) => [
+    {
+      sql: `INSERT INTO procureiq_orders (order_id, environment, status, last_event_id, last_event_created,
+        last_stage_rank, updated_at) VALUES (?, 'production', 'created', ?, 1, 0, 1)`,
+      params: [`ord_${id}`, id],
+    },
+  ];
+  // With its projection applied at insert, the event needs no job.
+  const projectionsJob = [{ consumer: 'projections', maxAttempts: 3 }];
+  const count = (inbox: SqliteConnection, table: string) =>
+    inbox.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
+
+  it('runs every statement of the insert, then takes it back', () => {
+    const tmp = tempDir();
+    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
+    try {
+      const changes = () => inbox.db.prepare('SELECT total_changes()').pluck().get() as number;
+      const before = changes();
+      const jobs = [
+        { consumer: 'route:all', maxAttempts: 3 },
+        { consumer: 'projections', maxAttempts: 3 },
+      ];
+      const result = runBatch(inbox, [
+        [
+          'insertIfAbsent',
+          [newEvent('evt_rehearsed', { rehearsal: true, jobs, projection: projection('a') })],
+        ],
+      ]);
+      assert.deepEqual(result[0], {
+        ok: true,
+        value: { outcome: 'inserted', claimed: null, projectedAtInsert: true },
+      });
+      // The event, its route job and its projection were written (then rolled back).
+      assert.ok(changes() - before >= 3, `only ${changes() - before} rows were written`);
+      for (const table of ['events', 'jobs', 'procureiq_orders']) assert.equal(count(inbox, table), 0, table);
+    } finally {
+      inbox.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('a batch of rehearsals alone writes nothing to the WAL; in a batch with real inserts, only those are kept', () => {
+    const tmp = tempDir();
+    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
+    try {
+      const walBytes = () => statSync(join(tmp.dir, 'inbox.db-wal')).size;
+      inbox.db.pragma('wal_checkpoint(TRUNCATE)');
+      assert.equal(walBytes(), 0);
+      const rehearsal = (i: number): BatchRequest['ops'][number] => [
+        'insertIfAbsent',
+        [newEvent(`evt_r${i}`, { rehearsal: true, jobs: projectionsJob, projection: projection(`r${i}`) })],
+      ];
+      runBatch(inbox, [rehearsal(1), rehearsal(2), rehearsal(3)]);
+      assert.equal(walBytes(), 0, 'a batch of rehearsals committed');
+
+      const results = runBatch(inbox, [
+        rehearsal(4),
+        ['insertIfAbsent', [newEvent('evt_real', { jobs: projectionsJob, projection: projection('real') })]],
+        rehearsal(5),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.ok && (r.value as { outcome: string }).outcome),
+        ['inserted', 'inserted', 'inserted'],
+      );
+      assert.ok(walBytes() > 0);
+      assert.deepEqual(inbox.db.prepare('SELECT id FROM events').pluck().all(), ['evt_real']);
+      assert.deepEqual(inbox.db.prepare('SELECT order_id FROM procureiq_orders').pluck().all(), ['ord_real']);
+    } finally {
+      inbox.close();
       tmp.cleanup();
     }
   });

@@ -92,6 +92,28 @@ export function storeConformance(
       assert.equal(detail.bodySha256, createHash('sha256').update(body).digest('hex'));
     });
 
+    it('keeps nothing of a rehearsal (the warm-up): answered inserted, no lease, the id still new', async () => {
+      const id = uid('evt');
+      const jobs = [
+        { consumer: 'handlers', maxAttempts: 3 },
+        { consumer: 'route:all', maxAttempts: 3 },
+      ];
+      const rehearsed = await store.insertIfAbsent(newEvent(id, { rehearsal: true, jobs }), {
+        owner: 'local',
+        leaseMs: 60_000,
+      });
+      assert.equal(rehearsed.outcome, 'inserted');
+      assert.equal(rehearsed.claimed, null);
+      assert.equal(await store.get(id), null);
+      assert.deepEqual(await store.countJobs(), []);
+      assert.equal((await store.claimDue({ owner: 'w1', limit: 10, leaseMs: 60_000 })).events.length, 0);
+      assert.deepEqual(await store.insertIfAbsent(newEvent(id, { jobs })), {
+        outcome: 'inserted',
+        claimed: null,
+      });
+      assert.equal((await store.get(id))?.status, 'pending');
+    });
+
     it('leases a new event in the same write when asked, and never a duplicate', async () => {
       const id = uid('evt');
       const first = await store.insertIfAbsent(newEvent(id), { owner: 'local', leaseMs: 60_000 });

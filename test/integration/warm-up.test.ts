@@ -1,10 +1,12 @@
 // listen({ warmUp }) sends signed deliveries through its own server and receiver, on a local socket,
 // before it takes its port: every one is accepted (so the path compiled is the one real deliveries
-// take), none is stored, counted, routed or logged, and the server then takes real deliveries as
-// usual; a real delivery arriving meanwhile is stored; close() meanwhile keeps the port free.
+// take, the store's included: each is a rehearsal the writer rolls back), none is stored, counted,
+// routed or logged, and the server then takes real deliveries as usual; a real delivery arriving
+// meanwhile is stored; close() meanwhile keeps the port free.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
@@ -14,14 +16,16 @@ import { freePort, postSigned, SECRET, signedRequest, tempDir } from '../helpers
 /** A consumer on a SQLite file of its own; `dispose` closes it and removes the file. */
 function openConsumer(options: Omit<ConsumerOptions, 'secret' | 'database'>) {
   const tmp = tempDir();
+  const path = join(tmp.dir, 'inbox.db');
   const consumer = createConsumer({
     secret: SECRET,
-    database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+    database: `sqlite:${path}`,
     logger: silentLogger(),
     ...options,
   });
   return {
     consumer,
+    path,
     dispose: async () => {
       await consumer.close();
       tmp.cleanup();
@@ -32,7 +36,7 @@ function openConsumer(options: Omit<ConsumerOptions, 'secret' | 'database'>) {
 describe('warm-up before listening', () => {
   it('accepts every warm-up delivery, stores and counts none, then serves real ones', async () => {
     const log = capturingLogger();
-    const { consumer, dispose } = openConsumer({
+    const { consumer, path, dispose } = openConsumer({
       logger: log.logger,
       metricsPublic: true,
       warmUp: 300,
@@ -61,6 +65,13 @@ describe('warm-up before listening', () => {
         'the warm-up stored nothing',
       );
       assert.deepEqual(await consumer.store.countJobs(), []);
+      // Each was a rehearsal on the writer (its projection included), rolled back.
+      const db = new Database(path, { readonly: true });
+      try {
+        assert.equal(db.prepare('SELECT COUNT(*) FROM procureiq_orders').pluck().get(), 0);
+      } finally {
+        db.close();
+      }
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.doesNotMatch(metrics, /procureiq_webhooks_deliveries_total\{[^}]*\} [1-9]/);
 

@@ -183,6 +183,7 @@ export class PostgresStore implements InboxStore {
 
   insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    if (event.rehearsal) return Promise.resolve({ outcome: 'inserted', claimed: null });
     return this.inserts.push({ event, lease });
   }
 

@@ -77,6 +77,10 @@ function prepareAll(db: Database.Database) {
     insertJob: prepare(`INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at,
         lease_owner, leased_at, lease_expires_at, order_key, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    // A rehearsal's insert is taken back (SqliteConnection.rehearse).
+    rehearse: prepare('SAVEPOINT rehearsal'),
+    rollBackRehearsal: prepare('ROLLBACK TO rehearsal'),
+    releaseRehearsal: prepare('RELEASE rehearsal'),
     insertDuplicate: prepare(`INSERT INTO duplicate_deliveries (event_id, delivery_id, received_at,
         body_sha256, timestamp_header, secret_index, source_address) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 

@@ -129,8 +129,22 @@ export function createWireDecoder() {
 }
 
 type BatchTransaction = Database.Transaction<
-  (ops: BatchRequest['ops'], beforeCommit?: (ops: BatchRequest['ops']) => void) => OperationResult[]
+  (
+    ops: BatchRequest['ops'],
+    beforeCommit?: (ops: BatchRequest['ops']) => void,
+    rollBack?: boolean,
+  ) => OperationResult[]
 >;
+
+/** Thrown to roll back a batch that ran whole (rehearsals only), carrying its answers out. */
+class RolledBack extends Error {
+  constructor(readonly results: OperationResult[]) {
+    super('rolled back');
+  }
+}
+
+const isRehearsal = ([name, args]: BatchRequest['ops'][number]) =>
+  name === 'insertIfAbsent' && (args[0] as NewEvent | undefined)?.rehearsal === true;
 const batchTransactions = new WeakMap<SqliteConnection, BatchTransaction>();
 
 /** The transaction that runs a batch on `inbox`, made once per connection. */
@@ -138,7 +152,7 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
   let run = batchTransactions.get(inbox);
   if (run === undefined) {
     run = inbox.db.transaction(
-      (ops: BatchRequest['ops'], beforeCommit?: (ops: BatchRequest['ops']) => void) => {
+      (ops: BatchRequest['ops'], beforeCommit?: (ops: BatchRequest['ops']) => void, rollBack = false) => {
         const results = ops.map(([name, args]): OperationResult => {
           try {
             if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
@@ -149,6 +163,7 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
             return { ok: false, error: serializeError(error) };
           }
         });
+        if (rollBack) throw new RolledBack(results);
         beforeCommit?.(ops);
         return results;
       },
@@ -164,7 +179,8 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
  * writes, a handler's SQL) to succeed and gives them no savepoint; if one fails, the batch rolls
  * back and runs again with a savepoint per operation that has statements, so that operation fails
  * alone. If SQLite rolled the whole transaction back (I/O error, disk full), the batch fails as a
- * whole, so no operation is reported durable that is not.
+ * whole, so no operation is reported durable that is not. A batch of rehearsals alone (the
+ * warm-up's) runs, then rolls back instead of committing: no WAL write, no fsync.
  */
 export function runBatch(
   inbox: SqliteConnection,
@@ -173,16 +189,25 @@ export function runBatch(
 ): OperationResult[] {
   // IMMEDIATE takes the write lock up front, so a concurrent CLI writer makes this wait (busy
   // timeout) rather than fail half-way with SQLITE_BUSY on lock upgrade.
-  const run = batchTransaction(inbox).immediate;
+  const transaction = batchTransaction(inbox).immediate;
+  const rollBack = ops.length > 0 && ops.every(isRehearsal);
+  const run = () => {
+    try {
+      return transaction(ops, beforeCommit, rollBack);
+    } catch (error) {
+      if (error instanceof RolledBack) return error.results;
+      throw error;
+    }
+  };
   inbox.trusting = true;
   try {
-    return run(ops, beforeCommit);
+    return run();
   } catch (error) {
     if (!(error instanceof SavepointsNeeded)) throw error;
   } finally {
     inbox.trusting = false;
   }
-  return run(ops, beforeCommit);
+  return run();
 }
 
 /**

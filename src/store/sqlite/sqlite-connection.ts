@@ -161,6 +161,7 @@ export class SqliteConnection {
   }
 
   insertIfAbsent(event: NewEvent, lease?: LeaseRequest): InsertResult {
+    if (event.rehearsal) return this.rehearse(event);
     const body = Buffer.from(event.rawBody.buffer, event.rawBody.byteOffset, event.rawBody.byteLength);
     // Hashed here, on the writer thread, to keep it off the request path.
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -232,6 +233,25 @@ export class SqliteConnection {
         lease.owner,
       ),
     };
+  }
+
+  /**
+   * A rehearsal's insert (NewEvent.rehearsal): every statement a real one runs, under a savepoint
+   * rolled back at once, so nothing is kept and nothing else in the batch is touched. (runBatch
+   * rolls back a batch of rehearsals alone as a whole, which writes nothing to the WAL either.)
+   */
+  private rehearse(event: NewEvent): InsertResult {
+    this.plan.rehearse.run();
+    try {
+      const result = this.insertIfAbsent({ ...event, rehearsal: false });
+      return { ...result, outcome: 'inserted', claimed: null };
+    } finally {
+      // Unless SQLite rolled the whole transaction back already (I/O error): then it is gone.
+      if (this.db.inTransaction) {
+        this.plan.rollBackRehearsal.run();
+        this.plan.releaseRehearsal.run();
+      }
+    }
   }
 
   private insertJob(eventId: string, job: NewJob, now: number, lease?: LeaseRequest): void {
