@@ -183,6 +183,9 @@ export class PostgresStore implements InboxStore {
 
   insertIfAbsent(event: NewEvent, lease?: LeaseRequest): Promise<InsertResult> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    // Answered at once. Rehearsed in a rolled-back transaction instead, a service at 2,000/s on one
+    // CPU promoted more to V8's old generation afterwards, not less (0.85 MB per scavenge against
+    // 0.52, twice the full GCs), unlike SQLite's writer (see receiver/warm-up.ts).
     if (event.rehearsal) return Promise.resolve({ outcome: 'inserted', claimed: null });
     return this.inserts.push({ event, lease });
   }
