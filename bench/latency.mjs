@@ -19,7 +19,9 @@
 //
 // Options (env): BENCH_OPEN_WARMUP (s before each warm measurement, default 10), BENCH_OPEN_SECONDS
 // (s per warm measurement, default 10), BENCH_OPEN_CONNECTIONS (the generator's keep-alive
-// connections, default 64). Standalone: `npm run build && node bench/latency.mjs`; from bench/run.mjs:
+// connections, default 64), BENCH_TRACE_GC=1 (runs each service with `--trace-gc` and adds, for its
+// main thread over its whole run: full GCs, mean MB promoted to the old generation per scavenge,
+// and the longest pause; the warm-up's price was found this way). Standalone: `npm run build && node bench/latency.mjs`; from bench/run.mjs:
 // `benchOpenLoop({ dir, secret, freePort, waitHealthy, stop, writePool, repo })`.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,7 +75,8 @@ export async function benchOpenLoop({
       });
       return { child, origin };
     }
-    const child = spawn(...cpus.server(join(repo, 'bin', 'procureiq-webhooks.js'), 'serve'), {
+    const gcFlags = traceGc ? ['--trace-gc'] : [];
+    const child = spawn(...cpus.server(...gcFlags, join(repo, 'bin', 'procureiq-webhooks.js'), 'serve'), {
       env: {
         ...process.env,
         PORT: String(port),
@@ -82,8 +85,14 @@ export async function benchOpenLoop({
         DATABASE_URL: `sqlite:${join(dir, `open-loop-${runs++}.db`)}`,
         LOG_LEVEL: 'warn',
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', traceGc ? 'pipe' : 'ignore', 'inherit'],
     });
+    if (traceGc) {
+      child.gcTrace = '';
+      child.stdout.setEncoding('utf8').on('data', (d) => {
+        child.gcTrace += d;
+      });
+    }
     if (healthy) await waitHealthy(`${origin}/healthz`, child);
     return { child, origin };
   };
@@ -105,6 +114,7 @@ export async function benchOpenLoop({
       } finally {
         await stop(server.child);
       }
+      if (server.child.gcTrace !== undefined) row[kind].gc = gcSummary(server.child.gcTrace);
       log(`warm ${kind} at ${rate}/s: ${line(row[kind])}`);
     }
     row.ratio = row.service.p99 / row.bare.p99;
@@ -129,6 +139,7 @@ export async function benchOpenLoop({
       await stop(server.child);
     });
     result.cpuPerRequestUs = perRequest(server.cpu, coldRate * runSeconds);
+    if (server.child.gcTrace !== undefined) result.gc = gcSummary(server.child.gcTrace);
     log(`cold ${kind} at ${coldRate}/s: ${line(result.head ?? result)}`);
     return result;
   };
@@ -143,6 +154,7 @@ export async function benchOpenLoop({
     service: {
       ...serviceCold.head,
       cpuPerRequestUs: serviceCold.cpuPerRequestUs,
+      gc: serviceCold.gc,
       windows: serviceCold.windows,
     },
     threshold,
@@ -201,6 +213,43 @@ function cpuSeconds(pid) {
 }
 
 const perRequest = (seconds, requests) => (seconds * 1e6) / requests;
+const traceGc = process.env.BENCH_TRACE_GC === '1';
+
+/**
+ * What `--trace-gc` printed for a service's main thread (the isolate with the largest heap; the
+ * SQLite threads have isolates of their own): full GCs, the mean growth of the heap left after a
+ * scavenge over the one before (what it promoted, MB), and the longest pause (ms).
+ */
+function gcSummary(trace) {
+  const events = new Map();
+  for (const line of trace.split('\n')) {
+    const m =
+      /^\[\d+:(0x[0-9a-f]+)\]\s+\d+ ms: (Scavenge|Mark-Compact)\S* [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+)/.exec(
+        line,
+      );
+    if (!m) continue;
+    const [, isolate, kind, after, pause] = m;
+    if (!events.has(isolate)) events.set(isolate, []);
+    events.get(isolate).push({ kind, after: Number(after), pause: Number(pause) });
+  }
+  const main = [...events.values()].sort(
+    (a, b) => Math.max(...b.map((e) => e.after)) - Math.max(...a.map((e) => e.after)),
+  )[0];
+  if (!main) return undefined;
+  let promoted = 0;
+  let pairs = 0;
+  for (let i = 1; i < main.length; i++) {
+    if (main[i].kind !== 'Scavenge' || main[i - 1].kind !== 'Scavenge') continue;
+    promoted += Math.max(0, main[i].after - main[i - 1].after);
+    pairs++;
+  }
+  return {
+    scavenges: main.filter((e) => e.kind === 'Scavenge').length,
+    fullGcs: main.filter((e) => e.kind === 'Mark-Compact').length,
+    promotedMbPerScavenge: pairs === 0 ? 0 : promoted / pairs,
+    maxPauseMs: Math.max(...main.map((e) => e.pause)),
+  };
+}
 
 /** "0-2,5" → [0, 1, 2, 5] */
 function cpuList(text) {
@@ -256,11 +305,13 @@ const line = (r) =>
 
 /** The markdown tables and the targets. */
 function report(figures, { warmup, seconds, connections }) {
+  const gcCell = (gc) =>
+    gc ? ` ${gc.fullGcs} / ${fmt(gc.promotedMbPerScavenge, 2)} MB / ${ms(gc.maxPauseMs)} ms |` : ' - |';
   const row = (name, rate, r) =>
-    `| ${name} | ${fmt(rate)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${(r.non2xx ?? 0) + (r.errors ?? 0)} | ${ms(r.lagP99)} / ${ms(r.lagMax)} | ${fmt(r.cpuPerRequestUs)} |`;
+    `| ${name} | ${fmt(rate)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${(r.non2xx ?? 0) + (r.errors ?? 0)} | ${ms(r.lagP99)} / ${ms(r.lagMax)} | ${fmt(r.cpuPerRequestUs)} |${traceGc ? gcCell(r.gc) : ''}`;
   const head = [
-    '| server | offered/s | p50 | p99 | p99.9 | max | non-2xx + errors | generator lag p99 / max | server CPU µs/req |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| server | offered/s | p50 | p99 | p99.9 | max | non-2xx + errors | generator lag p99 / max | server CPU µs/req |${traceGc ? ' full GCs / promoted per scavenge / longest pause |' : ''}`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${traceGc ? ' ---: |' : ''}`,
   ];
   const { cold } = figures;
   const lines = [
