@@ -119,24 +119,39 @@ export function entityLoader(reader: EntityReader): (event: EventKey) => Promise
 export function lazyEntity(reader: EntityReader, event: EventKey): EntityView | undefined {
   const readNow = reader.readNow;
   if (!readNow) return undefined;
-  let view: EntityView | undefined;
-  const get = (): EntityView => {
-    if (!view) {
-      const query = entityQuery(reader.dialect, event);
-      view = query
-        ? toView(readNow(query.sql, [query.key])[0], event, query.rank)
-        : { entity: null, isStale: false };
-    }
-    return view;
-  };
-  return {
-    get entity() {
-      return get().entity;
-    },
-    get isStale() {
-      return get().isStale;
-    },
-  };
+  return new LazyEntityView(() => {
+    const query = entityQuery(reader.dialect, event);
+    return query
+      ? toView(readNow(query.sql, [query.key])[0], event, query.rank)
+      : { entity: null, isStale: false };
+  });
+}
+
+/**
+ * A view read when first asked for. A class, so its getters exist once, on the prototype: as an
+ * object literal, each view had getters of its own, which V8 kept with the object's shape in the
+ * old generation, so every view and the event it holds were promoted (see worker/attempt.ts).
+ */
+class LazyEntityView implements EntityView {
+  readonly #read: () => EntityView;
+  #view: EntityView | undefined;
+
+  constructor(read: () => EntityView) {
+    this.#read = read;
+  }
+
+  get entity(): Record<string, unknown> | null {
+    return this.#resolved().entity;
+  }
+
+  get isStale(): boolean {
+    return this.#resolved().isStale;
+  }
+
+  #resolved(): EntityView {
+    this.#view ??= this.#read();
+    return this.#view;
+  }
 }
 
 /**

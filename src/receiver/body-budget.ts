@@ -35,40 +35,67 @@ export interface BodyBudgetOptions {
 }
 
 export function createBodyBudget(limit: number, options: BodyBudgetOptions = {}): BodyBudget {
-  const sourceLimit = Math.floor(limit * (options.perSourceShare ?? 0.25));
-  let used = 0;
-  const bySource = new Map<string, number>();
-
+  const shared: SharedBudget = {
+    limit,
+    sourceLimit: Math.floor(limit * (options.perSourceShare ?? 0.25)),
+    used: 0,
+    bySource: new Map(),
+  };
   return {
     limit,
     get used() {
-      return used;
+      return shared.used;
     },
-    open(source) {
-      const key = source ?? 'unknown';
-      let held = 0;
-      return {
-        get held() {
-          return held;
-        },
-        take(bytes) {
-          if (used + bytes > limit) return 'budget';
-          const fromSource = bySource.get(key) ?? 0;
-          if (fromSource + bytes > sourceLimit) return 'source';
-          used += bytes;
-          held += bytes;
-          bySource.set(key, fromSource + bytes);
-          return 'ok';
-        },
-        release() {
-          if (held === 0) return;
-          used -= held;
-          const left = (bySource.get(key) ?? held) - held;
-          if (left > 0) bySource.set(key, left);
-          else bySource.delete(key);
-          held = 0;
-        },
-      };
-    },
+    open: (source) => new Account(shared, source ?? 'unknown'),
   };
+}
+
+/** What every request's account shares. */
+interface SharedBudget {
+  readonly limit: number;
+  readonly sourceLimit: number;
+  used: number;
+  readonly bySource: Map<string, number>;
+}
+
+/**
+ * One request's account, opened per request: a class, so its getter and methods exist once, on
+ * the prototype. An object literal with a getter of its own per request kept every request's
+ * account with its shape in V8's old generation, to be promoted (see worker/attempt.ts).
+ */
+class Account implements BodyAccount {
+  readonly #shared: SharedBudget;
+  readonly #key: string;
+  #held = 0;
+
+  constructor(shared: SharedBudget, key: string) {
+    this.#shared = shared;
+    this.#key = key;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  take(bytes: number): 'ok' | 'budget' | 'source' {
+    const budget = this.#shared;
+    if (budget.used + bytes > budget.limit) return 'budget';
+    const fromSource = budget.bySource.get(this.#key) ?? 0;
+    if (fromSource + bytes > budget.sourceLimit) return 'source';
+    budget.used += bytes;
+    this.#held += bytes;
+    budget.bySource.set(this.#key, fromSource + bytes);
+    return 'ok';
+  }
+
+  release(): void {
+    const held = this.#held;
+    if (held === 0) return;
+    const budget = this.#shared;
+    budget.used -= held;
+    const left = (budget.bySource.get(this.#key) ?? held) - held;
+    if (left > 0) budget.bySource.set(this.#key, left);
+    else budget.bySource.delete(this.#key);
+    this.#held = 0;
+  }
 }
