@@ -4,6 +4,8 @@
 //
 // WARM: for each rate (2,000/s and 5,000/s), a fresh server gets a warm-up at that rate, then the
 // measured seconds, from one generator on the same connections. Target: service p99 ≤ 2× bare p99.
+// At 2,000/s the service also runs with a no-op handler for every type (bench/noop-handlers.mjs):
+// no target, it shows what handlers add to the tail.
 // COLD: a fresh service on a fresh database gets 5,000/s from the moment /healthz first answers
 // (the generator, its pool already loaded and its own code warmed on a sink of its own for 2 s,
 // polls it every 5 ms). `serve` warms its request path before it listens (WARM_UP). Its first 3 s give the cold
@@ -33,6 +35,8 @@ import { BENCH_SECRET, freePort, stop, waitHealthy, writePool } from './lib.mjs'
 const here = fileURLToPath(new URL('.', import.meta.url));
 const warmRates = [2000, 5000];
 const coldRate = 5000;
+/** The warm rate that also measures the service with a no-op handler. */
+const handlerRate = 2000;
 const coldSeconds = 3;
 const warmCapSeconds = 20;
 
@@ -76,7 +80,9 @@ export async function benchOpenLoop({
       return { child, origin };
     }
     const gcFlags = traceGc ? ['--trace-gc'] : [];
-    const child = spawn(...cpus.server(...gcFlags, join(repo, 'bin', 'procureiq-webhooks.js'), 'serve'), {
+    const handlers = kind === 'handlers' ? ['--handlers', join(here, 'noop-handlers.mjs')] : [];
+    const bin = join(repo, 'bin', 'procureiq-webhooks.js');
+    const child = spawn(...cpus.server(...gcFlags, bin, 'serve', ...handlers), {
       env: {
         ...process.env,
         PORT: String(port),
@@ -102,7 +108,8 @@ export async function benchOpenLoop({
   figures.warm = [];
   for (const rate of warmRates) {
     const row = { rate };
-    for (const kind of ['bare', 'service']) {
+    // The no-op handler row has no target: it shows what running handlers adds to the tail.
+    for (const kind of rate === handlerRate ? ['bare', 'service', 'handlers'] : ['bare', 'service']) {
       const server = await start(kind);
       try {
         const before = cpuSeconds(server.child.pid);
@@ -324,6 +331,7 @@ function report(figures, { warmup, seconds, connections }) {
   for (const r of figures.warm) {
     lines.push(row('bare node:http', r.rate, r.bare));
     lines.push(row('service (SQLite, ingest only)', r.rate, r.service));
+    if (r.handlers) lines.push(row('service (SQLite), no-op handler', r.rate, r.handlers));
   }
   lines.push(
     '',
