@@ -196,7 +196,7 @@ export const serveOptions = {
     flag: '--warm-up <n>',
     env: 'WARM_UP',
     description:
-      'signed deliveries sent through the request path on a local socket before listening (the store rehearses them and keeps nothing), so a start under load answers at full speed; `0` turns this off',
+      'signed deliveries sent through the request path on a local socket before listening (none is kept: SQLite runs each insert and rolls it back), so a start under load answers at full speed; `0` turns this off',
     default: String(defaults.warmUp),
     parse: integer(0, 1_000_000),
   },

@@ -107,9 +107,9 @@ export interface NewEvent {
   secretIndex: number;
   sourceAddress: string | null;
   /**
-   * A rehearsal (the warm-up's deliveries): the store takes the insert's whole way and keeps
-   * nothing. SQLite runs it on the writer and rolls it back; PostgreSQL answers without a write.
-   * The answer is `inserted`, with no lease.
+   * A rehearsal (the warm-up's deliveries), sent only to a store that `rehearses`: it keeps
+   * nothing. SQLite runs the insert's whole way on the writer and rolls it back; PostgreSQL
+   * answers without a write. The answer is `inserted`, with no lease.
    */
   rehearsal?: boolean;
 }
@@ -360,6 +360,13 @@ export interface InboxStore {
    * the event's projections job.
    */
   readonly projectsAtInsert: boolean;
+
+  /**
+   * True when `insertIfAbsent` honours `NewEvent.rehearsal` (keeps nothing of it). The warm-up
+   * sends its deliveries to a store only then; a store of your own without it is left out of the
+   * warm-up, so it is never handed an event that is not real.
+   */
+  readonly rehearses?: boolean;
 
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;

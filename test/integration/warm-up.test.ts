@@ -10,6 +10,8 @@ import Database from 'better-sqlite3';
 import { type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
+import type { InboxStore, LeaseRequest, NewEvent } from '../../src/store/inbox-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { capturingLogger } from '../helpers/capture-log.ts';
 import { freePort, postSigned, SECRET, signedRequest, tempDir } from '../helpers/index.ts';
 
@@ -83,6 +85,41 @@ describe('warm-up before listening', () => {
       assert.equal((await consumer.store.get(examplePayloads['order.created'].id))?.status, 'pending');
     } finally {
       await dispose();
+    }
+  });
+
+  it('sends the store rehearsals only if it says it takes them; a store of your own that does not gets none', async () => {
+    for (const rehearses of [true, undefined]) {
+      const tmp = tempDir();
+      const inner = new SqliteStore({ path: join(tmp.dir, 'inbox.db') });
+      const inserts: { id: string; rehearsal: boolean }[] = [];
+      // A store of one's own: the SQLite store behind a Proxy that records each insert, and says it
+      // rehearses or leaves `rehearses` out, as a store written before rehearsals would.
+      const store = new Proxy(inner, {
+        get(target, name, receiver) {
+          if (name === 'rehearses') return rehearses;
+          if (name === 'insertIfAbsent')
+            return (event: NewEvent, lease?: LeaseRequest) => {
+              inserts.push({ id: event.id, rehearsal: event.rehearsal === true });
+              return target.insertIfAbsent(event, lease);
+            };
+          return Reflect.get(target, name, receiver);
+        },
+      }) as InboxStore;
+      const consumer = createConsumer({ secret: SECRET, store, logger: silentLogger(), warmUp: 200 });
+      try {
+        await consumer.listen({ port: 0, host: '127.0.0.1' });
+        assert.equal(inserts.length, rehearses ? 200 : 0, `rehearses: ${rehearses}`);
+        assert.ok(inserts.every((i) => i.rehearsal));
+        const counts = await inner.countByStatus();
+        assert.equal(
+          Object.values(counts).reduce((a, b) => a + b, 0),
+          0,
+        );
+      } finally {
+        await consumer.close();
+        tmp.cleanup();
+      }
     }
   });
 

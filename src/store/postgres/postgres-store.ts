@@ -101,6 +101,7 @@ export class PostgresStore implements InboxStore {
   readonly dialect = 'postgres';
   /** Inserts are one multi-row statement per batch: projections keep their job. */
   readonly projectsAtInsert = false;
+  readonly rehearses = true;
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly options: PostgresStoreOptions;

@@ -242,15 +242,27 @@ export class SqliteConnection {
    */
   private rehearse(event: NewEvent): InsertResult {
     this.plan.rehearse.run();
+    let result: InsertResult;
     try {
-      const result = this.insertIfAbsent({ ...event, rehearsal: false });
-      return { ...result, outcome: 'inserted', claimed: null };
-    } finally {
-      // Unless SQLite rolled the whole transaction back already (I/O error): then it is gone.
-      if (this.db.inTransaction) {
-        this.plan.rollBackRehearsal.run();
-        this.plan.releaseRehearsal.run();
-      }
+      result = this.insertIfAbsent({ ...event, rehearsal: false });
+    } catch (error) {
+      this.takeBackRehearsal();
+      throw error;
+    }
+    this.takeBackRehearsal();
+    return { ...result, outcome: 'inserted', claimed: null };
+  }
+
+  private takeBackRehearsal(): void {
+    // Unless SQLite rolled the whole transaction back already (I/O error): then it is gone.
+    if (!this.db.inTransaction) return;
+    try {
+      this.plan.rollBackRehearsal.run();
+      this.plan.releaseRehearsal.run();
+    } catch (error) {
+      // Not taken back: nothing written with it may commit, so the whole batch goes.
+      this.db.exec('ROLLBACK');
+      throw error;
     }
   }
 

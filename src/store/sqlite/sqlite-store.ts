@@ -66,6 +66,7 @@ export class SqliteStore implements InboxStore {
   readonly exclusive = true;
   readonly dialect = 'sqlite';
   readonly projectsAtInsert = true;
+  readonly rehearses = true;
   private readonly path: string;
   private readonly mode: 'thread' | 'inline';
   private inbox: SqliteConnection | undefined;
