@@ -74,6 +74,9 @@ interface AttemptState {
  * and were promoted (1.1-1.4 MB per scavenge at 2,000/s with a no-op handler, a full GC every
  * 1.5-3 s and a p99 of 6-35 ms, against 0.2 MB, one full GC in 20 s and 2.5 ms; `--trace-gc`).
  */
+const STATE = Symbol('attempt');
+const VIEW = Symbol('entity view');
+
 class AttemptContext implements HandlerContext {
   readonly idempotencyKey: string;
   readonly eventId: string;
@@ -82,8 +85,9 @@ class AttemptContext implements HandlerContext {
   readonly environment: ClaimedEvent['environment'];
   readonly deliveryId: string | null;
   readonly receivedAt: number;
-  readonly #state: AttemptState;
-  readonly #view: EntityView;
+  // Symbol-keyed, not #private: a Proxy or an Object.create() of a context reads through as before.
+  readonly [STATE]: AttemptState;
+  readonly [VIEW]: EntityView;
 
   constructor(state: AttemptState, view: EntityView) {
     const { event } = state;
@@ -94,29 +98,29 @@ class AttemptContext implements HandlerContext {
     this.environment = event.environment;
     this.deliveryId = event.deliveryId;
     this.receivedAt = event.receivedAt;
-    this.#state = state;
-    this.#view = view;
+    this[STATE] = state;
+    this[VIEW] = view;
   }
 
   get entity(): Record<string, unknown> | null {
-    return this.#view.entity;
+    return this[VIEW].entity;
   }
 
   get isStale(): boolean {
-    return this.#view.isStale;
+    return this[VIEW].isStale;
   }
 
   get logger(): Logger {
-    return this.#state.logger();
+    return this[STATE].logger();
   }
 
   get signal(): AbortSignal {
-    return this.#state.signal();
+    return this[STATE].signal();
   }
 
   /** An own property, so `const { sql } = ctx` works as it did. */
   readonly sql = (statement: string, params: readonly unknown[] = []): void => {
-    this.#state.statements.push({ sql: statement, params: [...params] });
+    this[STATE].statements.push({ sql: statement, params: [...params] });
   };
 }
 

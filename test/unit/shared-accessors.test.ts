@@ -79,6 +79,12 @@ describe('getters shared by every object, not made per object', () => {
     assert.equal(reads, 1, 'read once');
     assert.equal(a.signal.aborted, false);
     assert.equal(typeof a.logger.info, 'function');
+    // Wrappers read through, and `sql` works detached.
+    assert.equal(new Proxy(a, {}).entity?.status, 'shipped');
+    assert.equal((Object.create(b) as HandlerContext).eventId, 'evt_b');
+    assert.equal((Object.create(b) as HandlerContext).signal.aborted, false);
+    const { sql } = a;
+    sql('INSERT INTO t VALUES (?)', [1]);
 
     // The lazy view behind ctx.entity, too.
     const key = { id: 'evt_c', type: 'order.created', created: 1, data: { orderId: 'ord_c' } };
