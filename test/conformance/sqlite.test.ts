@@ -19,23 +19,28 @@ for (const mode of ['thread', 'inline'] as const) {
   });
 }
 
+/** Runs `test` on a connection to a fresh inbox file in a temporary folder, then removes both. */
+function withConnection(test: (inbox: SqliteConnection, dir: string) => void): void {
+  const tmp = tempDir();
+  const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
+  try {
+    test(inbox, tmp.dir);
+  } finally {
+    inbox.close();
+    tmp.cleanup();
+  }
+}
+
 describe('SQLite schema', () => {
   it('is durable by configuration: WAL with synchronous=FULL', () => {
-    const tmp = tempDir();
-    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
-    try {
+    withConnection((inbox) => {
       assert.equal(inbox.db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(inbox.db.pragma('synchronous', { simple: true }), 2); // FULL
-    } finally {
-      inbox.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('refuses a status outside the vocabulary, whatever code path writes it', () => {
-    const tmp = tempDir();
-    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
-    try {
+    withConnection((inbox) => {
       inbox.insertIfAbsent(newEvent('evt_check'));
       assert.throws(
         () => inbox.db.prepare("UPDATE events SET status = 'done' WHERE id = 'evt_check'").run(),
@@ -55,10 +60,7 @@ describe('SQLite schema', () => {
         /CHECK constraint/,
         'a job is never invalid: invalid events get no job',
       );
-    } finally {
-      inbox.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('records applied migrations once', () => {
@@ -95,9 +97,7 @@ describe('SQLite rehearsals (the warm-up)', () => {
     inbox.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
 
   it('runs every statement of the insert, then takes it back', () => {
-    const tmp = tempDir();
-    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
-    try {
+    withConnection((inbox) => {
       const changes = () => inbox.db.prepare('SELECT total_changes()').pluck().get() as number;
       const before = changes();
       const jobs = [
@@ -117,17 +117,12 @@ describe('SQLite rehearsals (the warm-up)', () => {
       // The event, its route job and its projection were written (then rolled back).
       assert.ok(changes() - before >= 3, `only ${changes() - before} rows were written`);
       for (const table of ['events', 'jobs', 'procureiq_orders']) assert.equal(count(inbox, table), 0, table);
-    } finally {
-      inbox.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('a batch of rehearsals alone writes nothing to the WAL; in a batch with real inserts, only those are kept', () => {
-    const tmp = tempDir();
-    const inbox = new SqliteConnection(join(tmp.dir, 'inbox.db'));
-    try {
-      const walBytes = () => statSync(join(tmp.dir, 'inbox.db-wal')).size;
+    withConnection((inbox, dir) => {
+      const walBytes = () => statSync(join(dir, 'inbox.db-wal')).size;
       inbox.db.pragma('wal_checkpoint(TRUNCATE)');
       assert.equal(walBytes(), 0);
       const rehearsal = (i: number): BatchRequest['ops'][number] => [
@@ -149,10 +144,7 @@ describe('SQLite rehearsals (the warm-up)', () => {
       assert.ok(walBytes() > 0);
       assert.deepEqual(inbox.db.prepare('SELECT id FROM events').pluck().all(), ['evt_real']);
       assert.deepEqual(inbox.db.prepare('SELECT order_id FROM procureiq_orders').pluck().all(), ['ord_real']);
-    } finally {
-      inbox.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
 
