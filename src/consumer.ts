@@ -371,8 +371,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   /**
    * True while `listen()` warms the request path up (receiver/warm-up.ts). The warm-up's own
    * deliveries (ids starting with `warmUpIds`, random to this process) are then rehearsals that
-   * no store keeps (NewEvent.rehearsal), counted nowhere; any other delivery (through the Express middleware, say) is stored as
-   * ever, and no lease or wake is handed out meanwhile (the next poll finds its jobs).
+   * no store keeps (NewEvent.rehearsal), counted nowhere; any other delivery (through the Express
+   * middleware, say) is stored as ever, and no lease or wake is handed out meanwhile (the next poll
+   * finds its jobs).
    */
   let warming = 0;
   const warmUpIds = `evt_warmup_${randomBytes(6).toString('hex')}_`;

@@ -3,9 +3,9 @@ import type { Logger } from '../logging/logger.ts';
 import type { Environment } from '../store/inbox-store.ts';
 
 /**
- * What a handler gets besides the event. `entity`, `isStale`, `logger` and `signal` are getters on the
- * context's prototype (each is worked out only when read): read them from `ctx`, as a copy made
- * with `{ ...ctx }` leaves them out.
+ * What a handler gets besides the event. `entity`, `isStale`, `logger` and `signal` are getters on
+ * the context's prototype (each is worked out only when read): read them from `ctx`, as a copy
+ * made with `{ ...ctx }` leaves them out.
  */
 export interface HandlerContext {
   /** The event id. Pass it as the idempotency key of downstream calls: an attempt may run again. */

@@ -221,14 +221,11 @@ export function commitFailpoint(env: NodeJS.ProcessEnv): ((ops: BatchRequest['op
   if (!spec?.startsWith('fail-commit:')) return undefined;
   const prefix = spec.slice('fail-commit:'.length);
   return (ops) => {
-    for (const [name, args] of ops) {
-      const event = args[0] as { id?: unknown } | undefined;
-      if (
-        name === 'insertIfAbsent' &&
-        typeof event?.id === 'string' &&
-        event.id.startsWith(prefix) &&
-        (event as NewEvent).rehearsal !== true
-      )
+    for (const op of ops) {
+      // A rehearsal is never committed, so it never fails a commit.
+      if (op[0] !== 'insertIfAbsent' || isRehearsal(op)) continue;
+      const event = op[1][0] as { id?: unknown } | undefined;
+      if (typeof event?.id === 'string' && event.id.startsWith(prefix))
         throw new Error(`failpoint: commit of ${event.id} fails`);
     }
   };
