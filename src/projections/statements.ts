@@ -33,7 +33,14 @@ export interface ProjectedEvent {
 
 interface Plan {
   sql: readonly string[];
+  /** Each statement's name, which the SQLite writer caches its text by. */
+  names: readonly string[];
   bind: (event: ProjectedEvent, emails: EmailMode) => unknown[][];
+}
+
+/** A plan's statements and bindings, named after the event type. */
+function named(type: string, plan: Omit<Plan, 'names'>): Plan {
+  return { ...plan, names: plan.sql.map((_, i) => `projection:${type}:${i}`) };
 }
 
 const ALL: ProjectionsConfig = { entities: ENTITIES, emails: 'keep' };
@@ -53,19 +60,23 @@ export function projectionStatements(
   if (!projects(config, event.type)) return [];
   const plan = planFor(dialect, event.type);
   const params = plan.bind(event, config.emails);
-  return plan.sql.map((sql, i) => ({ sql, params: params[i] ?? [], name: `projection:${event.type}:${i}` }));
+  const statements: TransactionalStatement[] = [];
+  for (let i = 0; i < plan.sql.length; i++)
+    statements.push({ sql: plan.sql[i] as string, params: params[i] ?? [], name: plan.names[i] as string });
+  return statements;
 }
 
-const plans = new Map<string, Plan>();
+// Built once per dialect and type; an event binds its values to the plan (this runs per event on
+// the HTTP thread, so the bindings walk precomputed lists rather than the specs).
+const plans: Record<Dialect, Map<string, Plan>> = { sqlite: new Map(), postgres: new Map() };
 
 function planFor(dialect: Dialect, type: string): Plan {
-  const cacheKey = `${dialect}\u0000${type}`;
-  let plan = plans.get(cacheKey);
+  let plan = plans[dialect].get(type);
   if (!plan) {
     const found = stageFor(type);
     if (!found) throw new Error(`no projection for event type ${type}`);
     plan = buildPlan(dialect, found.entity, found.stage);
-    plans.set(cacheKey, plan);
+    plans[dialect].set(type, plan);
   }
   return plan;
 }
@@ -79,14 +90,26 @@ export function isoSeconds(created: number): string {
   return new Date(created * 1000).toISOString();
 }
 
-/** The value of a stage's column from its event (data field, time, or version). */
-function stageValues(stage: StageSpec, event: ProjectedEvent, emails: EmailMode): unknown[] {
-  const own = Object.entries(stage.columns).map(([field, { column }]) => {
-    const value = event.data[field] ?? null;
-    return column === 'email' ? projectEmail(value, emails) : value;
-  });
+/**
+ * Appends the values of a stage's columns, from its event, to `out` (its data fields, its time
+ * unless a data field is the time, then its version), in the order of stageColumns().
+ */
+type StageBinder = (out: unknown[], event: ProjectedEvent, emails: EmailMode) => void;
+
+function stageBinder(stage: StageSpec): StageBinder {
+  const fields = Object.entries(stage.columns).map(([field, { column }]) => ({
+    field,
+    email: column === 'email',
+  }));
   const timeIsOwn = Object.values(stage.columns).some((c) => c.column === stage.timeColumn);
-  return [...own, ...(timeIsOwn ? [] : [isoSeconds(event.created)]), event.id, event.created];
+  return (out, event, emails) => {
+    for (const { field, email } of fields) {
+      const value = event.data[field] ?? null;
+      out.push(email ? projectEmail(value, emails) : value);
+    }
+    if (!timeIsOwn) out.push(isoSeconds(event.created));
+    out.push(event.id, event.created);
+  };
 }
 
 /** Where an applied stage's values come from: the upsert's `excluded` row, or a joined table. */
@@ -136,7 +159,7 @@ function applyStage(dialect: Dialect, entity: EntitySpec, stage: StageSpec, src:
 
 function buildPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Plan {
   if (entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.stage)
-    return rejectionPlan(dialect, entity, stage);
+    return named(stage.type, rejectionPlan(dialect, entity, stage));
   const upsert = upsertPlan(dialect, entity, stage);
   if (entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.linkingStage) {
     // The approval links a merchant product to the listing: a rejection stored first applies now.
@@ -145,12 +168,15 @@ function buildPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Plan
   FROM ${PRODUCT_REJECTIONS.table} r
   WHERE ${entity.table}.${entity.key.column} = ${placeholders(dialect, 1)}
     AND r.merchant_product_id = ${entity.table}.${PRODUCT_REJECTIONS.linkColumn}`;
-    return withLinkLock(dialect, {
-      sql: [upsert.sql, apply],
-      bind: (event, emails) => [upsert.bind(event, emails), [event.data[entity.key.field]]],
-    });
+    return named(
+      stage.type,
+      withLinkLock(dialect, {
+        sql: [upsert.sql, apply],
+        bind: (event, emails) => [upsert.bind(event, emails), [event.data[entity.key.field]]],
+      }),
+    );
   }
-  return { sql: [upsert.sql], bind: (event, emails) => [upsert.bind(event, emails)] };
+  return named(stage.type, { sql: [upsert.sql], bind: (event, emails) => [upsert.bind(event, emails)] });
 }
 
 function upsertPlan(
@@ -181,17 +207,17 @@ function upsertPlan(
       environment: 'excluded.environment',
       updatedAt: 'excluded.updated_at',
     })}`;
-  const bind = (event: ProjectedEvent, emails: EmailMode): unknown[] => [
-    event.data[entity.key.field],
-    event.environment,
-    ...(entity.statuses ? [stage.status] : []),
-    event.id,
-    event.created,
-    stage.rank,
-    event.receivedAt,
-    ...current.map(([field]) => event.data[field] ?? null),
-    ...stageValues(stage, event, emails),
-  ];
+  const statuses = entity.statuses !== null;
+  const currentFields = current.map(([field]) => field);
+  const bindStage = stageBinder(stage);
+  const bind = (event: ProjectedEvent, emails: EmailMode): unknown[] => {
+    const values: unknown[] = [event.data[entity.key.field], event.environment];
+    if (statuses) values.push(stage.status);
+    values.push(event.id, event.created, stage.rank, event.receivedAt);
+    for (const field of currentFields) values.push(event.data[field] ?? null);
+    bindStage(values, event, emails);
+    return values;
+  };
   return { sql, bind };
 }
 
@@ -216,7 +242,7 @@ function rejectionSource(): Source {
  * `product.rejected` names a merchant product: it is kept (latest rejection wins) by merchant
  * product, then applied to every listing that merchant product is linked to.
  */
-function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Plan {
+function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Omit<Plan, 'names'> {
   const { table, key } = PRODUCT_REJECTIONS;
   const own = stageColumns(stage).map((c) => c.column);
   const columns = [key.column, 'environment', 'rank', 'updated_at', ...own];
@@ -236,18 +262,14 @@ function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): 
   FROM ${table} r
   WHERE r.${key.column} = ${placeholders(dialect, 1)}
     AND ${entity.table}.${PRODUCT_REJECTIONS.linkColumn} = r.${key.column}`;
+  const bindStage = stageBinder(stage);
   return withLinkLock(dialect, {
     sql: [keep, apply],
-    bind: (event, emails) => [
-      [
-        event.data[key.field],
-        event.environment,
-        stage.rank,
-        event.receivedAt,
-        ...stageValues(stage, event, emails),
-      ],
-      [event.data[key.field]],
-    ],
+    bind: (event, emails) => {
+      const values: unknown[] = [event.data[key.field], event.environment, stage.rank, event.receivedAt];
+      bindStage(values, event, emails);
+      return [values, [event.data[key.field]]];
+    },
   });
 }
 
@@ -256,7 +278,7 @@ function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): 
  * would each miss the other's uncommitted row: both take a lock on the merchant product first.
  * (SQLite has one writer.)
  */
-function withLinkLock(dialect: Dialect, plan: Plan): Plan {
+function withLinkLock(dialect: Dialect, plan: Omit<Plan, 'names'>): Omit<Plan, 'names'> {
   if (dialect === 'sqlite') return plan;
   return {
     sql: ['SELECT pg_advisory_xact_lock(hashtext($1))', ...plan.sql],

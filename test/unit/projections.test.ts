@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { examplePayloads } from '../../src/events/examples.ts';
+import { versionColumns } from '../../src/projections/entity.ts';
 import { projectionJobs } from '../../src/projections/jobs.ts';
-import { ENTITIES, resolveProjectionsConfig } from '../../src/projections/registry.ts';
+import { ENTITIES, resolveProjectionsConfig, stageFor } from '../../src/projections/registry.ts';
 import { type ProjectedEvent, projectionStatements } from '../../src/projections/statements.ts';
+import { migrate } from '../../src/store/sqlite/migrate.ts';
 
 const event = (type: keyof typeof examplePayloads): ProjectedEvent => {
   const p = examplePayloads[type];
@@ -22,6 +25,45 @@ describe('projection statements', () => {
           assert.equal(marks, s.params.length, `${dialect} ${type}`);
           assert.doesNotMatch(s.sql, /@\w/);
         }
+      }
+    }
+  });
+
+  test("each type's values land in their own columns of a real table", () => {
+    for (const type of Object.keys(examplePayloads) as (keyof typeof examplePayloads)[]) {
+      // Alone on an empty database: its own insert, not a later event's update, sets each column.
+      const db = new Database(':memory:');
+      try {
+        migrate(db);
+        const e = { ...event(type), id: `evt_${type}`, receivedAt: 1_700_000_000_000 };
+        for (const s of projectionStatements('sqlite', e)) db.prepare(s.sql).run(...(s.params as unknown[]));
+        const found = stageFor(type);
+        assert.ok(found, type);
+        // A rejection waits in its own table until an approval links it to a listing.
+        const rejection = type === 'product.rejected';
+        const version = versionColumns(found.stage);
+        const row = db
+          .prepare(
+            `SELECT ${version.id} AS id, ${version.created} AS created${rejection ? '' : ', updated_at'}${!rejection && found.entity.statuses ? ', status' : ''}
+            FROM ${rejection ? 'procureiq_product_rejections' : found.entity.table}`,
+          )
+          .get() as Record<string, unknown>;
+        assert.deepEqual(
+          row,
+          {
+            id: e.id,
+            created: e.created,
+            ...(rejection
+              ? {}
+              : {
+                  updated_at: e.receivedAt,
+                  ...(found.entity.statuses ? { status: found.stage.status } : {}),
+                }),
+          },
+          type,
+        );
+      } finally {
+        db.close();
       }
     }
   });
