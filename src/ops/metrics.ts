@@ -5,6 +5,7 @@ import type { RouteDeliveryInfo } from '../routes/dispatcher.ts';
 import { routeNameOf } from '../routes/route-jobs.ts';
 import { EVENT_STATUSES, type InboxStore } from '../store/inbox-store.ts';
 import type { AttemptInfo } from '../worker/worker.ts';
+import { LatestValues, Tally } from './tally.ts';
 
 /**
  * Prometheus metrics on a registry of their own. Event types become label values only when the
@@ -29,23 +30,36 @@ const typeLabel = (type: string | undefined) =>
 export function createMetrics(store: InboxStore): Metrics {
   const registry = new Registry();
   const prefix = 'procureiq_webhooks_';
-  const deliveries = new Counter({
+  // The receiver's per-request series are counted in plain numbers and handed over at each scrape.
+  const deliveries = new Tally(['type', 'environment', 'outcome']);
+  new Counter({
     name: `${prefix}deliveries_total`,
     help: 'Deliveries received, by event type, environment and outcome (ok, duplicate, invalid, unhandled, bad_signature, bad_request, too_large, unsupported_media_type, unavailable).',
     labelNames: ['type', 'environment', 'outcome'],
     registers: [registry],
+    collect() {
+      deliveries.drain((labels, n) => this.inc(labels, n));
+    },
   });
-  const verified = new Counter({
+  const verified = new Tally(['environment', 'secret_index']);
+  new Counter({
     name: `${prefix}signature_verified_total`,
     help: 'Deliveries whose signature verified, by environment and the index of the secret that matched.',
     labelNames: ['environment', 'secret_index'],
     registers: [registry],
+    collect() {
+      verified.drain((labels, n) => this.inc(labels, n));
+    },
   });
-  const lastVerified = new Gauge({
+  const lastVerified = new LatestValues(['environment', 'secret_index']);
+  new Gauge({
     name: `${prefix}secret_last_verified_timestamp_seconds`,
     help: 'When each secret last verified a delivery (seen by this process). An old secret whose value stops moving is safe to remove.',
     labelNames: ['environment', 'secret_index'],
     registers: [registry],
+    collect() {
+      lastVerified.drain((labels, value) => this.set(labels, value));
+    },
   });
   const attempts = new Counter({
     name: `${prefix}attempts_total`,
@@ -129,9 +143,8 @@ export function createMetrics(store: InboxStore): Metrics {
   return {
     registry,
     delivery(o) {
-      deliveries.inc({ type: typeLabel(o.eventType), environment: o.environment, outcome: o.outcome });
-      if (o.secretIndex !== undefined)
-        verified.inc({ environment: o.environment, secret_index: String(o.secretIndex) });
+      deliveries.add(typeLabel(o.eventType), o.environment, o.outcome);
+      if (o.secretIndex !== undefined) verified.add(o.environment, String(o.secretIndex));
     },
     attempt(info) {
       const type = typeLabel(info.type);
@@ -143,7 +156,7 @@ export function createMetrics(store: InboxStore): Metrics {
       ackLatency.observe({ route, status: String(status) }, seconds);
     },
     secretUsed(environment, secretIndex, at) {
-      lastVerified.set({ environment, secret_index: String(secretIndex) }, at / 1000);
+      lastVerified.set(at / 1000, environment, String(secretIndex));
     },
     routeDelivery(info) {
       routeDeliveries.inc({
