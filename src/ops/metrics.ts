@@ -30,7 +30,8 @@ const typeLabel = (type: string | undefined) =>
 export function createMetrics(store: InboxStore): Metrics {
   const registry = new Registry();
   const prefix = 'procureiq_webhooks_';
-  // The receiver's per-request series are counted in plain numbers and handed over at each scrape.
+  // Counters bumped per request, attempt or route job count in plain numbers (Tally) and reach
+  // prom-client at each scrape; histograms still observe each value.
   const deliveries = new Tally(['type', 'environment', 'outcome']);
   new Counter({
     name: `${prefix}deliveries_total`,
@@ -61,11 +62,15 @@ export function createMetrics(store: InboxStore): Metrics {
       lastVerified.drain((labels, value) => this.set(labels, value));
     },
   });
-  const attempts = new Counter({
+  const attempts = new Tally(['type', 'environment', 'outcome']);
+  new Counter({
     name: `${prefix}attempts_total`,
     help: 'Processing attempts, by event type, environment and outcome (succeeded, failed, timed_out, aborted, unhandled).',
     labelNames: ['type', 'environment', 'outcome'],
     registers: [registry],
+    collect() {
+      attempts.drain((labels, n) => this.inc(labels, n));
+    },
   });
   const attemptDuration = new Histogram({
     name: `${prefix}attempt_duration_seconds`,
@@ -97,11 +102,15 @@ export function createMetrics(store: InboxStore): Metrics {
       for (const status of EVENT_STATUSES) this.set({ status }, counts[status]);
     },
   });
-  const routeDeliveries = new Counter({
+  const routeDeliveries = new Tally(['route', 'destination_type', 'outcome']);
+  new Counter({
     name: `${prefix}route_deliveries_total`,
     help: 'Route jobs finished, by route, destination type and outcome (delivered, skipped, failed, dead).',
     labelNames: ['route', 'destination_type', 'outcome'],
     registers: [registry],
+    collect() {
+      routeDeliveries.drain((labels, n) => this.inc(labels, n));
+    },
   });
   const routeDuration = new Histogram({
     name: `${prefix}route_delivery_duration_seconds`,
@@ -148,7 +157,7 @@ export function createMetrics(store: InboxStore): Metrics {
     },
     attempt(info) {
       const type = typeLabel(info.type);
-      attempts.inc({ type, environment: info.environment, outcome: info.outcome });
+      attempts.add(type, info.environment, info.outcome);
       attemptDuration.observe({ type, environment: info.environment }, info.durationMs / 1000);
       if (info.attempt === 1) handlerLag.observe(Math.max(0, info.queuedMs) / 1000);
     },
@@ -159,11 +168,7 @@ export function createMetrics(store: InboxStore): Metrics {
       lastVerified.set(at / 1000, environment, String(secretIndex));
     },
     routeDelivery(info) {
-      routeDeliveries.inc({
-        route: info.route,
-        destination_type: info.destinationType,
-        outcome: info.outcome,
-      });
+      routeDeliveries.add(info.route, info.destinationType, info.outcome);
       routeDuration.observe({ route: info.route }, info.seconds);
     },
     routeBreaker(route, open) {
