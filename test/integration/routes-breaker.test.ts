@@ -111,6 +111,14 @@ describe('route breaker on a consumer', () => {
       // The three failed jobs wait to be retried; nothing here saturates ingest.
       assert.match(text, /^procureiq_webhooks_route_queue_depth\{route="orders"\} 3$/m);
       assert.match(text, /^procureiq_webhooks_routes_yielding 0$/m);
+      // Each failed send counts once (the breaker opens before the third's retry is written, so
+      // wait for it), whatever the number of scrapes.
+      const failed =
+        /^procureiq_webhooks_route_deliveries_total\{route="orders",destination_type="http",outcome="failed"\} 3$/m;
+      await waitFor(async () => failed.test(await consumer.metrics.registry.metrics()), {
+        what: 'three failed sends counted',
+      });
+      assert.match(await consumer.metrics.registry.metrics(), failed);
       const alert = (await waitFor(
         () => alerts.received.find((a) => (a as { alert?: string }).alert === 'destination_paused'),
         { what: 'the destination_paused alert' },
