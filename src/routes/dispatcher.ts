@@ -372,8 +372,9 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     async function prepare(job: ClaimedEvent): Promise<Prepared> {
       const raw = Buffer.from(job.rawBody.buffer, job.rawBody.byteOffset, job.rawBody.byteLength);
       try {
-        // Only valid events are routed, so the stored body parses.
-        const envelope = JSON.parse(raw.toString('utf8')) as { created?: unknown };
+        // Only valid events are routed, so the stored body parses; it is parsed only for a
+        // transform (without one the stored bytes go out as they are, and `created` is stored).
+        const envelope: unknown = transform ? JSON.parse(raw.toString('utf8')) : undefined;
         const body = await applyTransform(transform, envelope, raw);
         if (body === null) return { job, skip: true };
         return {
@@ -382,7 +383,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             eventId: job.id,
             type: job.type,
             environment: job.environment,
-            created: typeof envelope.created === 'number' ? envelope.created : 0,
+            created: job.created,
             deliveryId: forwardedDeliveryId(job.id, route.name),
             body: body.body,
             contentType: body.contentType,

@@ -149,6 +149,8 @@ export interface ClaimedEvent {
   type: string;
   environment: Environment;
   rawBody: Uint8Array;
+  /** The envelope's `created` (unix seconds), as stored. */
+  created: number;
   receivedAt: number;
   deliveryId: string | null;
   /** The number of this attempt, 1-based. Also the lease's fencing token. */

@@ -87,6 +87,7 @@ export interface ClaimedEventRow {
   type: string;
   environment: Environment;
   raw_body: Uint8Array;
+  created: number;
   received_at: number;
   delivery_id: string | null;
 }
@@ -159,6 +160,7 @@ export function toClaimed(
     type: event.type,
     environment: event.environment,
     rawBody: event.raw_body,
+    created: event.created,
     receivedAt: event.received_at,
     deliveryId: event.delivery_id,
     attempt: job.attempts,

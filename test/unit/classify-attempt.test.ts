@@ -10,6 +10,7 @@ const event = (attempt: number, maxAttempts = 4): ClaimedEvent => ({
   type: 'order.created',
   environment: 'production',
   rawBody: new Uint8Array(),
+  created: 0,
   receivedAt: 0,
   deliveryId: null,
   attempt,

@@ -20,6 +20,7 @@ function claimed(id: string): ClaimedEvent {
     rawBody: Buffer.from(
       JSON.stringify({ id, type: 'order.created', created: 1, data: { orderId: `ord_${id}` } }),
     ),
+    created: 1,
     receivedAt: 1_700_000_000_000,
     deliveryId: `dlv_${id}`,
     attempt: 1,

@@ -129,7 +129,7 @@ export const CLAIM_DUE = `WITH clock AS (SELECT piq_now_ms() AS ms),
           FROM claimed GROUP BY event_id) n, clock c
     WHERE e.id = n.event_id AND e.id IN (SELECT id FROM locked)
   )
-  SELECT claimed.consumer, claimed.attempts, claimed.max_attempts, e.id, e.type, e.environment, e.raw_body,
+  SELECT claimed.consumer, claimed.attempts, claimed.max_attempts, e.id, e.type, e.environment, e.raw_body, e.created,
     e.received_at, e.delivery_id
   FROM claimed JOIN events e ON e.id = claimed.event_id`;
 

@@ -738,6 +738,7 @@ function claimedFrom(event: NewEvent, owner: string): ClaimedEvent {
     type: event.type,
     environment: event.environment,
     rawBody: event.rawBody,
+    created: event.created,
     receivedAt: event.receivedAt,
     deliveryId: event.deliveryId,
     attempt: 1,

@@ -106,7 +106,7 @@ function prepareAll(db: Database.Database) {
         ORDER BY j.run_at LIMIT @limit)
       RETURNING event_id, consumer, attempts, max_attempts`),
     claimedEvent: prepare(
-      'SELECT id, type, environment, raw_body, received_at, delivery_id FROM events WHERE id = ?',
+      'SELECT id, type, environment, raw_body, created, received_at, delivery_id FROM events WHERE id = ?',
     ),
     // A claimed job's event counts the attempt, and runs unless another job already made it dead.
     markEventProcessing: prepare(`UPDATE events SET

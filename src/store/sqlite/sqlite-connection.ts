@@ -226,6 +226,7 @@ export class SqliteConnection {
           environment: event.environment,
           // The caller has the body already; SqliteStore puts it back rather than copy it across threads.
           raw_body: EMPTY,
+          created: event.created,
           received_at: now,
           delivery_id: event.deliveryId,
         },
