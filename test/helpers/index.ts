@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { HttpResponse } from '../../src/receiver/http-errors.ts';
+import type { Receiver } from '../../src/receiver/receiver.ts';
 import { sign } from '../../src/signature/sign.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
@@ -194,4 +196,16 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** Hands `body` to a consumer's receiver in-process, signed with `secret` and timestamped now. */
+export function handleSigned(receiver: Receiver, body: Buffer, secret = SECRET): Promise<HttpResponse> {
+  return receiver.handle({
+    headers: {
+      'content-type': 'application/json',
+      'x-procureiq-signature': sign(secret, body),
+      'x-procureiq-timestamp': String(Math.floor(Date.now() / 1000)),
+    },
+    body,
+  });
 }

@@ -9,8 +9,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { sign } from '../../src/signature/sign.ts';
-import { REPO, tempDir, waitFor } from '../helpers/index.ts';
+import { handleSigned, REPO, tempDir, waitFor } from '../helpers/index.ts';
 
 const SECRET = 'routes-redis-stream-secret';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -63,15 +62,7 @@ describe('routes to a Redis stream', () => {
     ];
     const bodies = events.map((e) => Buffer.from(JSON.stringify(e)));
     for (const body of bodies) {
-      const response = await consumer.receiver.handle({
-        headers: {
-          'content-type': 'application/json',
-          'x-procureiq-signature': sign(SECRET, body),
-          'x-procureiq-timestamp': String(Math.floor(Date.now() / 1000)),
-        },
-        body,
-      });
-      assert.equal(response.status, 200);
+      assert.equal((await handleSigned(consumer.receiver, body, SECRET)).status, 200);
     }
     for (const e of events)
       await waitFor(async () => (await consumer.store.get(e.id))?.status === 'processed', {

@@ -10,9 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { sign } from '../../src/signature/sign.ts';
 import type { EventDetail } from '../../src/store/inbox-store.ts';
-import { REPO, tempDir, waitFor } from '../helpers/index.ts';
+import { handleSigned, REPO, tempDir, waitFor } from '../helpers/index.ts';
 
 const SECRET = 'routes-transform-secret';
 const TRANSFORMS = join(REPO, 'test', 'fixtures', 'routes', 'transforms');
@@ -48,14 +47,7 @@ function envelope(id: string, type: keyof typeof examplePayloads): Buffer {
 }
 
 async function deliver(consumer: Consumer, body: Buffer): Promise<void> {
-  const response = await consumer.receiver.handle({
-    headers: {
-      'content-type': 'application/json',
-      'x-procureiq-signature': sign(SECRET, body),
-      'x-procureiq-timestamp': String(Math.floor(Date.now() / 1000)),
-    },
-    body,
-  });
+  const response = await handleSigned(consumer.receiver, body, SECRET);
   assert.equal(response.status, 200);
 }
 
