@@ -31,16 +31,15 @@ export interface ProjectedEvent {
   data: Record<string, unknown>;
 }
 
-interface Plan {
+/** An event type's statements and how an event binds its values to them. */
+interface Statements {
   sql: readonly string[];
-  /** Each statement's name, which the SQLite writer caches its text by. */
-  names: readonly string[];
   bind: (event: ProjectedEvent, emails: EmailMode) => unknown[][];
 }
 
-/** A plan's statements and bindings, named after the event type. */
-function named(type: string, plan: Omit<Plan, 'names'>): Plan {
-  return { ...plan, names: plan.sql.map((_, i) => `projection:${type}:${i}`) };
+interface Plan extends Statements {
+  /** Each statement's name (`projection:TYPE:i`), which the SQLite writer caches its text by. */
+  names: readonly string[];
 }
 
 const ALL: ProjectionsConfig = { entities: ENTITIES, emails: 'keep' };
@@ -75,7 +74,8 @@ function planFor(dialect: Dialect, type: string): Plan {
   if (!plan) {
     const found = stageFor(type);
     if (!found) throw new Error(`no projection for event type ${type}`);
-    plan = buildPlan(dialect, found.entity, found.stage);
+    const statements = buildPlan(dialect, found.entity, found.stage);
+    plan = { ...statements, names: statements.sql.map((_, i) => `projection:${type}:${i}`) };
     plans[dialect].set(type, plan);
   }
   return plan;
@@ -157,9 +157,9 @@ function applyStage(dialect: Dialect, entity: EntitySpec, stage: StageSpec, src:
   return sets.join(',\n    ');
 }
 
-function buildPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Plan {
+function buildPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Statements {
   if (entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.stage)
-    return named(stage.type, rejectionPlan(dialect, entity, stage));
+    return rejectionPlan(dialect, entity, stage);
   const upsert = upsertPlan(dialect, entity, stage);
   if (entity.table === 'procureiq_products' && stage.type === PRODUCT_REJECTIONS.linkingStage) {
     // The approval links a merchant product to the listing: a rejection stored first applies now.
@@ -168,15 +168,12 @@ function buildPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Plan
   FROM ${PRODUCT_REJECTIONS.table} r
   WHERE ${entity.table}.${entity.key.column} = ${placeholders(dialect, 1)}
     AND r.merchant_product_id = ${entity.table}.${PRODUCT_REJECTIONS.linkColumn}`;
-    return named(
-      stage.type,
-      withLinkLock(dialect, {
-        sql: [upsert.sql, apply],
-        bind: (event, emails) => [upsert.bind(event, emails), [event.data[entity.key.field]]],
-      }),
-    );
+    return withLinkLock(dialect, {
+      sql: [upsert.sql, apply],
+      bind: (event, emails) => [upsert.bind(event, emails), [event.data[entity.key.field]]],
+    });
   }
-  return named(stage.type, { sql: [upsert.sql], bind: (event, emails) => [upsert.bind(event, emails)] });
+  return { sql: [upsert.sql], bind: (event, emails) => [upsert.bind(event, emails)] };
 }
 
 function upsertPlan(
@@ -242,7 +239,7 @@ function rejectionSource(): Source {
  * `product.rejected` names a merchant product: it is kept (latest rejection wins) by merchant
  * product, then applied to every listing that merchant product is linked to.
  */
-function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Omit<Plan, 'names'> {
+function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): Statements {
   const { table, key } = PRODUCT_REJECTIONS;
   const own = stageColumns(stage).map((c) => c.column);
   const columns = [key.column, 'environment', 'rank', 'updated_at', ...own];
@@ -278,7 +275,7 @@ function rejectionPlan(dialect: Dialect, entity: EntitySpec, stage: StageSpec): 
  * would each miss the other's uncommitted row: both take a lock on the merchant product first.
  * (SQLite has one writer.)
  */
-function withLinkLock(dialect: Dialect, plan: Omit<Plan, 'names'>): Omit<Plan, 'names'> {
+function withLinkLock(dialect: Dialect, plan: Statements): Statements {
   if (dialect === 'sqlite') return plan;
   return {
     sql: ['SELECT pg_advisory_xact_lock(hashtext($1))', ...plan.sql],
