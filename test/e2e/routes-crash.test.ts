@@ -13,11 +13,18 @@ import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { type CliProcess, postSigned, startServer, stopProcess, tempDir, waitFor } from '../helpers/index.ts';
+import {
+  type CliProcess,
+  postSigned,
+  REDIS_URL,
+  startServer,
+  stopProcess,
+  tempDir,
+  waitFor,
+} from '../helpers/index.ts';
 
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 const RABBIT_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const EVENTS = 2000;
 const SENDERS = 16;

@@ -181,6 +181,7 @@ export async function startCollector(): Promise<{
 
 /** The PostgreSQL the tests use: the machine's local server, database `test`. */
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A fresh schema name for one test file; `dropSchema` removes it and everything in it. */
 export function uniqueSchema(prefix = 'piq_test'): string {

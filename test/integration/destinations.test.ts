@@ -13,11 +13,10 @@ import { parseRetryAfter } from '../../src/routes/destinations/http.ts';
 import { createDestination } from '../../src/routes/destinations/index.ts';
 import type { Destination, DestinationConfig, OutboundMessage, SendOutcome } from '../../src/routes/types.ts';
 import { verifySignature } from '../../src/signature/verify-signature.ts';
-import { freePort } from '../helpers/index.ts';
+import { freePort, REDIS_URL } from '../helpers/index.ts';
 
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 const RABBIT_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const SECRET = 'forwarding-secret-0123456789';
 /** Short, so the down-destination tests prove sends fail within it instead of hanging. */

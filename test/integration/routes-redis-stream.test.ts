@@ -9,10 +9,9 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { handleSigned, REPO, tempDir, waitFor } from '../helpers/index.ts';
+import { handleSigned, REDIS_URL, REPO, tempDir, waitFor } from '../helpers/index.ts';
 
 const SECRET = 'routes-redis-stream-secret';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = randomBytes(4).toString('hex');
 const RAW = `piq:routes:${RUN}:raw`;
 const SLIM = `piq:routes:${RUN}:slim`;
