@@ -274,7 +274,7 @@ export const COUNT_JOBS = `SELECT consumer, status, COUNT(*)::int8 AS count FROM
 export const LIST_JOBS = `SELECT j.*, e.type FROM jobs j JOIN events e ON e.id = j.event_id
   WHERE ($1::text IS NULL OR j.consumer = $1) AND ($2::text IS NULL OR starts_with(j.consumer, $2))
     AND ($3::text IS NULL OR j.status = $3)
-  ORDER BY j.updated_at DESC, j.event_id DESC LIMIT $4`;
+  ORDER BY j.updated_at DESC, e.seq DESC, j.consumer LIMIT $4`;
 
 export const NEXT_DUE = `SELECT (SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')) AS due,
   (SELECT MIN(lease_expires_at) FROM jobs WHERE status = 'processing') AS expiry`;

@@ -204,7 +204,7 @@ function prepareAll(db: Database.Database) {
       WHERE (@consumer IS NULL OR j.consumer = @consumer)
         AND (@prefix IS NULL OR substr(j.consumer, 1, length(@prefix)) = @prefix)
         AND (@status IS NULL OR j.status = @status)
-      ORDER BY j.updated_at DESC, j.event_id DESC LIMIT @limit`),
+      ORDER BY j.updated_at DESC, e.rowid DESC, j.consumer LIMIT @limit`),
     nextDue: prepare(`SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')`, true),
     nextLeaseExpiry: prepare(`SELECT MIN(lease_expires_at) FROM jobs WHERE status = 'processing'`, true),
   };
