@@ -83,11 +83,10 @@ export function registerReplay(program: Command): void {
           process.exitCode = await replayIds(opts.id, opts, consumer);
           return;
         }
-        if (!byFilter)
+        // On a route, no filter means every finished job of that route; a whole-inbox replay needs one.
+        if (!byFilter && consumer === undefined)
           throw new ConfigError(
-            opts.route === undefined
-              ? "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h"
-              : `replay --route ${opts.route}: give --id ID…, or filters such as --status dead --since 2h`,
+            "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h",
           );
         const budget = replayBudget(opts.retrySchedule);
         await withStore(opts.db, async (store) => {

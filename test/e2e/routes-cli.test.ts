@@ -284,6 +284,14 @@ describe('CLI: routes, deliveries, replay --route', () => {
     assert.match(byId.stdout, /replayed evt_a on route:audit: due now/);
     assert.match(byId.stderr, /cannot replay evt_c on route:audit: it has no job there/);
 
+    // No filter on a route: every finished job of it (evt_a's; evt_b's is pending again).
+    const bare = await runCli(['replay', '--route', 'ship', '--dry-run', ...db]);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stdout, /^1 event\(s\) match; dry run, nothing replayed$/m);
+    const whole = await runCli(['replay', '--dry-run', ...db]);
+    assert.equal(whole.code, 2);
+    assert.match(whole.stderr, /replay: give --id ID…, or filters/);
+
     const inbox = new SqliteConnection(dbPath, { readonly: true });
     try {
       const jobs = (id: string) =>
