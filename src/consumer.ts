@@ -345,8 +345,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           },
           onDeadLetter: (info) => alerter.routeDeadLetter(info),
           onBreakerChange: (destination, change) => {
-            for (const route of routesConfig?.routes ?? [])
-              if (route.to === destination) metrics.routeBreaker(route.name, change.to === 'open');
             if (change.to === 'open')
               alerter.breakerOpened({
                 destination,
@@ -357,6 +355,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           },
         })
       : undefined;
+  if (routeDispatcher) metrics.watchRoutes(() => routeDispatcher.states());
   const retention =
     options.retention === undefined
       ? undefined

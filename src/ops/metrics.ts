@@ -20,8 +20,12 @@ export interface Metrics {
   secretUsed(environment: string, secretIndex: number, at: number): void;
   /** One route job's outcome. */
   routeDelivery(info: RouteDeliveryInfo): void;
-  /** A route's destination breaker opened (true) or closed (false). */
-  routeBreaker(route: string, open: boolean): void;
+  /**
+   * Where the configured routes and their breakers are read from at each scrape, so every route
+   * has its `route_breaker_open` and `route_queue_depth` series (0 until something happens), and a
+   * reload's routes replace the old ones.
+   */
+  watchRoutes(states: () => readonly { name: string; breaker: string }[]): void;
 }
 
 const typeLabel = (type: string | undefined) =>
@@ -119,19 +123,25 @@ export function createMetrics(store: InboxStore): Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
     registers: [registry],
   });
-  const routeBreakerOpen = new Gauge({
+  let routeStates: () => readonly { name: string; breaker: string }[] = () => [];
+  new Gauge({
     name: `${prefix}route_breaker_open`,
     help: "1 while a route's destination is paused by its circuit breaker, else 0.",
     labelNames: ['route'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { name, breaker } of routeStates()) this.set({ route: name }, breaker === 'open' ? 1 : 0);
+    },
   });
   new Gauge({
     name: `${prefix}route_queue_depth`,
-    help: 'Route jobs waiting or in flight (pending, retrying, processing), by route.',
+    help: 'Route jobs waiting or in flight (pending, retrying, processing), by route (orphaned routes too).',
     labelNames: ['route'],
     registers: [registry],
     async collect() {
       this.reset();
+      for (const { name } of routeStates()) this.set({ route: name }, 0);
       for (const row of await store.countJobs({ unfinished: true })) {
         const route = routeNameOf(row.consumer);
         if (route === undefined) continue;
@@ -171,8 +181,8 @@ export function createMetrics(store: InboxStore): Metrics {
       routeDeliveries.add(info.route, info.destinationType, info.outcome);
       routeDuration.observe({ route: info.route }, info.seconds);
     },
-    routeBreaker(route, open) {
-      routeBreakerOpen.set({ route }, open ? 1 : 0);
+    watchRoutes(states) {
+      routeStates = states;
     },
   };
 }

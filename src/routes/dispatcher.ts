@@ -128,9 +128,18 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
   let lanes = new Map<string, Lane>();
   let state: 'created' | 'active' | 'stopping' | 'stopped' = 'created';
 
-  function openDestinations(routes: RoutesConfig): Map<string, DestinationSlot> {
+  /** A slot per destination; those in `kept` (unchanged by a reload) keep their client and breaker. */
+  function openDestinations(
+    routes: RoutesConfig,
+    kept: ReadonlyMap<string, DestinationSlot> = new Map(),
+  ): Map<string, DestinationSlot> {
     const slots = new Map<string, DestinationSlot>();
     for (const [name, destination] of routes.destinations) {
+      const slot = kept.get(name);
+      if (slot) {
+        slots.set(name, slot);
+        continue;
+      }
       const client = options.destinations?.get(name) ?? createDestination(destination, { logger });
       const breaker = createCircuitBreaker({
         ...(options.breakerThreshold !== undefined ? { failureThreshold: options.breakerThreshold } : {}),
@@ -156,7 +165,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     const opened = new Map<string, Lane>();
     for (const route of routes.routes) {
       const transform = route.transform === undefined ? undefined : await loadTransform(route.transform);
-      opened.set(route.name, createLane(route, transform));
+      opened.set(route.name, createLane(route, transform, leaseFor(routes, route)));
     }
     return opened;
   }
@@ -169,11 +178,10 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     stop(): Promise<void>;
   }
 
-  function createLane(route: RouteConfig, transform: TransformFn | undefined): Lane {
+  function createLane(route: RouteConfig, transform: TransformFn | undefined, leaseMs: number): Lane {
     const consumer = routeConsumer(route.name);
     const schedule = route.retryScheduleMs ?? options.defaultRetryScheduleMs;
     const limiter: RateLimiter | undefined = route.rateLimit ? createRateLimiter(route.rateLimit) : undefined;
-    const leaseMs = leaseFor(config, route);
     /** Rounds (claim, send, record) running now; several at once, so one slow send holds up no other key. */
     const rounds = new Set<Promise<void>>();
     let wanted = false;
@@ -348,10 +356,9 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             }
             return report(job, 'dead', seconds);
           }
-          const delay = Math.max(
-            retryDelay(schedule, job.attempt, random),
-            outcome && !outcome.ok ? (outcome.retryAfterMs ?? 0) : 0,
-          );
+          // A 429 or 503 with Retry-After says when to come back, sooner or later than the schedule.
+          const retryAfterMs = outcome && !outcome.ok ? outcome.retryAfterMs : undefined;
+          const delay = retryAfterMs ?? retryDelay(schedule, job.attempt, random);
           const runAt = finishedAt + delay;
           if (await record(() => store.scheduleRetry(job, result, runAt))) timer.dueAt(runAt);
           logger.warn(
@@ -431,6 +438,30 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     return lane;
   }
 
+  let reloading: Promise<void> = Promise.resolve();
+
+  async function swap(routes: RoutesConfig): Promise<void> {
+    const next = await openLanes(routes);
+    const old = lanes;
+    lanes = new Map();
+    await Promise.all([...old.values()].map((lane) => lane.stop()));
+    // A destination the new file leaves as it was keeps its client and its breaker: a paused
+    // destination stays paused, rather than being sent a fresh batch of failures.
+    const kept = new Map<string, DestinationSlot>();
+    const closing: Promise<void>[] = [];
+    for (const [name, slot] of destinations) {
+      const before = config.destinations.get(name);
+      const after = routes.destinations.get(name);
+      if (before && after && JSON.stringify(before) === JSON.stringify(after)) kept.set(name, slot);
+      else closing.push(slot.client.close().catch(() => {}));
+    }
+    await Promise.all(closing);
+    config = routes;
+    destinations = openDestinations(routes, kept);
+    lanes = next;
+    for (const lane of lanes.values()) lane.kick();
+  }
+
   return {
     owner,
     start() {
@@ -454,16 +485,11 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     wake() {
       for (const lane of lanes.values()) lane.kick();
     },
-    async reload(routes) {
-      const next = await openLanes(routes);
-      const old = lanes;
-      lanes = new Map();
-      await Promise.all([...old.values()].map((lane) => lane.stop()));
-      await Promise.all([...destinations.values()].map((d) => d.client.close().catch(() => {})));
-      config = routes;
-      destinations = openDestinations(routes);
-      lanes = next;
-      for (const lane of lanes.values()) lane.kick();
+    reload(routes) {
+      // One at a time: two quick SIGHUPs must not leave the first one's lanes running.
+      const swapped = reloading.then(() => swap(routes));
+      reloading = swapped.catch(() => {});
+      return swapped;
     },
     states() {
       return config.routes.map((route) => {

@@ -67,6 +67,14 @@ async function storeEvent(store: InboxStore, id: string, data: Record<string, un
   assert.equal(result.outcome, 'inserted');
 }
 
+/** One http destination at `url` and the route `orders` to it, as a routes file has them. */
+function routesFile(url: string) {
+  return {
+    destinations: { sink: { type: 'http' as const, url } },
+    routes: [{ name: 'orders', match: { types: ['order.*'] }, to: 'sink' }],
+  };
+}
+
 describe('route breaker on a consumer', () => {
   it('opens after breakerThreshold failures in a row: the metric reads 1, the alert goes out, the route shows open', async () => {
     const sink = await startSink();
@@ -81,10 +89,7 @@ describe('route breaker on a consumer', () => {
       pollInterval: '200ms',
       breakerThreshold: 3,
       alertWebhookUrl: alerts.url,
-      routes: {
-        destinations: { sink: { type: 'http', url: `${sink.url}/orders` } },
-        routes: [{ name: 'orders', match: { types: ['order.*'] }, to: 'sink' }],
-      },
+      routes: routesFile(`${sink.url}/orders`),
     });
     try {
       await consumer.start();
@@ -92,7 +97,12 @@ describe('route breaker on a consumer', () => {
         (await consumer.metrics.registry.metrics())
           .split('\n')
           .find((l) => l.startsWith('procureiq_webhooks_route_breaker_open{route="orders"}'));
-      assert.notEqual(await metricLine(), 'procureiq_webhooks_route_breaker_open{route="orders"} 1');
+      // Every configured route has both series from the start, at 0.
+      assert.equal(await metricLine(), 'procureiq_webhooks_route_breaker_open{route="orders"} 0');
+      assert.match(
+        await consumer.metrics.registry.metrics(),
+        /^procureiq_webhooks_route_queue_depth\{route="orders"\} 0$/m,
+      );
       for (let i = 0; i < 3; i++) {
         const raw = body(`evt_brk_consumer_${i}`);
         const res = await consumer.receiver.handle({
@@ -129,6 +139,15 @@ describe('route breaker on a consumer', () => {
         /destination sink failed 3 times in a row and is paused for 30s: HTTP 500/,
       );
       assert.equal(sink.requests.length, 3);
+
+      // A reload (SIGHUP) that leaves the destination as it was keeps its breaker, and the metric.
+      await consumer.reloadRoutes(resolveRoutes(routesFile(`${sink.url}/orders`)));
+      assert.equal(consumer.routeStates()[0]?.breaker, 'open');
+      assert.equal(await metricLine(), 'procureiq_webhooks_route_breaker_open{route="orders"} 1');
+      // A destination the new file changes starts afresh, closed.
+      await consumer.reloadRoutes(resolveRoutes(routesFile(`${sink.url}/v2/orders`)));
+      assert.equal(consumer.routeStates()[0]?.breaker, 'closed');
+      assert.equal(await metricLine(), 'procureiq_webhooks_route_breaker_open{route="orders"} 0');
     } finally {
       await consumer.close();
       await alerts.close();

@@ -117,7 +117,8 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
               match: { types: ['order.*'], where: { 'data.totalAmount': { $gte: 500 } } },
               to: 'sink',
             },
-            { name: 'flaky', match: { types: ['payment.*'] }, to: 'flaky' },
+            // Its own schedule is long: a Retry-After answer decides when it tries again.
+            { name: 'flaky', match: { types: ['payment.*'] }, to: 'flaky', retrySchedule: ['1h'] },
             { name: 'down', match: { types: ['payment.failed'] }, to: 'down', retrySchedule: ['20ms'] },
             { name: 'ordered', match: { types: ['user.*'] }, to: 'ordered', orderBy: 'data.userId' },
           ],
@@ -151,7 +152,7 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
       });
     });
 
-    it('retries by schedule honouring Retry-After; a dead route never holds back a route that succeeded', async () => {
+    it('retries when Retry-After says, else by schedule; a dead route never holds back a route that succeeded', async () => {
       sink.answers.set('/flaky', (n) =>
         n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 },
       );
