@@ -39,9 +39,13 @@ export function routeJobs(
 
 /**
  * `x-procureiq-delivery` of a forwarded event: the same for every re-send of one event on one
- * route, so the receiver can dedupe; different across routes. Shaped like a UUID.
+ * route, so the receiver can dedupe; different across routes. A valid UUID (RFC 9562 version 8,
+ * the layout for name-based UUIDs from a hash other than SHA-1; here SHA-256 of route and event),
+ * so a receiver that checks UUIDs accepts it.
  */
 export function forwardedDeliveryId(eventId: string, routeName: string): string {
   const h = createHash('sha256').update(`${routeName}\u0000${eventId}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  // The variant's two high bits are 10: the first hex digit of the fourth group is 8, 9, a or b.
+  const variant = ((Number.parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

@@ -4,6 +4,7 @@ import { compileGlob, compileGlobs } from '../../src/routes/glob.ts';
 import { matchRoutes } from '../../src/routes/match.ts';
 import { orderKey } from '../../src/routes/ordering.ts';
 import { RoutesConfigError } from '../../src/routes/problems.ts';
+import { forwardedDeliveryId } from '../../src/routes/route-jobs.ts';
 import type { RouteConfig } from '../../src/routes/types.ts';
 import { compilePath, compileWhere } from '../../src/routes/where.ts';
 
@@ -254,5 +255,20 @@ describe('orderKey', () => {
     assert.equal(orderKey({ orderBy: 'data.note' }, envelope), null);
     assert.equal(orderKey({ orderBy: 'data.lineItems' }, envelope), null);
     assert.equal(orderKey({}, envelope), null);
+  });
+});
+
+describe('forwardedDeliveryId', () => {
+  it('is a valid UUID (version 8, RFC variant), stable per event and route, different across routes', () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const variants = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const id = forwardedDeliveryId(`evt_${i}`, 'ship');
+      assert.match(id, uuid);
+      variants.add(id.charAt(19));
+    }
+    assert.equal(variants.size, 4, 'all four variant digits occur: the bits come from the hash');
+    assert.equal(forwardedDeliveryId('evt_1', 'ship'), forwardedDeliveryId('evt_1', 'ship'));
+    assert.notEqual(forwardedDeliveryId('evt_1', 'ship'), forwardedDeliveryId('evt_1', 'audit'));
   });
 });
