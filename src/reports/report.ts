@@ -120,10 +120,6 @@ function windowFilter(dialect: Dialect, query: ReportQuery): Filter {
   return { where, params };
 }
 
-// A time column PostgreSQL can cast without failing the report; SQLite's julianday() gives NULL
-// for anything it cannot read, so the same rows drop out on both engines.
-const PG_ISO = `'^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?$'`;
-
 /** Ties among equally frequent reasons sort by their bytes on both engines. */
 const byBytes: Record<Dialect, string> = { sqlite: 'COLLATE BINARY', postgres: 'COLLATE "C"' };
 
@@ -154,15 +150,20 @@ const SQL = {
   csat: (f: Filter) =>
     `SELECT AVG(csat_rating) AS average, COUNT(csat_rating) AS n FROM procureiq_support_tickets
      WHERE ${f.where} AND csat_rating IS NOT NULL`,
-  /** Median milliseconds from one ISO time column to another: SQLite has no median, so its rows come back. */
+  /**
+   * Median milliseconds from one lifecycle stage to another, by the `created` of each stage's
+   * event (ProcureIQ's one clock; a data field such as deliveredAt may disagree with it). SQLite
+   * has no median, so its rows come back.
+   */
   durationMedian: {
     sqlite: (table: string, f: Filter, from: string, to: string) =>
-      `SELECT ROUND((julianday(${to}) - julianday(${from})) * 86400000.0) AS d FROM ${table}
-       WHERE ${f.where} AND ${from} IS NOT NULL AND ${to} IS NOT NULL`,
+      `SELECT (${to}_event_created - ${from}_event_created) * 1000 AS d FROM ${table}
+       WHERE ${f.where} AND ${from}_event_created IS NOT NULL AND ${to}_event_created IS NOT NULL`,
     postgres: (table: string, f: Filter, from: string, to: string) =>
       `SELECT percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY EXTRACT(EPOCH FROM (${to}::timestamptz - ${from}::timestamptz)) * 1000) AS median
-       FROM ${table} WHERE ${f.where} AND ${from} ~ ${PG_ISO} AND ${to} ~ ${PG_ISO}`,
+         ORDER BY (${to}_event_created - ${from}_event_created) * 1000) AS median
+       FROM ${table}
+       WHERE ${f.where} AND ${from}_event_created IS NOT NULL AND ${to}_event_created IS NOT NULL`,
   },
   /** Median of a numeric column. */
   columnMedian: {
@@ -269,8 +270,8 @@ export async function buildReport(
       total: ordersTotal,
       byStatus: orderStatus,
       gmvByCurrency,
-      medianCreatedToShippedMs: await durationMedian(orders.table, 'created_at', 'shipped_at'),
-      medianCreatedToDeliveredMs: await durationMedian(orders.table, 'created_at', 'delivered_at'),
+      medianCreatedToShippedMs: await durationMedian(orders.table, 'created', 'shipped'),
+      medianCreatedToDeliveredMs: await durationMedian(orders.table, 'created', 'delivered'),
       cancellationRate: ratio(num(orderStatus.cancelled), ordersTotal),
     },
     payments: {
@@ -300,7 +301,7 @@ export async function buildReport(
       opened: await count(supportTickets.table, 'created_event_id IS NOT NULL'),
       resolved: await count(supportTickets.table, 'resolved_event_id IS NOT NULL'),
       byStatus: await byStatus(supportTickets),
-      medianResolutionMs: await durationMedian(supportTickets.table, 'created_at', 'resolved_at'),
+      medianResolutionMs: await durationMedian(supportTickets.table, 'created', 'resolved'),
       csatAverage: csatCount === 0 ? null : Math.round(Number(csat.average) * 1000) / 1000,
       csatCount,
       csatDistribution: await countBy(supportTickets.table, 'csat_rating', 'csat_rating IS NOT NULL'),
