@@ -249,6 +249,8 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         }
       }
       const batch = await store.claimDue({ owner, limit, leaseMs, consumers: [consumer] });
+      // Tokens for jobs that were not there go back: a trickle of events must not drain the bucket.
+      if (limiter && batch.events.length < limit) limiter.giveBack(limit - batch.events.length);
       for (const dead of batch.deadLettered) {
         const error = 'last attempt was interrupted';
         logger.error({ eventId: dead.id, route: route.name }, `route job dead-lettered: ${error}`);

@@ -18,6 +18,8 @@ export interface RateLimiter {
   take(n?: number): number;
   /** When (clock milliseconds) the next message may go: now when a token is available. */
   nextAt(): number;
+  /** Returns `n` tokens taken but not used (a claim found fewer jobs than it was allowed). */
+  giveBack(n: number): void;
 }
 
 /**
@@ -54,6 +56,10 @@ export function createRateLimiter(limit: RateLimit, options: RateLimiterOptions 
       const granted = Math.max(0, Math.min(Math.floor(n), Math.floor(credit / perMs)));
       credit -= granted * perMs;
       return granted;
+    },
+    giveBack(n) {
+      refill();
+      if (n > 0) credit = Math.min(capacity, credit + Math.floor(n) * perMs);
     },
     nextAt() {
       const t = refill();

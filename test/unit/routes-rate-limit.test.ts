@@ -29,6 +29,18 @@ describe('rate limiter', () => {
     assert.equal(limiter.take(100), 50, 'never refills above the limit');
   });
 
+  it('takes back tokens given back, never above the limit', () => {
+    const clock = fakeClock();
+    const limiter = createRateLimiter({ count: 10, perMs: 1000 }, { now: clock.now });
+    assert.equal(limiter.take(10), 10);
+    limiter.giveBack(7);
+    assert.equal(limiter.take(10), 7, 'a claim that found 3 jobs spent 3 tokens');
+    limiter.giveBack(50);
+    assert.equal(limiter.take(100), 10, 'never more than a full bucket');
+    limiter.giveBack(0);
+    assert.equal(limiter.take(1), 0);
+  });
+
   it('handles per-minute limits exactly', () => {
     const clock = fakeClock();
     const limiter = createRateLimiter({ count: 3, perMs: 60_000 }, { now: clock.now });
