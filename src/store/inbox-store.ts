@@ -401,8 +401,13 @@ export interface InboxStore {
     statements?: readonly TransactionalStatement[],
   ): Promise<boolean>;
 
-  /** Records that the consumer does not take this event (no handler for its type): `unhandled`. */
-  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean>;
+  /**
+   * Records that the consumer does not take this event (no handler for its type): `unhandled`.
+   * `then`: jobs the event gets in the same transaction, if the lease held and it has none of that
+   * consumer yet (pending, due now). A handled event's projections job goes this way, so its
+   * entity row follows it even though no handler completed it.
+   */
+  markUnhandled(lease: Lease, result: AttemptResult, then?: readonly NewJob[]): Promise<boolean>;
 
   /** Records that the consumer declined the event on purpose (a transform returned null): `skipped`. */
   markSkipped(lease: Lease, result: AttemptResult): Promise<boolean>;
@@ -410,8 +415,11 @@ export interface InboxStore {
   /** Records a failed attempt and schedules the next one at `runAt` (epoch ms). False if fenced out. */
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean>;
 
-  /** Records the last failed attempt and marks the job `dead`. False if fenced out. */
-  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean>;
+  /**
+   * Records the last failed attempt and marks the job `dead`. False if fenced out. `then` as for
+   * markUnhandled: a dead handler does not keep its event out of the projected tables.
+   */
+  deadLetter(lease: Lease, result: AttemptResult, then?: readonly NewJob[]): Promise<boolean>;
 
   /**
    * Gives a lease back without spending an attempt (shutdown): the attempt is recorded as

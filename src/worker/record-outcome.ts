@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.ts';
-import type { AttemptResult, ClaimedEvent, InboxStore } from '../store/inbox-store.ts';
+import type { AttemptResult, ClaimedEvent, InboxStore, NewJob } from '../store/inbox-store.ts';
 import { toError } from '../util/errors.ts';
 import { classify, classifyFailure, type FailureVerdict, type HandlerRun } from './attempt.ts';
 import type { HandlerRegistry } from './handlers.ts';
@@ -13,6 +13,10 @@ export interface OutcomeRecorderOptions {
   random: () => number;
   onAttempt: ((info: AttemptInfo) => void) | undefined;
   onDeadLetter: ((info: DeadLetterInfo) => void) | undefined;
+  /** Jobs an event gets when its handlers job ends dead or unhandled (WorkerOptions.followUpJobs). */
+  followUpJobs: ((event: ClaimedEvent) => NewJob[]) | undefined;
+  /** Follow-up jobs were stored. */
+  onFollowUp: (() => void) | undefined;
   /** A retry was scheduled: the event falls due again at `runAt` (epoch ms). */
   onRetryScheduled: (runAt: number) => void;
   /**
@@ -37,6 +41,17 @@ export interface OutcomeRecorder {
 
 export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeRecorder {
   const { store, registry, logger, write } = options;
+
+  /** Writes a final outcome that gives the event its follow-up jobs; true if the lease held. */
+  async function endWith(
+    event: ClaimedEvent,
+    finish: (then: readonly NewJob[]) => Promise<boolean>,
+  ): Promise<boolean> {
+    const then = options.followUpJobs?.(event) ?? [];
+    const held = await write(() => finish(then));
+    if (held && then.length > 0) options.onFollowUp?.();
+    return held;
+  }
 
   function report(
     event: ClaimedEvent,
@@ -115,7 +130,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     };
     report(event, outcome, run.startedAt, finishedAt);
     if (verdict.kind === 'dead') {
-      if (!(await write(() => store.deadLetter(event, result)))) return;
+      if (!(await endWith(event, (then) => store.deadLetter(event, result, then)))) return;
       eventLogger().error(
         { outcome: 'dead', err: error, attempts: event.attempt },
         verdict.reason === 'refused'
@@ -161,7 +176,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     async recordUnhandled(event, eventLogger) {
       const now = Date.now();
       const result: AttemptResult = { startedAt: now, finishedAt: now, outcome: 'succeeded' };
-      await write(() => store.markUnhandled(event, result));
+      await endWith(event, (then) => store.markUnhandled(event, result, then));
       eventLogger().info({ outcome: 'unhandled' }, 'no handler for this event type; stored as unhandled');
       report(event, 'unhandled', now, now);
     },

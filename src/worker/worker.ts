@@ -8,6 +8,7 @@ import type {
   ClaimedEvent,
   InboxStore,
   LeaseRequest,
+  NewJob,
   TransactionalStatement,
 } from '../store/inbox-store.ts';
 import { ShutdownAbort, toError } from '../util/errors.ts';
@@ -55,6 +56,12 @@ export interface WorkerOptions {
   readEntity?: (event: AnyEvent) => EntityView | Promise<EntityView>;
   /** The live tables' writes for a handled event, committed with its handler's success. */
   projectionStatements?: (event: ClaimedEvent, parsed: AnyEvent) => TransactionalStatement[];
+  /**
+   * Jobs an event gets when its handlers job ends without a success (dead, or no handler now): its
+   * projections job, so the live tables still follow it. `onFollowUp` runs once they are stored.
+   */
+  followUpJobs?: (event: ClaimedEvent) => NewJob[];
+  onFollowUp?: () => void;
   /** Handlers running at once. @defaultValue 16 */
   concurrency?: number;
   /** @defaultValue 30s */
@@ -158,6 +165,8 @@ export function createWorker(options: WorkerOptions): Worker {
     random: options.random ?? Math.random,
     onAttempt: options.onAttempt,
     onDeadLetter: options.onDeadLetter,
+    followUpJobs: options.followUpJobs,
+    onFollowUp: options.onFollowUp,
     onRetryScheduled: (runAt) => wakeTimer.dueAt(runAt),
     write: (write) => finishingWrites.run(write),
   });

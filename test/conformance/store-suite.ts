@@ -335,6 +335,51 @@ export function storeConformance(
       assert.equal((await store.get(id))?.status, 'unhandled');
     });
 
+    it('a handlers job ending dead or unhandled gives its event the jobs it names (its projections job), only if the lease held', async () => {
+      const then = [{ consumer: 'projections', maxAttempts: 3 }];
+      const jobsOf = async (id: string) =>
+        Object.fromEntries((await store.get(id))?.jobs.map((j) => [j.consumer, j.status]) ?? []);
+      const finishProjection = async (id: string) => {
+        const batch = await store.claimDue({
+          owner: 'p',
+          limit: 10,
+          leaseMs: 60_000,
+          consumers: ['projections'],
+        });
+        assert.deepEqual(
+          batch.events.map((e) => e.id),
+          [id],
+        );
+        assert.equal(await store.complete(batch.events[0] as ClaimedEvent, ok()), true);
+      };
+
+      const dead = uid('evt');
+      await store.insertIfAbsent(newEvent(dead, { maxAttempts: 1 }));
+      assert.equal(await store.deadLetter(await claimOne(dead), failed('gave up'), then), true);
+      assert.deepEqual(await jobsOf(dead), { handlers: 'dead', projections: 'pending' });
+      assert.equal((await store.get(dead))?.status, 'dead');
+      await finishProjection(dead);
+      assert.deepEqual(await jobsOf(dead), { handlers: 'dead', projections: 'processed' });
+      assert.equal((await store.get(dead))?.status, 'dead', 'the dead handler still makes the event dead');
+
+      const unhandled = uid('evt');
+      await store.insertIfAbsent(newEvent(unhandled));
+      assert.equal(await store.markUnhandled(await claimOne(unhandled), ok(), then), true);
+      assert.equal((await store.get(unhandled))?.status, 'unhandled', 'its projection is bookkeeping');
+      await finishProjection(unhandled);
+      assert.equal((await store.get(unhandled))?.status, 'unhandled');
+
+      // A stale lease changes nothing: no job is added.
+      const fenced = uid('evt');
+      await store.insertIfAbsent(newEvent(fenced));
+      const zombie = await claimOne(fenced, 'zombie');
+      assert.equal(await store.expireLeases('zombie'), 1);
+      await claimOne(fenced, 'fresh');
+      assert.equal(await store.deadLetter(zombie, failed(), then), false);
+      assert.equal(await store.markUnhandled(zombie, ok(), then), false);
+      assert.deepEqual(await jobsOf(fenced), { handlers: 'processing' });
+    });
+
     it('lists newest first with filters and keyset pagination', async () => {
       const family = uid('fam').replace(/_/g, '');
       const t0 = Date.now() - 100_000;

@@ -1,7 +1,9 @@
 // The live tables through a real consumer, on both engines: an event a handler takes is projected
 // in the transaction that records the handler's success, and the handler sees the row as it was
 // before its event (ctx.entity) and whether a later event already moved it on (ctx.isStale); an
-// event no handler takes is projected as it is stored (SQLite) or by its own job (PostgreSQL).
+// event no handler takes is projected as it is stored (SQLite) or by its own job (PostgreSQL);
+// one whose handler gave up (dead, or unhandled on a worker behind an ingest-only instance) by a
+// projections job the give-up adds.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +11,7 @@ import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
 import { type EntityReader, openEntityReader } from '../../src/projections/read-entity.ts';
+import { NonRetryableError } from '../../src/util/errors.ts';
 import { dropSchema, PG_URL, postSigned, SECRET, tempDir, uniqueSchema, waitFor } from '../helpers/index.ts';
 
 interface Seen {
@@ -65,6 +68,9 @@ for (const engine of engines) {
           },
           'order.shipped': async (_event, ctx) => {
             seen.push({ type: 'order.shipped', status: ctx.entity?.status, isStale: ctx.isStale });
+          },
+          'order.cancelled': async () => {
+            throw new NonRetryableError('the refund service refused it');
           },
         },
       });
@@ -125,5 +131,82 @@ for (const engine of engines) {
       assert.equal(row?.status, 'delivered');
       assert.equal(row?.last_event_id, delivered);
     });
+
+    it('projects an event whose handler gave up (dead) by a projections job; the event stays dead', async () => {
+      const orderId = `ord_dead_handler_${engine.name}`;
+      const example = examplePayloads['order.cancelled'];
+      const id = `evt_cancel_dead_${engine.name}`;
+      const body = {
+        ...example,
+        id,
+        created: 500,
+        data: { ...example.data, orderId, reason: 'out_of_stock' },
+      };
+      assert.equal((await postSigned(webhook, body)).status, 200);
+      const row = await waitFor(
+        async () => {
+          const r = await order(orderId);
+          return r?.cancelled_event_id === id ? r : undefined;
+        },
+        { what: 'the cancelled order projected after its handler died' },
+      );
+      assert.equal(row.status, 'cancelled');
+      assert.equal(row.reason, 'out_of_stock');
+      const event = await consumer.store.get(id);
+      assert.equal(event?.status, 'dead', 'the dead handler still makes the event dead');
+      assert.deepEqual(Object.fromEntries(event?.jobs.map((j) => [j.consumer, j.status]) ?? []), {
+        handlers: 'dead',
+        projections: 'processed',
+      });
+    });
   });
 }
+
+describe('projections with an ingest-only instance on PostgreSQL', () => {
+  it('a worker instance without the handler still projects the event (its handlers job ends unhandled)', async () => {
+    const schema = uniqueSchema();
+    const url = new URL(PG_URL);
+    url.searchParams.set('schema', schema);
+    const common = {
+      secret: [SECRET],
+      database: url.toString(),
+      logger: silentLogger(),
+      pollInterval: '100ms',
+    };
+    // The ingest instance cannot know the workers' handlers, so every event gets a handlers job.
+    const ingest = createConsumer({ ...common, worker: false });
+    const worker = createConsumer(common);
+    const reader = openEntityReader({ kind: 'postgres', url: PG_URL, schema });
+    try {
+      await ingest.start();
+      await worker.start();
+      const { port } = await ingest.listen({ port: 0, host: '127.0.0.1' });
+      const example = examplePayloads['order.created'];
+      const id = 'evt_ingest_only_created';
+      const orderId = 'ord_ingest_only';
+      const body = { ...example, id, data: { ...example.data, orderId } };
+      assert.equal((await postSigned(`http://127.0.0.1:${port}/webhooks/procureiq`, body)).status, 200);
+      await waitFor(
+        async () => (await reader.read('SELECT * FROM procureiq_orders WHERE order_id = $1', [orderId]))[0],
+        { what: 'the order projected by the worker instance' },
+      );
+      const event = await waitFor(
+        async () => {
+          const e = await worker.store.get(id);
+          return e?.jobs.every((j) => j.status === 'unhandled' || j.status === 'processed') ? e : undefined;
+        },
+        { what: 'every job of the event finished' },
+      );
+      assert.equal(event.status, 'unhandled');
+      assert.deepEqual(Object.fromEntries(event.jobs.map((j) => [j.consumer, j.status])), {
+        handlers: 'unhandled',
+        projections: 'processed',
+      });
+    } finally {
+      await reader.close();
+      await worker.close();
+      await ingest.close();
+      await dropSchema(schema);
+    }
+  });
+});

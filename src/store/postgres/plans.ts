@@ -176,10 +176,11 @@ export const FINISH_JOBS = `WITH input AS (
   SELECT event_id, consumer FROM upd`;
 
 /**
- * Events `$1`'s summary of their jobs: dead if any job is dead; else unhandled when only the
- * projections job took it; else processing, retrying or pending while any is; else processed once
- * every job is processed or skipped; unhandled when every job declined it. Events without jobs
- * (stored `invalid` or `unhandled`) keep their status.
+ * Events `$1`'s summary of their jobs: dead if any job is dead; else unhandled when no job but
+ * the projections job took it (a handlers job, if any, found no handler); else processing,
+ * retrying or pending while any is; else processed once every job is processed or skipped;
+ * unhandled when every job declined it. Events without jobs (stored `invalid` or `unhandled`)
+ * keep their status.
  */
 export const SUMMARISE_EVENTS = `UPDATE events e SET status = s.status, attempts = s.attempts,
     max_attempts = s.max_attempts, run_at = s.run_at, last_error = s.last_error,
@@ -188,7 +189,7 @@ export const SUMMARISE_EVENTS = `UPDATE events e SET status = s.status, attempts
   FROM (
     SELECT j.event_id,
       CASE WHEN bool_or(j.status = 'dead') THEN 'dead'
-           WHEN NOT bool_or(j.consumer <> '${PROJECTIONS}') THEN 'unhandled'
+           WHEN NOT bool_or(j.consumer <> '${PROJECTIONS}' AND j.status <> 'unhandled') THEN 'unhandled'
            WHEN bool_or(j.status = 'processing') THEN 'processing'
            WHEN bool_or(j.status = 'retrying') THEN 'retrying'
            WHEN bool_or(j.status = 'pending') THEN 'pending'
@@ -204,6 +205,12 @@ export const SUMMARISE_EVENTS = `UPDATE events e SET status = s.status, attempts
     FROM jobs j WHERE j.event_id = ANY($1::text[]) GROUP BY j.event_id
   ) AS s
   WHERE e.id = s.event_id`;
+
+/** Jobs events get after their insert (a projections job once the handler gave up), if absent. */
+export const ADD_JOBS = `INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, order_key, updated_at)
+  SELECT t.id, t.consumer, 'pending', 0, t.max_attempts, piq_now_ms(), t.order_key, piq_now_ms()
+  FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[]) AS t(id, consumer, max_attempts, order_key)
+  ON CONFLICT (event_id, consumer) DO NOTHING`;
 
 export const EXPIRE_ALL = `UPDATE jobs SET lease_expires_at = 0 WHERE status = 'processing'`;
 export const EXPIRE_OWNER = `UPDATE jobs SET lease_expires_at = 0

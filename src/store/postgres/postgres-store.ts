@@ -27,6 +27,7 @@ import {
   type LeaseRequest,
   type ListFilter,
   type NewEvent,
+  type NewJob,
   PROJECTIONS,
   type ReplayOutcome,
   type SecretUse,
@@ -88,6 +89,8 @@ interface Finish {
   runAt: number | 'now' | null;
   /** Attempts granted back (1 when a lease is given back unused). */
   extraAttempts: number;
+  /** Jobs the event gets if the lease held (InboxStore.deadLetter's `then`). */
+  then?: readonly NewJob[] | undefined;
 }
 
 /**
@@ -382,11 +385,29 @@ export class PostgresStore implements InboxStore {
 
   /** Finishing writes made in one turn go out as one transaction. */
   private async finishMany(batch: Finish[]): Promise<boolean[]> {
-    const held = await this.transaction([...new Set(batch.map((f) => f.lease.id))], (client) =>
-      this.finishJobs(client, batch),
-    );
+    const held = await this.transaction([...new Set(batch.map((f) => f.lease.id))], async (client) => {
+      const held = await this.finishJobs(client, batch);
+      const added = batch.flatMap((f) =>
+        held.has(jobKey(f.lease.id, f.lease.consumer))
+          ? (f.then ?? []).map((job) => ({ id: f.lease.id, job }))
+          : [],
+      );
+      if (added.length > 0)
+        await client.query(plan.ADD_JOBS, [
+          added.map((a) => a.id),
+          added.map((a) => a.job.consumer),
+          added.map((a) => a.job.maxAttempts),
+          added.map((a) => a.job.orderKey ?? null),
+        ]);
+      return held;
+    });
     const done = batch.map((f) => held.has(jobKey(f.lease.id, f.lease.consumer)));
     if (batch.some((f, i) => f.runAt === 'now' && done[i])) this.notify();
+    const due = new Set<JobKind>();
+    batch.forEach((f, i) => {
+      if (done[i]) for (const job of f.then ?? []) due.add(jobKind(job.consumer));
+    });
+    if (due.size > 0) this.notify(due);
     return done;
   }
 
@@ -396,9 +417,10 @@ export class PostgresStore implements InboxStore {
     status: Finish['status'],
     runAt: Finish['runAt'],
     extraAttempts = 0,
+    then?: readonly NewJob[],
   ) {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    return this.finishes.push({ lease, result, status, runAt, extraAttempts });
+    return this.finishes.push({ lease, result, status, runAt, extraAttempts, then });
   }
 
   async complete(
@@ -462,8 +484,8 @@ export class PostgresStore implements InboxStore {
     });
   }
 
-  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.finish(lease, result, 'unhandled', null);
+  markUnhandled(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): Promise<boolean> {
+    return this.finish(lease, result, 'unhandled', null, 0, then);
   }
 
   markSkipped(lease: Lease, result: AttemptResult): Promise<boolean> {
@@ -474,8 +496,8 @@ export class PostgresStore implements InboxStore {
     return this.finish(lease, result, 'retrying', runAt);
   }
 
-  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.finish(lease, result, 'dead', null);
+  deadLetter(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): Promise<boolean> {
+    return this.finish(lease, result, 'dead', null, 0, then);
   }
 
   /** Gives a lease back without spending an attempt: due again now, one more attempt allowed. */

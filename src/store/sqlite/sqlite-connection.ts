@@ -92,6 +92,12 @@ export class SqliteConnection {
     change: JobChange,
     statements: readonly TransactionalStatement[],
   ) => boolean;
+  private readonly finishAndAdd: (
+    lease: Lease,
+    result: AttemptResult,
+    change: JobChange,
+    jobs: readonly NewJob[],
+  ) => boolean;
 
   constructor(path: string, options: { readonly?: boolean } = {}) {
     if (path !== ':memory:' && !options.readonly) mkdirSync(dirname(path), { recursive: true });
@@ -114,6 +120,14 @@ export class SqliteConnection {
     this.finishWithStatements = this.db.transaction((lease, result, change, statements) =>
       this.finishThenRun(lease, result, change, statements),
     );
+    this.finishAndAdd = this.db.transaction((lease, result, change, jobs) => {
+      if (!this.finish(lease, result, change)) return false;
+      const now = result.finishedAt;
+      for (const job of jobs)
+        this.plan.addJob.run(lease.id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
+      this.plan.summariseEvent.run({ id: lease.id, now });
+      return true;
+    });
   }
 
   private runStatement(statement: TransactionalStatement): void {
@@ -346,8 +360,8 @@ export class SqliteConnection {
     return this.finishWithStatements(lease, result, change, statements);
   }
 
-  markUnhandled(lease: Lease, result: AttemptResult): boolean {
-    return this.finish(lease, result, { status: 'unhandled', runAt: null, extraAttempts: 0 });
+  markUnhandled(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): boolean {
+    return this.finishThenAdd(lease, result, { status: 'unhandled', runAt: null, extraAttempts: 0 }, then);
   }
 
   markSkipped(lease: Lease, result: AttemptResult): boolean {
@@ -358,8 +372,19 @@ export class SqliteConnection {
     return this.finish(lease, result, { status: 'retrying', runAt, extraAttempts: 0 });
   }
 
-  deadLetter(lease: Lease, result: AttemptResult): boolean {
-    return this.finish(lease, result, { status: 'dead', runAt: null, extraAttempts: 0 });
+  deadLetter(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): boolean {
+    return this.finishThenAdd(lease, result, { status: 'dead', runAt: null, extraAttempts: 0 }, then);
+  }
+
+  /** A fenced finish that also gives the event `jobs` (if absent), atomically. */
+  private finishThenAdd(
+    lease: Lease,
+    result: AttemptResult,
+    change: JobChange,
+    jobs: readonly NewJob[],
+  ): boolean {
+    if (jobs.length === 0) return this.finish(lease, result, change);
+    return this.finishAndAdd(lease, result, change, jobs);
   }
 
   release(lease: Lease, result: AttemptResult): boolean {

@@ -20,6 +20,7 @@ import type {
   LeaseRequest,
   ListFilter,
   NewEvent,
+  NewJob,
   ReplayOutcome,
   SecretUse,
   TransactionalStatement,
@@ -291,8 +292,8 @@ export class SqliteStore implements InboxStore {
     const sent = this.mode === 'thread' ? this.wire.statements(statements) : statements;
     return this.call('complete', [lease, result, sent ?? []]);
   }
-  markUnhandled(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.call('markUnhandled', [lease, result]);
+  markUnhandled(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): Promise<boolean> {
+    return this.call('markUnhandled', [lease, result, then]);
   }
   markSkipped(lease: Lease, result: AttemptResult): Promise<boolean> {
     return this.call('markSkipped', [lease, result]);
@@ -300,8 +301,8 @@ export class SqliteStore implements InboxStore {
   scheduleRetry(lease: Lease, result: AttemptResult, runAt: number): Promise<boolean> {
     return this.call('scheduleRetry', [lease, result, runAt]);
   }
-  deadLetter(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.call('deadLetter', [lease, result]);
+  deadLetter(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): Promise<boolean> {
+    return this.call('deadLetter', [lease, result, then]);
   }
   release(lease: Lease, result: AttemptResult): Promise<boolean> {
     return this.call('release', [lease, result]);
