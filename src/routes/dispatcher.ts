@@ -339,6 +339,19 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             return report(job, 'delivered', seconds);
           }
           const error = outcome?.error ?? 'no answer from the destination';
+          // Once the breaker is open (this batch's earlier failures opened it, or another lane's),
+          // the rest of the batch is the pause's: each job waits without spending an attempt.
+          if ('message' in p && slot.breaker.state === 'open') {
+            await record(() =>
+              store.release(job, {
+                startedAt,
+                finishedAt,
+                outcome: 'aborted',
+                errorMessage: `destination paused by its circuit breaker: ${error}`,
+              }),
+            );
+            return report(job, 'failed', seconds);
+          }
           // A transform's error is the route's, not the destination's: it does not trip the breaker.
           if ('message' in p) slot.breaker.recordFailure(error);
           const result: AttemptResult = { startedAt, finishedAt, outcome: 'failed', errorMessage: error };

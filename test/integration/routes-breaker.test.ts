@@ -227,6 +227,23 @@ describe('route breaker on the dispatcher', () => {
       },
       { what: 'the first jobs retrying after one attempt' },
     );
+    // The three failures that opened the breaker spent their attempt; the rest of the batch failed
+    // once it was open, so those two were given back (recorded as aborted, one attempt granted).
+    const outcomes = await Promise.all(
+      first.map(async (id) => {
+        const detail = await store.get(id);
+        const job = detail?.jobs.find((j) => j.consumer === 'route:orders');
+        const attempt = detail?.attemptHistory.find((a) => a.consumer === 'route:orders');
+        return { outcome: attempt?.outcome, error: attempt?.errorMessage, maxAttempts: job?.maxAttempts };
+      }),
+    );
+    assert.equal(outcomes.filter((o) => o.outcome === 'failed').length, 3);
+    const paused = outcomes.filter((o) => o.outcome === 'aborted');
+    assert.equal(paused.length, 2);
+    for (const o of paused)
+      assert.match(o.error ?? '', /^destination paused by its circuit breaker: HTTP 500/);
+    const budget = outcomes.find((o) => o.outcome === 'failed')?.maxAttempts ?? 0;
+    for (const o of paused) assert.equal(o.maxAttempts, budget + 1, 'a paused job keeps its whole budget');
     const failedRequests = sink.requests.length;
     // The sink recovers during the pause, and more events arrive.
     sink.state.failing = false;
