@@ -44,7 +44,7 @@ import {
   type RouteState,
 } from './routes/dispatcher.ts';
 import { createIngestPriority } from './routes/ingest-priority.ts';
-import { routeJobs } from './routes/route-jobs.ts';
+import { routeJobs, routeMaxAttempts, routeNameOf } from './routes/route-jobs.ts';
 import type { RoutesConfig } from './routes/types.ts';
 import type { ClaimedEvent, Environment, InboxStore, InsertResult } from './store/inbox-store.ts';
 import { openStore } from './store/open-store.ts';
@@ -514,7 +514,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     store,
     token: options.adminToken,
     logger,
-    replayBudget: (type) => registry.maxAttemptsFor(type),
+    // A route job replayed gets its route's own budget (its retrySchedule), not the handlers'.
+    replayBudget: (type, consumer) => {
+      const name = consumer === undefined ? undefined : routeNameOf(consumer);
+      const route = name === undefined ? undefined : routesConfig?.routes.find((r) => r.name === name);
+      return route ? routeMaxAttempts(route, schedule) : registry.maxAttemptsFor(type);
+    },
     signatureFailures,
     secretsConfigured: { production: secrets.length, sandbox: sandboxSecrets.length },
     loginLimiter,

@@ -83,8 +83,8 @@ export async function replayIds(
   ids: string[],
   opts: { db?: string; retrySchedule?: string },
   consumer?: string,
+  budget = replayBudget(opts.retrySchedule),
 ): Promise<number> {
-  const budget = replayBudget(opts.retrySchedule);
   let failures = 0;
   await withStore(opts.db, async (store) => {
     for (const id of ids) {

@@ -1,12 +1,16 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { defaults } from '../config/defaults.ts';
+import { parseDurationList } from '../config/duration.ts';
 import { parseFilter } from '../ops/filters.ts';
 import { parseJobStatus, routeReplayTargets } from '../ops/route-overview.ts';
-import { routeConsumer } from '../routes/route-jobs.ts';
+import { loadRoutesFile } from '../routes/config.ts';
+import { routeConsumer, routeMaxAttempts } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter, ReplayOutcome } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { replayIds } from './events.ts';
 import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
+import { routesOption } from './routes.ts';
 
 export interface FilterFlags {
   status?: string;
@@ -60,11 +64,12 @@ export function registerReplay(program: Command): void {
     .option('--id <ids...>', 'replay these events')
     .option(
       '--route <name>',
-      "re-send on this route only (its job's status is what --status matches: processed, skipped, unhandled or dead)",
+      "re-send on this route only (its job's status is what --status matches: processed, skipped, unhandled or dead); with --routes FILE its jobs get the route's own retrySchedule budget",
     )
     .option('--dry-run', 'count what matches, replay nothing');
   addFilterOptions(command)
     .addOption(retryScheduleOption())
+    .addOption(routesOption())
     .addOption(dbOption())
     .action(
       async (
@@ -74,13 +79,14 @@ export function registerReplay(program: Command): void {
           dryRun?: boolean;
           db?: string;
           retrySchedule?: string;
+          routes?: string;
         },
       ) => {
         const byFilter = ['status', 'type', 'environment', 'since', 'until', 'q'].some((k) => k in opts);
         if (opts.id && byFilter) throw new ConfigError('replay: give --id, or filters, not both');
         const consumer = opts.route === undefined ? undefined : routeConsumer(opts.route);
         if (opts.id) {
-          process.exitCode = await replayIds(opts.id, opts, consumer);
+          process.exitCode = await replayIds(opts.id, opts, consumer, await budgetFor(opts));
           return;
         }
         // On a route, no filter means every finished job of that route; a whole-inbox replay needs one.
@@ -88,7 +94,7 @@ export function registerReplay(program: Command): void {
           throw new ConfigError(
             "replay: give --id ID…, or filters such as --status dead --type 'order.*' --since 2h",
           );
-        const budget = replayBudget(opts.retrySchedule);
+        const budget = await budgetFor(opts);
         await withStore(opts.db, async (store) => {
           if (consumer === undefined) {
             const filter = filterFromFlags(opts);
@@ -112,6 +118,22 @@ export function registerReplay(program: Command): void {
         });
       },
     );
+}
+
+/**
+ * The attempts a replay grants: on a route named in the routes file (`--routes` or `ROUTES`), its
+ * own retrySchedule's (as the service gives its jobs); otherwise RETRY_SCHEDULE's.
+ */
+async function budgetFor(opts: { route?: string; routes?: string; retrySchedule?: string }): Promise<number> {
+  if (opts.route !== undefined && opts.routes) {
+    const route = (await loadRoutesFile(opts.routes)).routes.find((r) => r.name === opts.route);
+    if (route)
+      return routeMaxAttempts(
+        route,
+        parseDurationList(opts.retrySchedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)'),
+      );
+  }
+  return replayBudget(opts.retrySchedule);
 }
 
 async function* pagesOf<T>(items: readonly T[], size = 500): AsyncGenerator<T[]> {

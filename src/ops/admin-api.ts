@@ -26,8 +26,8 @@ export interface AdminOptions {
   /** The bearer token. Without one the admin surface does not exist (404). */
   token: string | undefined;
   logger: Logger;
-  /** Attempts a replayed event gets, by type. */
-  replayBudget: (type: string) => number;
+  /** Attempts a replayed event gets, by type; on one route (`route:NAME`), that route's budget. */
+  replayBudget: (type: string, consumer?: string) => number;
   /** Refused signatures per minute (never stored, so counted in memory). */
   signatureFailures: MinuteSeries;
   /** How many secrets each environment has configured. */
@@ -305,7 +305,8 @@ export function createAdminHandler(options: AdminOptions) {
     }
     let replayed = 0;
     for (const t of targets)
-      if ((await store.replay(t.id, options.replayBudget(t.type), consumer)) === 'replayed') replayed++;
+      if ((await store.replay(t.id, options.replayBudget(t.type, consumer), consumer)) === 'replayed')
+        replayed++;
     await audit(actor, 'replay_route', {
       route: name,
       ...(body.ids !== undefined ? { ids: body.ids } : { filter: body.filter ?? {} }),

@@ -111,6 +111,7 @@ describe('CLI: routes, deliveries, replay --route', () => {
         '  - name: audit',
         '    match: { types: ["*"] }',
         '    to: ledger',
+        '    retrySchedule: [1s]',
         '  - name: lost',
         '    match: { types: [user.*] }',
         '    to: nowhere',
@@ -279,7 +280,11 @@ describe('CLI: routes, deliveries, replay --route', () => {
     assert.match(run.stdout, /replayed 1 of 1 matching event\(s\)/);
     assert.match(run.stderr, /replaying \[.*\] 1\/1/);
 
-    const byId = await runCli(['replay', '--route', 'audit', '--id', 'evt_a', 'evt_c', ...db]);
+    // With the routes file, a replayed job gets its route's own budget: 1 + one retry.
+    const byId = await runCli(
+      ['replay', '--route', 'audit', '--id', 'evt_a', 'evt_c', '--routes', routesFile, ...db],
+      { env },
+    );
     assert.equal(byId.code, 1);
     assert.match(byId.stdout, /replayed evt_a on route:audit: due now/);
     assert.match(byId.stderr, /cannot replay evt_c on route:audit: it has no job there/);
@@ -299,6 +304,12 @@ describe('CLI: routes, deliveries, replay --route', () => {
       assert.deepEqual(jobs('evt_b'), { 'route:audit': 'processed', 'route:ship': 'pending' });
       assert.deepEqual(jobs('evt_a'), { 'route:audit': 'pending', 'route:ship': 'processed' });
       assert.deepEqual(jobs('evt_c'), { 'route:old': 'pending' }, 'no handlers job was added');
+      const audit = inbox.get('evt_a')?.jobs.find((j) => j.consumer === 'route:audit');
+      assert.deepEqual(
+        [audit?.attempts, audit?.maxAttempts],
+        [1, 3],
+        "the route's budget, not RETRY_SCHEDULE's",
+      );
     } finally {
       inbox.close();
     }

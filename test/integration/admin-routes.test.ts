@@ -75,7 +75,8 @@ describe('admin API: routes', () => {
         },
         routes: [
           { name: 'orders-ok', match: { types: ['order.*'] }, to: 'ok' },
-          { name: 'orders-down', match: { types: ['order.*'] }, to: 'down' },
+          // Its own schedule: three attempts, where the handlers' budget is two.
+          { name: 'orders-down', match: { types: ['order.*'] }, to: 'down', retrySchedule: ['20ms', '20ms'] },
           // Five failures in a row open the default breaker; the sixth attempt waits for its pause.
           {
             name: 'payments-tripped',
@@ -117,7 +118,7 @@ describe('admin API: routes', () => {
       what: 'orders-down dead 1',
     });
     assert.equal((await routeRow('orders-ok')).counts.processed, 1);
-    assert.equal((await routeRow('orders-down')).breaker, 'closed', 'two failures do not open it');
+    assert.equal((await routeRow('orders-down')).breaker, 'closed', 'three failures do not open it');
 
     const { body } = await api(`/events/${id}`);
     assert.equal(body.event.status, 'dead');
@@ -125,7 +126,7 @@ describe('admin API: routes', () => {
       // biome-ignore lint/suspicious/noExplicitAny: as above
       body.event.jobs.map((j: any) => [j.consumer, j.status, j.attempts, j.maxAttempts]),
       [
-        ['route:orders-down', 'dead', 2, 2],
+        ['route:orders-down', 'dead', 3, 3],
         ['route:orders-ok', 'processed', 1, 2],
       ],
     );
@@ -133,7 +134,7 @@ describe('admin API: routes', () => {
     assert.deepEqual(
       // biome-ignore lint/suspicious/noExplicitAny: as above
       body.event.attemptHistory.map((a: any) => a.consumer).sort(),
-      ['route:orders-down', 'route:orders-down', 'route:orders-ok'],
+      ['route:orders-down', 'route:orders-down', 'route:orders-down', 'route:orders-ok'],
     );
   });
 
@@ -158,6 +159,11 @@ describe('admin API: routes', () => {
       what: `${id} processed`,
     });
     assert.equal(okSends(), 1, 'the route that had delivered it did not get it again');
+    const replayedJob = (await api(`/events/${id}`)).body.event.jobs.find(
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      (j: any) => j.consumer === 'route:orders-down',
+    );
+    assert.deepEqual([replayedJob.attempts, replayedJob.maxAttempts], [4, 6], "the route's own budget again");
     const row = await routeRow('orders-down');
     assert.equal(row.counts.processed, 1);
     assert.equal(row.counts.dead, 0);
