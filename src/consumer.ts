@@ -193,7 +193,11 @@ export interface Consumer {
   fetchHandler(options?: { environment?: Environment }): (request: Request) => Promise<Response>;
   /** Prometheus metrics of this consumer. */
   readonly metrics: Metrics;
-  /** Swaps in a new routes config (SIGHUP): events stored from now on are routed by it. */
+  /**
+   * Swaps in a new routes config (SIGHUP): events stored from now on are routed by it. A consumer
+   * that runs a worker needs `routes` at creation (an empty `{ destinations: {}, routes: [] }` will
+   * do) to have a dispatcher to reload.
+   */
   reloadRoutes(routes: RoutesConfig): Promise<void>;
   /** The routes in force, with each one's breaker state; empty without routes. */
   routeStates(): RouteState[];
@@ -639,6 +643,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       return { port, server: main, adminPort };
     },
     async reloadRoutes(next) {
+      // Without a dispatcher the new routes' jobs would be stored and never sent.
+      if (runWorker && !routeDispatcher)
+        throw new ConfigError(
+          'reloadRoutes: this consumer was created without routes, so nothing here would deliver them; create it with `routes` (an empty { destinations: {}, routes: [] } will do)',
+        );
       routesConfig = next;
       await routeDispatcher?.reload(next);
     },

@@ -187,8 +187,10 @@ function collect(
     problems.push(
       'routes: required; a list of routes, e.g. [{ name: big-orders, match: { types: [order.*] }, to: fulfilment }]',
     );
-  } else if (!Array.isArray(input.routes) || input.routes.length === 0) {
-    problems.push('routes: must be a non-empty list of routes');
+  } else if (!Array.isArray(input.routes)) {
+    // An empty list is a file that routes nothing (yet): a SIGHUP can turn every route off, and
+    // their jobs wait, orphaned, until a route of that name comes back.
+    problems.push('routes: must be a list of routes');
   } else {
     const seen = new Map<string, number>();
     input.routes.forEach((raw, i) => {

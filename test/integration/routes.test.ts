@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { type Consumer, createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
+import { resolveRoutes } from '../../src/routes/config.ts';
 import { sign } from '../../src/signature/sign.ts';
 import { verifySignature } from '../../src/signature/verify-signature.ts';
 import { dropSchema, PG_URL, tempDir, uniqueSchema, waitFor } from '../helpers/index.ts';
@@ -232,3 +233,51 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
     });
   });
 }
+
+describe('reloading routes on a consumer (what SIGHUP does)', () => {
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  it('a consumer started with no routes can get some; one created without `routes` refuses', async () => {
+    const sink = await startSink();
+    const tmp = tempDir();
+    const bare = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'bare.db')}`,
+      logger,
+    });
+    const empty = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'empty.db')}`,
+      logger,
+      pollInterval: '100ms',
+      routes: { destinations: {}, routes: [] },
+    });
+    const next = resolveRoutes({
+      destinations: { sink: { type: 'http', url: `${sink.url}/late` } },
+      routes: [{ name: 'late', match: { types: ['order.*'] }, to: 'sink' }],
+    });
+    try {
+      await bare.start();
+      await empty.start();
+      await assert.rejects(bare.reloadRoutes(next), /reloadRoutes: this consumer was created without routes/);
+
+      assert.equal(await deliver(empty, envelope('evt_reload_before', 'order.created', {})), 200);
+      await empty.reloadRoutes(next);
+      assert.deepEqual(
+        empty.routeStates().map((r) => [r.name, r.breaker]),
+        [['late', 'closed']],
+      );
+      assert.equal(await deliver(empty, envelope('evt_reload_after', 'order.created', {})), 200);
+      await waitFor(() => sink.at('/late').length === 1 || undefined, {
+        what: 'the event stored after the reload sent',
+      });
+      assert.equal(sink.at('/late')[0]?.headers['idempotency-key'], 'evt_reload_after');
+      const before = await empty.store.get('evt_reload_before');
+      assert.deepEqual(before?.jobs, [], 'routes apply to events stored afterwards');
+    } finally {
+      await bare.close();
+      await empty.close();
+      await sink.close();
+      tmp.cleanup();
+    }
+  });
+});

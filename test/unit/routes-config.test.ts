@@ -305,10 +305,14 @@ describe('routes file', () => {
       'destinations: required; name each place events go, e.g. { fulfilment: { type: http, url: … } }',
       'routes: required; a list of routes, e.g. [{ name: big-orders, match: { types: [order.*] }, to: fulfilment }]',
     ]);
-    assert.deepEqual(problemsOf({ destinations: [], routes: [] }), [
+    assert.deepEqual(problemsOf({ destinations: [], routes: {} }), [
       'destinations: must be an object of named destinations',
-      'routes: must be a non-empty list of routes',
+      'routes: must be a list of routes',
     ]);
+    // No routes at all is a file that routes nothing (a SIGHUP can turn every route off).
+    const none = resolveRoutes({ destinations: {}, routes: [] });
+    assert.equal(none.routes.length, 0);
+    assert.equal(none.destinations.size, 0);
   });
 
   it('names the line of a YAML syntax error, with a hint for a bare *', async () => {
