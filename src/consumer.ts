@@ -592,8 +592,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             if (!kinds || kinds.has('routes')) routeDispatcher?.wake();
             if (!kinds || kinds.has('projections')) projectionRunner?.wake();
           });
+        // First the routes: a transform that cannot be loaded (not a function) fails start-up.
+        await routeDispatcher?.start();
         worker?.start();
-        routeDispatcher?.start();
         projectionRunner?.start();
         retention?.start();
       })();

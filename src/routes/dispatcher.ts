@@ -88,7 +88,11 @@ export interface RouteState {
 }
 
 export interface RouteDispatcher {
-  start(): void;
+  /**
+   * Opens the lanes (loading each route's transform) and starts delivering. Rejects if a transform
+   * cannot be loaded (also logged, so a caller that does not wait for it still hears of it).
+   */
+  start(): Promise<void>;
   /** Stops claiming, waits up to `graceMs` for sends in flight, gives back what is left, closes clients. */
   stop(graceMs?: number): Promise<void>;
   /** New jobs may be due (stored here, or notified by another instance). */
@@ -480,13 +484,15 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
   return {
     owner,
     start() {
-      if (state !== 'created') return;
+      if (state !== 'created') return Promise.resolve();
       state = 'active';
-      void (async () => {
+      const opened = (async () => {
         destinations = openDestinations(config);
         lanes = await openLanes(config);
         for (const lane of lanes.values()) lane.kick();
-      })().catch((error: unknown) => logger.error({ err: toError(error) }, 'routes could not start'));
+      })();
+      opened.catch((error: unknown) => logger.error({ err: toError(error) }, 'routes could not start'));
+      return opened;
     },
     async stop(graceMs = 10_000) {
       if (state === 'stopped' || state === 'stopping') return;

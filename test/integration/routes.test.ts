@@ -12,7 +12,7 @@ import { examplePayloads } from '../../src/events/examples.ts';
 import { resolveRoutes } from '../../src/routes/config.ts';
 import { sign } from '../../src/signature/sign.ts';
 import { verifySignature } from '../../src/signature/verify-signature.ts';
-import { dropSchema, PG_URL, tempDir, uniqueSchema, waitFor } from '../helpers/index.ts';
+import { dropSchema, PG_URL, REPO, tempDir, uniqueSchema, waitFor } from '../helpers/index.ts';
 
 const SECRET = 'routes-test-secret';
 const FORWARD_SECRET = 'forwarding-secret';
@@ -233,6 +233,34 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
     });
   });
 }
+
+describe('a transform that is not a function, given to createConsumer', () => {
+  it('fails start() with the transform named, as serve refuses the file', async () => {
+    const tmp = tempDir();
+    const consumer = createConsumer({
+      secret: SECRET,
+      database: `sqlite:${join(tmp.dir, 'inbox.db')}`,
+      logger: pino({ level: 'silent' }),
+      routes: {
+        destinations: { sink: { type: 'http', url: 'http://127.0.0.1:9/hooks' } },
+        routes: [
+          {
+            name: 'slimmed',
+            match: { types: ['order.*'] },
+            to: 'sink',
+            transform: join(REPO, 'test', 'fixtures', 'routes', 'transforms', 'not-a-function.ts'),
+          },
+        ],
+      },
+    });
+    try {
+      await assert.rejects(consumer.start(), /not-a-function\.ts must export default a function/);
+    } finally {
+      await consumer.close();
+      tmp.cleanup();
+    }
+  });
+});
 
 describe('reloading routes on a consumer (what SIGHUP does)', () => {
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
