@@ -70,7 +70,9 @@ export async function rebuildProjections(
   const batchSize = options.batchSize ?? 5000;
   const types = entities.flatMap((e) => e.stages.map((s) => s.type));
   if (types.length === 0) return { done: 0, total: 0, resumed: false };
-  const key = entities.map((e) => e.name).join(',');
+  // What the tables hold depends on the email mode too: a rebuild resumes only with both unchanged
+  // (interrupted with keep and resumed with hash, half the rows would keep raw emails).
+  const key = `${entities.map((e) => e.name).join(',')};emails=${options.config.emails}`;
   const p = (i: number) => (session.dialect === 'sqlite' ? '?' : `$${i}`);
   const typeList = types.map((_, i) => p(i + 2)).join(', ');
   const seq = session.dialect === 'sqlite' ? 'rowid' : 'seq';

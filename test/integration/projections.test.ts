@@ -394,6 +394,33 @@ for (const engine of engines) {
         assert.equal(resumed.resumed, true);
         assert.equal(firstProgress[0], 2, 'resumes after the committed batch');
         assert.deepEqual(await tables(opened.reader.read), before);
+
+        // Interrupted, then run again with another email mode: it starts over rather than mixing.
+        const stop = new AbortController();
+        await assert.rejects(
+          rebuildProjections(direct.target, {
+            config: others,
+            batchSize: 2,
+            signal: stop.signal,
+            onProgress: ({ done }) => {
+              if (done >= 2) stop.abort(new Error('stop again'));
+            },
+          }),
+          /stop again/,
+        );
+        const hashed = resolveProjectionsConfig({
+          projections: 'orders,payments,products,users,support_tickets,ad_campaigns',
+          projectionEmails: 'hash',
+        });
+        assert.equal(
+          (await rebuildProjections(direct.target, { config: hashed, batchSize: 2 })).resumed,
+          false,
+        );
+        assert.equal(
+          (await rebuildProjections(direct.target, { config: others, batchSize: 2 })).resumed,
+          false,
+        );
+        assert.deepEqual(await tables(opened.reader.read), before);
       } finally {
         await direct.close();
       }
