@@ -109,16 +109,32 @@ interface Filter {
   params: unknown[];
 }
 
-function windowFilter(dialect: Dialect, query: ReportQuery): Filter {
-  const p = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
+/**
+ * The window (`time`, unix seconds, at or after `since`) and environment as a WHERE fragment with
+ * its parameters; PostgreSQL's placeholders numbered from `from`, so two filters can share a query.
+ */
+function windowFilter(
+  dialect: Dialect,
+  query: ReportQuery,
+  { time = 'last_event_created', environment = 'environment', from = 1 } = {},
+): Filter {
+  const p = (i: number) => (dialect === 'sqlite' ? '?' : `$${from + i - 1}`);
   const params: unknown[] = [Math.floor(query.since / 1000)];
-  let where = `last_event_created >= ${p(1)}`;
+  let where = `${time} >= ${p(1)}`;
   if (query.environment) {
     params.push(query.environment);
-    where += ` AND environment = ${p(2)}`;
+    where += ` AND ${environment} = ${p(2)}`;
   }
   return { where, params };
 }
+
+/**
+ * Rejections no listing shows: `product.rejected` names only the merchant product, and only a
+ * `product.approved` links that to a listing. A merchant product rejected without ever being
+ * approved is still a rejected product, so the products section counts these too.
+ */
+const UNLINKED_REJECTIONS = `procureiq_product_rejections r WHERE NOT EXISTS (
+  SELECT 1 FROM procureiq_products p WHERE p.merchant_product_id = r.merchant_product_id)`;
 
 /** Ties among equally frequent reasons sort by their bytes on both engines. */
 const byBytes: Record<Dialect, string> = { sqlite: 'COLLATE BINARY', postgres: 'COLLATE "C"' };
@@ -138,6 +154,16 @@ const SQL = {
     `SELECT status, currency, SUM(amount) AS total FROM procureiq_payments
      WHERE ${f.where} AND status IS NOT NULL AND currency IS NOT NULL AND amount IS NOT NULL
      GROUP BY status, currency`,
+  unlinkedRejections: (u: Filter) => `SELECT COUNT(*) AS n FROM ${UNLINKED_REJECTIONS} AND ${u.where}`,
+  /** Top rejection reasons over rejected listings and unlinked rejections together. */
+  productRejectionReasons: (dialect: Dialect, f: Filter, u: Filter) =>
+    `SELECT reason, SUM(n) AS n FROM (
+       SELECT reason, COUNT(*) AS n FROM procureiq_products
+       WHERE ${f.where} AND status = 'rejected' AND reason IS NOT NULL GROUP BY reason
+       UNION ALL
+       SELECT r.reason AS reason, COUNT(*) AS n FROM ${UNLINKED_REJECTIONS} AND ${u.where}
+         AND r.reason IS NOT NULL GROUP BY r.reason
+     ) t GROUP BY reason ORDER BY SUM(n) DESC, reason ${byBytes[dialect]} LIMIT 5`,
   topReasons: (dialect: Dialect, table: string, f: Filter, status: string) =>
     `SELECT reason, COUNT(*) AS n FROM ${table}
      WHERE ${f.where} AND status = '${status}' AND reason IS NOT NULL
@@ -249,6 +275,21 @@ export async function buildReport(
 
   const productStatus = await byStatus(products);
   const approved = num(productStatus.approved);
+  // Unlinked rejections, by their own time and environment.
+  const unlinkedOnly = windowFilter(dialect, query, {
+    time: 'r.rejected_event_created',
+    environment: 'r.environment',
+  });
+  const unlinked = num((await read(SQL.unlinkedRejections(unlinkedOnly), unlinkedOnly.params))[0]?.n);
+  productStatus.rejected = num(productStatus.rejected) + unlinked;
+  const afterF = windowFilter(dialect, query, {
+    time: 'r.rejected_event_created',
+    environment: 'r.environment',
+    from: f.params.length + 1,
+  });
+  const productRejectionReasons = (
+    await read(SQL.productRejectionReasons(dialect, f, afterF), [...f.params, ...afterF.params])
+  ).map((r) => ({ reason: String(r.reason), count: num(r.n) }));
 
   const tierChangesByTier = (await rows(SQL.tierChanges(dialect, f))).map((r) => ({
     from: String(r.old_tier ?? ''),
@@ -285,7 +326,7 @@ export async function buildReport(
       total: sum(productStatus),
       byStatus: productStatus,
       approvalRate: ratio(approved, approved + num(productStatus.rejected)),
-      topRejectionReasons: await reasons(products, 'rejected'),
+      topRejectionReasons: productRejectionReasons,
     },
     users: {
       registrations: await count(users.table, 'registered_event_id IS NOT NULL'),

@@ -19,6 +19,10 @@ const plots = new WeakMap();
 const width = (container) => Math.max(300, container.clientWidth || 600);
 const niceMax = (max) => (max > 0 ? max * 1.15 : 1);
 const plain = (v) => (v === null || v === undefined ? '–' : Number(v).toLocaleString());
+/** Tick steps for counts: whole numbers only (no "0.5 orders"). */
+const WHOLE_STEPS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p))
+  .sort((a, b) => a - b);
 
 function place(container, key, opts, data) {
   const existing = plots.get(container);
@@ -43,6 +47,8 @@ export function barChart(
   container,
   { categories, values, label, xLabel, yLabel, color = PALETTE[0], format = plain },
 ) {
+  // Counts (the default format) tick on whole numbers; amounts keep uPlot's own steps.
+  const counts = format === plain;
   const x = categories.map((_, i) => i);
   const opts = {
     legend: { live: true },
@@ -58,7 +64,12 @@ export function barChart(
         values: (_u, splits) => splits.map((i) => categories[i] ?? ''),
         grid: { show: false },
       },
-      { label: yLabel, values: (_u, splits) => splits.map(format), size: 60 },
+      {
+        label: yLabel,
+        values: (_u, splits) => splits.map(format),
+        size: 60,
+        ...(counts ? { incrs: WHOLE_STEPS } : {}),
+      },
     ],
     series: [
       { label: xLabel, value: (_u, i) => (i === null || i === undefined ? '–' : (categories[i] ?? '')) },

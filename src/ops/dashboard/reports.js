@@ -193,18 +193,18 @@ function render(r) {
   );
 
   fillTiles('products-tiles', [
-    ['listings', String(products.total)],
+    ['products', String(products.total)],
     ['approval rate', pct(products.approvalRate)],
   ]);
   bars('products-status', products.byStatus, {
-    label: 'listings',
+    label: 'products',
     xLabel: 'status',
-    yLabel: 'listings',
+    yLabel: 'products',
     color: PALETTE[3],
   });
   fillTable(
     'products-reasons',
-    ['Reason', 'Listings'],
+    ['Reason', 'Products'],
     products.topRejectionReasons.map((x) => [x.reason, x.count]),
   );
 
