@@ -9,7 +9,8 @@ export interface AdminEvent {
   status: string;
   attempts: number;
   maxAttempts: number;
-  attemptHistory: { number: number; outcome: string }[];
+  /** Every job's attempts; `consumer` names the job (handlers, projections, route:NAME). */
+  attemptHistory: { number: number; outcome: string; consumer: string }[];
 }
 
 /** The event with this id, or undefined when the service has none. */

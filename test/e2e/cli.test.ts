@@ -379,9 +379,10 @@ describe('CLI: send, events, dead-letter, schema', () => {
     assert.match(show.stdout, /the payments API is down/);
     assert.match(show.stdout, /"type": "payment.failed"/);
     const showJson = JSON.parse((await runCli(['events', 'show', first.id, '--json', ...db()])).stdout) as {
-      attemptHistory: unknown[];
+      attemptHistory: { consumer: string }[];
     };
-    assert.equal(showJson.attemptHistory.length, 2);
+    // The handlers' two (a dead handler's event also gets a projections job of its own).
+    assert.equal(showJson.attemptHistory.filter((a) => a.consumer === 'handlers').length, 2);
 
     const replay = await runCli(['dead-letter', 'replay', first.id, '--retry-schedule', '100ms', ...db()]);
     assert.equal(replay.code, 0, replay.stderr);

@@ -57,7 +57,8 @@ describe('dead-letter replay --all', () => {
         );
         assert.deepEqual([e.status, e.attempts], ['processed', 3], id);
         assert.deepEqual(
-          e.attemptHistory.map((a) => a.outcome),
+          // The handlers' attempts (a dead handler's event also gets a projections job of its own).
+          e.attemptHistory.filter((a) => a.consumer === 'handlers').map((a) => a.outcome),
           ['failed', 'failed', 'succeeded'],
         );
       }
