@@ -316,8 +316,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
                 return projected ? projectionStatements(store.dialect, projected, projections) : [];
               },
               // One whose handler gave up (dead, or no handler now) is projected by a job of its own.
-              followUpJobs: (event: ClaimedEvent) =>
-                projectionJobs({ type: event.type, status: 'pending' }, projections, 1 + schedule.length),
+              followUpJobs: (type: string) =>
+                projectionJobs({ type, status: 'pending' }, projections, 1 + schedule.length),
               onFollowUp: () => projectionRunner?.wake(),
             }
           : {}),

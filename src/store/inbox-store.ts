@@ -286,6 +286,11 @@ export interface ClaimOptions {
   consumers?: readonly string[] | undefined;
   limit: number;
   leaseMs: number;
+  /**
+   * Jobs, by event type, that an event gets in the same write when the claim finds its handlers
+   * job's lease expired on its last attempt and dead-letters it (as `deadLetter`'s `then`).
+   */
+  deadLetterJobs?: Readonly<Record<string, readonly NewJob[]>> | undefined;
 }
 
 /** What one claim returned: leased jobs, and jobs whose expired lease used up their attempts. */

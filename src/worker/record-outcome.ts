@@ -14,7 +14,7 @@ export interface OutcomeRecorderOptions {
   onAttempt: ((info: AttemptInfo) => void) | undefined;
   onDeadLetter: ((info: DeadLetterInfo) => void) | undefined;
   /** Jobs an event gets when its handlers job ends dead or unhandled (WorkerOptions.followUpJobs). */
-  followUpJobs: ((event: ClaimedEvent) => NewJob[]) | undefined;
+  followUpJobs: ((type: string) => NewJob[]) | undefined;
   /** Follow-up jobs were stored. */
   onFollowUp: (() => void) | undefined;
   /** A retry was scheduled: the event falls due again at `runAt` (epoch ms). */
@@ -47,7 +47,7 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
     event: ClaimedEvent,
     finish: (then: readonly NewJob[]) => Promise<boolean>,
   ): Promise<boolean> {
-    const then = options.followUpJobs?.(event) ?? [];
+    const then = options.followUpJobs?.(event.type) ?? [];
     const held = await write(() => finish(then));
     if (held && then.length > 0) options.onFollowUp?.();
     return held;

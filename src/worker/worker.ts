@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { AnyEvent } from '../events/catalogue.ts';
+import { type AnyEvent, eventTypes } from '../events/catalogue.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { EntityView } from '../projections/read-entity.ts';
 import type {
@@ -57,10 +57,11 @@ export interface WorkerOptions {
   /** The live tables' writes for a handled event, committed with its handler's success. */
   projectionStatements?: (event: ClaimedEvent, parsed: AnyEvent) => TransactionalStatement[];
   /**
-   * Jobs an event gets when its handlers job ends without a success (dead, or no handler now): its
-   * projections job, so the live tables still follow it. `onFollowUp` runs once they are stored.
+   * Jobs an event of a type gets when its handlers job ends without a success (dead, also when a
+   * claim finds its last attempt's lease expired, or no handler now): its projections job, so the
+   * live tables still follow it. `onFollowUp` runs once they are stored.
    */
-  followUpJobs?: (event: ClaimedEvent) => NewJob[];
+  followUpJobs?: (type: string) => NewJob[];
   onFollowUp?: () => void;
   /** Handlers running at once. @defaultValue 16 */
   concurrency?: number;
@@ -158,6 +159,15 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const leasesHeld = () => running.size + waiting.length + reservedLeases;
 
+  // The follow-up jobs of every known type, for claims that dead-letter an interrupted last attempt.
+  const deadLetterJobs = options.followUpJobs
+    ? Object.fromEntries(
+        eventTypes
+          .map((type): [string, NewJob[]] => [type, options.followUpJobs?.(type) ?? []])
+          .filter(([, jobs]) => jobs.length > 0),
+      )
+    : undefined;
+
   const recorder = createOutcomeRecorder({
     store,
     registry,
@@ -213,9 +223,10 @@ export function createWorker(options: WorkerOptions): Worker {
       while (state === WORKER_STATES.active && mayHaveDue && leasesHeld() < capacity) {
         mayHaveDue = false;
         const limit = capacity - leasesHeld();
-        const batch = await store.claimDue({ owner, limit, leaseMs });
+        const batch = await store.claimDue({ owner, limit, leaseMs, deadLetterJobs });
         storeIsBack();
         reportRecoveredDeadLetters(batch.deadLettered);
+        if (batch.deadLettered.some((dead) => deadLetterJobs?.[dead.type]?.length)) options.onFollowUp?.();
         if (state !== WORKER_STATES.active) {
           for (const event of batch.events) giveBack(event);
           return;

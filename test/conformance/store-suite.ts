@@ -248,6 +248,28 @@ export function storeConformance(
         { id, consumer: 'handlers', type: 'order.created', attempts: 1 },
       ]);
       assert.equal((await store.get(id))?.status, 'dead');
+
+      // With deadLetterJobs, the claim that dead-letters it also gives it the jobs of its type.
+      const other = uid('evt');
+      await store.insertIfAbsent(newEvent(other, { maxAttempts: 1 }));
+      await claimOne(other, 'crashy');
+      assert.equal(await store.expireLeases('crashy'), 1);
+      const withJobs = await store.claimDue({
+        owner: 'w2',
+        limit: 100,
+        leaseMs: 60_000,
+        deadLetterJobs: { 'order.created': [{ consumer: 'projections', maxAttempts: 3 }] },
+      });
+      assert.deepEqual(
+        withJobs.deadLettered.map((d) => d.id),
+        [other],
+      );
+      const detail = await store.get(other);
+      assert.equal(detail?.status, 'dead');
+      assert.deepEqual(Object.fromEntries(detail?.jobs.map((j) => [j.consumer, j.status]) ?? []), {
+        handlers: 'dead',
+        projections: 'pending',
+      });
     });
 
     it('expireLeases makes leases recoverable at once', async () => {

@@ -278,6 +278,7 @@ export class PostgresStore implements InboxStore {
   async claimDue(options: ClaimOptions): Promise<ClaimBatch> {
     const consumers = [...(options.consumers ?? [HANDLERS])];
     const expired = await this.query<{ event_id: string }>(plan.ANY_EXPIRED, [consumers]);
+    let followedUp = false;
     const recovered =
       expired.rowCount === 0
         ? []
@@ -291,9 +292,25 @@ export class PostgresStore implements InboxStore {
                 status: JobStatus;
                 attempts: number;
               }>(plan.RECOVER_EXPIRED, [INTERRUPTED, consumers]);
+              // A handlers job dead at claim gives its event the follow-up jobs of its type.
+              const added = rows.flatMap((r) =>
+                r.status === 'dead' && r.consumer === HANDLERS
+                  ? (options.deadLetterJobs?.[r.type] ?? []).map((job) => ({ id: r.event_id, job }))
+                  : [],
+              );
+              followedUp = added.length > 0;
+              if (followedUp)
+                await client.query(plan.ADD_JOBS, [
+                  added.map((a) => a.id),
+                  added.map((a) => a.job.consumer),
+                  added.map((a) => a.job.maxAttempts),
+                  added.map((a) => a.job.orderKey ?? null),
+                ]);
               return rows;
             },
           );
+    // Other instances' projection runners wake for the jobs the dead letters got.
+    if (followedUp) this.notify(new Set<JobKind>(['projections']));
     const claimed = await this.query<
       ClaimedEventRow & { consumer: string; attempts: number; max_attempts: number }
     >(plan.CLAIM_DUE, [options.owner, options.leaseMs, options.limit, consumers]);

@@ -348,6 +348,13 @@ export class SqliteConnection {
         type: (this.plan.claimedEvent.get(job.event_id) as ClaimedEventRow).type,
         attempts: job.attempts,
       }));
+    for (const dead of deadLettered) {
+      const then = dead.consumer === HANDLERS ? options.deadLetterJobs?.[dead.type] : undefined;
+      if (!then?.length) continue;
+      for (const job of then)
+        this.plan.addJob.run(dead.id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
+      this.plan.summariseEvent.run({ id: dead.id, now });
+    }
     return { events, deadLettered };
   }
 
