@@ -31,7 +31,10 @@ export interface HandlerContext {
   sql(statement: string, params?: readonly unknown[]): void;
   /**
    * The projected row of this event's entity (`procureiq_orders`, …) as it stood when the attempt
-   * started; null when projections are off, the type has no table, or the entity is new.
+   * started; null when projections are off, the type has no table, or the entity is new. Also
+   * always null when the consumer cannot open a second, read-only connection to the tables: on
+   * `sqlite::memory:`, and when `createConsumer` was given a `store` object rather than a
+   * `database` URL.
    */
   readonly entity: Record<string, unknown> | null;
   /**
