@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
+import { defaults } from '../config/defaults.ts';
 import { type JobCounts, routeOverview } from '../ops/route-overview.ts';
 import { loadRoutesFile } from '../routes/config.ts';
 import { createDestination } from '../routes/destinations/index.ts';
@@ -22,6 +23,30 @@ export const routesOption = () =>
 export async function loadRoutesFlag(file: string | undefined, command: string): Promise<RoutesConfig> {
   if (!file) throw new ConfigError(`${command}: give the routes file with --routes FILE (or ROUTES=FILE)`);
   return loadRoutesFile(file);
+}
+
+/**
+ * The breaker state of each route, read from the running service's admin API (`ADMIN_TOKEN`),
+ * or why not. Waits at most 2 s: a service that does not answer leaves the column at n/a.
+ */
+async function liveBreakers(
+  adminUrl: string | undefined,
+): Promise<{ breakers?: Map<string, string>; from: string | null; why?: string }> {
+  const token = process.env.ADMIN_TOKEN;
+  if (!token) return { from: null, why: 'set ADMIN_TOKEN to read it from there' };
+  const base = adminUrl ?? `http://127.0.0.1:${process.env.ADMIN_PORT || process.env.PORT || defaults.port}`;
+  const url = `${base.replace(/\/+$/, '')}/admin/api/routes`;
+  try {
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(2000),
+    });
+    if (!res.ok) return { from: null, why: `${url} answered ${res.status}` };
+    const body = (await res.json()) as { routes?: { name: string; breaker: string }[] };
+    return { breakers: new Map((body.routes ?? []).map((r) => [r.name, r.breaker])), from: base };
+  } catch (error) {
+    return { from: null, why: `no answer from ${url}: ${toError(error).message}` };
+  }
 }
 
 /** Where a destination sends, without credentials. */
@@ -59,12 +84,18 @@ export function registerRoutes(program: Command): void {
   routes
     .command('list')
     .description(
-      'every route with its destination and job counts by status, and orphaned route jobs (breaker: see the admin API)',
+      'every route with its destination, breaker state (from the running service) and job counts by status, and orphaned route jobs',
     )
     .addOption(routesOption())
+    .addOption(
+      new Option(
+        '--admin-url <url>',
+        'the running service whose breakers to show (needs ADMIN_TOKEN); default http://127.0.0.1:ADMIN_PORT, else PORT, else 3000',
+      ).env('ADMIN_URL'),
+    )
     .option('--json', 'print JSON')
     .addOption(dbOption())
-    .action(async (opts: { routes?: string; json?: boolean; db?: string }) => {
+    .action(async (opts: { routes?: string; json?: boolean; db?: string; adminUrl?: string }) => {
       const config = await loadRoutesFlag(opts.routes, 'routes list');
       const configured = config.routes.map((r) => {
         const destination = config.destinations.get(r.to);
@@ -76,10 +107,13 @@ export function registerRoutes(program: Command): void {
         };
       });
       const overview = await withStore(opts.db, (store) => routeOverview(store, configured));
-      // The breaker lives in the running service's memory; this is another process.
-      const rows = overview.routes.map((r) => ({ ...r, breaker: 'n/a' }));
+      // The breaker lives in the running service's memory: ask it (its admin API), else say n/a.
+      const live = await liveBreakers(opts.adminUrl);
+      const rows = overview.routes.map((r) => ({ ...r, breaker: live.breakers?.get(r.name) ?? 'n/a' }));
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ routes: rows, orphaned: overview.orphaned }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ routes: rows, orphaned: overview.orphaned, breakersFrom: live.from }, null, 2)}\n`,
+        );
         return;
       }
       let out = table(
@@ -100,8 +134,9 @@ export function registerRoutes(program: Command): void {
           overview.orphaned.map((o) => [o.route, countsText(o.counts) || 'none']),
         );
       }
-      out +=
-        "\nBreaker state is kept by the running service: GET /admin/api/routes or the dashboard's Routes page.\n";
+      out += live.breakers
+        ? `\nBreaker states from the running service at ${live.from}.\n`
+        : `\nBreaker state is kept by the running service (${live.why}): GET /admin/api/routes or the dashboard's Routes page.\n`;
       process.stdout.write(out);
     });
 

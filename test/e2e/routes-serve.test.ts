@@ -60,6 +60,8 @@ const SHIP = ['  - name: ship', '    match: { types: [order.*] }', '    to: fulf
 const SHIP_DOWN = ['  - name: ship', '    match: { types: [order.*] }', '    to: down'];
 const AUDIT = ['  - name: audit', '    match: { types: ["*"] }', '    to: audit'];
 
+const ADMIN_TOKEN = 'routes-serve-admin-token-0123456789';
+
 describe('serve --routes', () => {
   const tmp = tempDir();
   const file = join(tmp.dir, 'routes.yaml');
@@ -108,7 +110,21 @@ describe('serve --routes', () => {
       POLL_INTERVAL: '100ms',
       // Retries come soon, and enough of them that the failing job outlives the test's reloads.
       RETRY_SCHEDULE: Array.from({ length: 20 }, () => '200ms').join(','),
+      ADMIN_TOKEN,
     });
+    const db = ['--db', `sqlite:${join(tmp.dir, 'inbox.db')}`];
+    /** `routes list --json`, its breakers read from this service's admin API. */
+    const listRoutes = async () => {
+      const r = await runCli(['routes', 'list', '--routes', file, '--json', ...db], {
+        env: { ADMIN_TOKEN, PORT: String(server.port) },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as {
+        routes: { name: string; breaker: string }[];
+        orphaned: { route: string; counts: Record<string, number> }[];
+        breakersFrom: string | null;
+      };
+    };
     const send = async (id: string, type: keyof typeof examplePayloads = 'order.created') =>
       assert.equal((await postSigned(server.url, { ...examplePayloads[type], id })).status, 200);
     const reloaded = (count: number) =>
@@ -142,26 +158,32 @@ describe('serve --routes', () => {
         what: 'evt_hup_3 audited',
       });
       assert.ok(!sink.at('/audit').includes('evt_hup_1'), 'events stored earlier are not re-matched');
+      // Five failures in a row pause the down destination: routes list shows it, from the service.
+      const paused = await waitFor(
+        async () => {
+          const list = await listRoutes();
+          return list.routes.find((r) => r.name === 'ship')?.breaker === 'open' ? list : undefined;
+        },
+        { what: 'routes list showing ship paused' },
+      );
+      assert.equal(paused.routes.find((r) => r.name === 'audit')?.breaker, 'closed');
+      assert.equal(paused.breakersFrom, `http://127.0.0.1:${server.port}`);
+      const offline = await runCli(['routes', 'list', '--routes', file, '--json', ...db], {
+        env: { ADMIN_TOKEN: '' },
+      });
+      assert.deepEqual(
+        (JSON.parse(offline.stdout) as { routes: { breaker: string }[] }).routes.map((r) => r.breaker),
+        ['n/a', 'n/a'],
+        'without the admin token the CLI cannot know',
+      );
 
       // ship taken out: its failing job waits, orphaned, where it is.
       writeFileSync(file, routesYaml(sink.url, down, AUDIT));
       server.child.kill('SIGHUP');
       await reloaded(2);
-      const listed = await runCli([
-        'routes',
-        'list',
-        '--routes',
-        file,
-        '--json',
-        '--db',
-        `sqlite:${join(tmp.dir, 'inbox.db')}`,
-      ]);
-      assert.equal(listed.code, 0, listed.stderr);
-      const overview = JSON.parse(listed.stdout) as {
-        orphaned: { route: string; counts: Record<string, number> }[];
-      };
+      const overview = await listRoutes();
       const orphan = overview.orphaned.find((o) => o.route === 'ship');
-      assert.ok(orphan, listed.stdout);
+      assert.ok(orphan, JSON.stringify(overview));
       assert.equal(
         (orphan.counts.retrying ?? 0) + (orphan.counts.pending ?? 0) + (orphan.counts.processing ?? 0),
         1,
