@@ -10,7 +10,7 @@ import { dbOption, withStore } from './open-cli-store.ts';
 
 /**
  * `report [--since 7d] [--environment E] [--json | --csv]`: the reporting tables summed up by
- * section. An entity counts when its latest event (`last_event_created`) is within `--since`.
+ * section (which window each figure uses: see ReportQuery).
  */
 export function registerReport(program: Command): void {
   program
@@ -19,7 +19,7 @@ export function registerReport(program: Command): void {
     .addOption(dbOption())
     .option(
       '--since <time>',
-      'entities whose latest event is since then: a duration ago (7d) or an ISO time',
+      'what happened since then (statuses: entities whose latest event is since then): a duration ago (7d) or an ISO time',
       '7d',
     )
     .option('--environment <env>', 'production or sandbox (default: both)')

@@ -86,7 +86,7 @@ export function reportText(report: Report): string {
         .join(' + ')}`,
   );
   const lines = [
-    `Report since ${report.since}${report.environment ? ` (${report.environment})` : ''}; entities whose latest event is in the window`,
+    `Report since ${report.since}${report.environment ? ` (${report.environment})` : ''}; statuses and amounts of the entities whose latest event is in the window, one-time stages by their own event`,
     '',
     'orders',
     `  by status:               ${counts(orders.byStatus)}`,

@@ -10,9 +10,11 @@ import { users } from '../projections/users.ts';
 import type { Environment } from '../store/inbox-store.ts';
 
 /**
- * What a report covers. An entity is in the report when its latest event is in the window: its
- * `last_event_created` (the envelope's `created`, unix seconds) is at or after `since`, so an order
- * created last month and delivered yesterday counts in a 7-day report.
+ * What a report covers. Statuses, amounts and rates cover the entities whose latest event is in the
+ * window: `last_event_created` (the envelope's `created`, unix seconds) at or after `since`, so an
+ * order created last month and delivered yesterday counts in a 7-day report. Counts of things that
+ * happen once (registrations, tier changes, tickets opened and resolved, ratings, campaigns started
+ * and exhausted) and the resolution median go by that stage's own event.
  */
 export interface ReportQuery {
   /** Epoch milliseconds. */
@@ -230,11 +232,20 @@ export async function buildReport(
   const { dialect, read } = reader;
   const f = windowFilter(dialect, query);
   const rows = (sql: string) => read(sql, f.params);
-  const count = async (table: string, condition: string) =>
-    num((await rows(SQL.countWhere(table, f, condition)))[0]?.n);
-  const countBy = async (table: string, column: string, condition: string) => {
+  // A stage's own window: its event's created in it (the same parameters as `f`). Counts of things
+  // that happened (registrations, tickets opened, ratings) use it, so a user registered months ago
+  // who changed tier this week is a tier change, not a registration.
+  const at = (stage: string): Filter => windowFilter(dialect, query, { time: `${stage}_event_created` });
+  const countAt = async (table: string, stage: string, condition = 'TRUE') =>
+    num(
+      (await rows(SQL.countWhere(table, at(stage), `${stage}_event_id IS NOT NULL AND ${condition}`)))[0]?.n,
+    );
+  const countByAt = async (table: string, stage: string, column: string, condition: string) => {
     const out: Record<string, number> = {};
-    for (const r of await rows(SQL.countBy(table, f, column, condition))) out[String(r.k)] = num(r.n);
+    for (const r of await rows(
+      SQL.countBy(table, at(stage), column, `${stage}_event_id IS NOT NULL AND ${condition}`),
+    ))
+      out[String(r.k)] = num(r.n);
     return out;
   };
   const byStatus = async (entity: EntitySpec) => {
@@ -256,8 +267,11 @@ export async function buildReport(
     const m = median(values.map(Number));
     return m === null ? null : Math.round(m * 1000) / 1000;
   };
-  const durationMedian = (table: string, from: string, to: string) =>
-    medianOf(SQL.durationMedian.sqlite(table, f, from, to), SQL.durationMedian.postgres(table, f, from, to));
+  const durationMedian = (table: string, from: string, to: string, window = f) =>
+    medianOf(
+      SQL.durationMedian.sqlite(table, window, from, to),
+      SQL.durationMedian.postgres(table, window, from, to),
+    );
   const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
   const orderStatus = await byStatus(orders);
@@ -291,13 +305,13 @@ export async function buildReport(
     await read(SQL.productRejectionReasons(dialect, f, afterF), [...f.params, ...afterF.params])
   ).map((r) => ({ reason: String(r.reason), count: num(r.n) }));
 
-  const tierChangesByTier = (await rows(SQL.tierChanges(dialect, f))).map((r) => ({
+  const tierChangesByTier = (await rows(SQL.tierChanges(dialect, at('tier_changed')))).map((r) => ({
     from: String(r.old_tier ?? ''),
     to: String(r.new_tier ?? ''),
     count: num(r.n),
   }));
 
-  const csat = (await rows(SQL.csat(f)))[0] ?? {};
+  const csat = (await rows(SQL.csat(at('csat'))))[0] ?? {};
   const csatCount = num(csat.n);
 
   const searchStatus = await byStatus(searches);
@@ -329,27 +343,28 @@ export async function buildReport(
       topRejectionReasons: productRejectionReasons,
     },
     users: {
-      registrations: await count(users.table, 'registered_event_id IS NOT NULL'),
-      registrationsByRole: await countBy(
-        users.table,
-        'role',
-        'registered_event_id IS NOT NULL AND role IS NOT NULL',
-      ),
-      tierChanges: await count(users.table, 'tier_changed_event_id IS NOT NULL'),
+      registrations: await countAt(users.table, 'registered'),
+      registrationsByRole: await countByAt(users.table, 'registered', 'role', 'role IS NOT NULL'),
+      tierChanges: await countAt(users.table, 'tier_changed'),
       tierChangesByTier,
     },
     support: {
-      opened: await count(supportTickets.table, 'created_event_id IS NOT NULL'),
-      resolved: await count(supportTickets.table, 'resolved_event_id IS NOT NULL'),
+      opened: await countAt(supportTickets.table, 'created'),
+      resolved: await countAt(supportTickets.table, 'resolved'),
       byStatus: await byStatus(supportTickets),
-      medianResolutionMs: await durationMedian(supportTickets.table, 'created', 'resolved'),
+      medianResolutionMs: await durationMedian(supportTickets.table, 'created', 'resolved', at('resolved')),
       csatAverage: csatCount === 0 ? null : Math.round(Number(csat.average) * 1000) / 1000,
       csatCount,
-      csatDistribution: await countBy(supportTickets.table, 'csat_rating', 'csat_rating IS NOT NULL'),
+      csatDistribution: await countByAt(
+        supportTickets.table,
+        'csat',
+        'csat_rating',
+        'csat_rating IS NOT NULL',
+      ),
     },
     ads: {
-      started: await count(adCampaigns.table, 'started_event_id IS NOT NULL'),
-      exhausted: await count(adCampaigns.table, 'budget_exhausted_event_id IS NOT NULL'),
+      started: await countAt(adCampaigns.table, 'started'),
+      exhausted: await countAt(adCampaigns.table, 'budget_exhausted'),
       byStatus: await byStatus(adCampaigns),
     },
     searches: {

@@ -258,7 +258,7 @@ function render(r) {
     color: PALETTE[4],
   });
   $('#reports-note').textContent =
-    `Entities whose latest event is since ${new Date(r.since).toLocaleString()}${r.environment ? `, ${r.environment} only` : ''}.`;
+    `Since ${new Date(r.since).toLocaleString()}${r.environment ? `, ${r.environment} only` : ''}: statuses and amounts of the entities whose latest event is in the window; registrations, tier changes, tickets, ratings and campaigns by their own event.`;
   view.dataset.loaded = 'true';
 }
 
