@@ -649,8 +649,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         throw new ConfigError(
           'reloadRoutes: this consumer was created without routes, so nothing here would deliver them; create it with `routes` (an empty { destinations: {}, routes: [] } will do)',
         );
-      routesConfig = next;
+      // The dispatcher first: if its new lanes cannot open, the receiver keeps matching the old routes.
       await routeDispatcher?.reload(next);
+      routesConfig = next;
     },
     routeStates: () => routeDispatcher?.states() ?? [],
     middleware: (o = {}) => expressMiddleware(receiverFor(o.environment)),

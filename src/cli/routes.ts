@@ -40,6 +40,8 @@ async function liveBreakers(
     const res = await fetch(url, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(2000),
+      // The token goes to this address only, never on to wherever it redirects.
+      redirect: 'error',
     });
     if (!res.ok) return { from: null, why: `${url} answered ${res.status}` };
     const body = (await res.json()) as { routes?: { name: string; breaker: string }[] };

@@ -375,9 +375,17 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             }
             return report(job, 'dead', seconds);
           }
-          // A 429 or 503 with Retry-After says when to come back, sooner or later than the schedule.
+          // A 429 or 503 with Retry-After says when to come back, sooner or later than the schedule:
+          // no sooner than a second (a `0`, or a date gone by, would spend every attempt at once) and
+          // no later than an hour or the schedule's longest delay.
           const retryAfterMs = outcome && !outcome.ok ? outcome.retryAfterMs : undefined;
-          const delay = retryAfterMs ?? retryDelay(schedule, job.attempt, random);
+          const delay =
+            retryAfterMs === undefined
+              ? retryDelay(schedule, job.attempt, random)
+              : Math.min(
+                  Math.max(retryAfterMs, MIN_RETRY_AFTER_MS),
+                  Math.max(MAX_RETRY_AFTER_MS, ...schedule),
+                );
           const runAt = finishedAt + delay;
           if (await record(() => store.scheduleRetry(job, result, runAt))) timer.dueAt(runAt);
           logger.warn(
@@ -457,9 +465,16 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     return lane;
   }
 
+  /** Start, reloads and stop take turns on this chain: none sees another's lanes half-open. */
   let reloading: Promise<void> = Promise.resolve();
 
   async function swap(routes: RoutesConfig): Promise<void> {
+    // Not started yet: start() opens these. Stopping or stopped: nothing may open again.
+    if (state === 'created') {
+      config = routes;
+      return;
+    }
+    if (state !== 'active') return;
     const next = await openLanes(routes);
     const old = lanes;
     lanes = new Map();
@@ -486,17 +501,21 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     start() {
       if (state !== 'created') return Promise.resolve();
       state = 'active';
-      const opened = (async () => {
+      const opened = reloading.then(async () => {
         destinations = openDestinations(config);
         lanes = await openLanes(config);
         for (const lane of lanes.values()) lane.kick();
-      })();
-      opened.catch((error: unknown) => logger.error({ err: toError(error) }, 'routes could not start'));
+      });
+      reloading = opened.catch((error: unknown) =>
+        logger.error({ err: toError(error) }, 'routes could not start'),
+      );
       return opened;
     },
     async stop(graceMs = 10_000) {
       if (state === 'stopped' || state === 'stopping') return;
       state = 'stopping';
+      // A start or reload under way finishes first, so its lanes and clients are the ones stopped.
+      await reloading;
       const stopping = Promise.all([...lanes.values()].map((lane) => lane.stop()));
       await Promise.race([stopping, new Promise((r) => setTimeout(r, graceMs).unref())]);
       // A send still unanswered keeps its lease, which expires and is retried (at least once).
@@ -527,6 +546,10 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     },
   };
 }
+
+/** Bounds on a destination's `Retry-After`. */
+const MIN_RETRY_AFTER_MS = 1000;
+const MAX_RETRY_AFTER_MS = 3_600_000;
 
 /** A lease outlives the slowest send: the destination's timeout plus a minute. */
 function leaseFor(config: RoutesConfig, route: RouteConfig): number {

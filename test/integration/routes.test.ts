@@ -155,7 +155,8 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
 
     it('retries when Retry-After says, else by schedule; a dead route never holds back a route that succeeded', async () => {
       sink.answers.set('/flaky', (n) =>
-        n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 },
+        // Retry-After: 0 is taken as the floor of one second (not as "spend every attempt now").
+        n === 1 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 200 },
       );
       sink.answers.set('/down', () => ({ status: 500 }));
       const id = `pay_${engine}`;
@@ -187,7 +188,7 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
       const flakyAttempts = dead.attemptHistory.filter((a) => a.consumer === 'route:flaky');
       assert.ok(
         (flakyAttempts[1]?.startedAt ?? 0) - (flakyAttempts[0]?.finishedAt ?? 0) >= 950,
-        'the second try waited for Retry-After: 1',
+        "the second try waited a second (Retry-After: 0, floored), not the route's 1 h schedule",
       );
     });
 
