@@ -140,9 +140,11 @@ export function createMetrics(store: InboxStore): Metrics {
     labelNames: ['route'],
     registers: [registry],
     async collect() {
+      // Counted first, then reset and filled in one turn: two scrapes at once never add up.
+      const rows = await store.countJobs({ unfinished: true });
       this.reset();
       for (const { name } of routeStates()) this.set({ route: name }, 0);
-      for (const row of await store.countJobs({ unfinished: true })) {
+      for (const row of rows) {
         const route = routeNameOf(row.consumer);
         if (route === undefined) continue;
         this.inc({ route }, Number(row.count));

@@ -120,6 +120,12 @@ describe('route breaker on a consumer', () => {
       const text = await consumer.metrics.registry.metrics();
       // The three failed jobs wait to be retried; nothing here saturates ingest.
       assert.match(text, /^procureiq_webhooks_route_queue_depth\{route="orders"\} 3$/m);
+      // Two scrapes at once each see 3, not the sum.
+      for (const scrape of await Promise.all([
+        consumer.metrics.registry.metrics(),
+        consumer.metrics.registry.metrics(),
+      ]))
+        assert.match(scrape, /^procureiq_webhooks_route_queue_depth\{route="orders"\} 3$/m);
       assert.match(text, /^procureiq_webhooks_routes_yielding 0$/m);
       // Each failed send counts once (the breaker opens before the third's retry is written, so
       // wait for it), whatever the number of scrapes.
