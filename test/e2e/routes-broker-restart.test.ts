@@ -3,13 +3,10 @@
 // the outage were retried.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect as amqpConnect } from 'amqplib';
-import Database from 'better-sqlite3';
-import { examplePayloads } from '../../src/events/examples.ts';
-import { type CliProcess, postSigned, startServer, stopProcess, tempDir, waitFor } from '../helpers/index.ts';
+import { type CliProcess, stopProcess, tempDir, waitFor } from '../helpers/index.ts';
+import { startRoutedLoad } from './routed-load.ts';
 
 const RABBIT_URL = process.env.TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const QUEUE = `piq_e2e_restart_${process.pid}_${Date.now().toString(36)}`;
@@ -48,47 +45,27 @@ describe('RabbitMQ restarted while routing a load', () => {
   });
 
   it('loses nothing, and retries the jobs that failed during the outage', async () => {
-    const routesFile = join(tmp.dir, 'routes.json');
-    writeFileSync(
-      routesFile,
-      JSON.stringify({
-        destinations: { rabbit: { type: 'rabbitmq', url: RABBIT_URL, queue: QUEUE } },
-        routes: [{ name: 'rabbit', match: { types: ['*'] }, to: 'rabbit' }],
-      }),
-    );
+    const ids = Array.from({ length: EVENTS }, (_, i) => `evt_restart_${process.pid}_${i}`);
     // Enough 500 ms retries to outlast the restart; the breaker stays out of the way (its 30 s pause
     // is covered by the dispatcher tests), so the outage is bridged by the retry schedule alone.
-    const started = await startServer(tmp.dir, {
-      ROUTES: routesFile,
-      RETRY_SCHEDULE: Array(60).fill('500ms').join(','),
-      BREAKER_THRESHOLD: '1000',
-      LOG_LEVEL: 'warn',
+    const routed = await startRoutedLoad({
+      dir: tmp.dir,
+      route: 'rabbit',
+      destinationName: 'rabbit',
+      destination: { type: 'rabbitmq', url: RABBIT_URL, queue: QUEUE },
+      retryMs: 500,
+      ids,
+      senders: SENDERS,
     });
-    server = started;
-    const db = new Database(join(tmp.dir, 'inbox.db'), { readonly: true });
-    const count = (sql: string) => db.prepare(sql).pluck().get() as number;
-    const processed = () =>
-      count("SELECT COUNT(*) FROM jobs WHERE consumer = 'route:rabbit' AND status = 'processed'");
-    const failedAttempts = () =>
-      count("SELECT COUNT(*) FROM attempts WHERE consumer = 'route:rabbit' AND outcome = 'failed'");
-
-    const ids = Array.from({ length: EVENTS }, (_, i) => `evt_restart_${process.pid}_${i}`);
-    let next = 0;
-    const statuses: number[] = [];
-    const load = Promise.all(
-      Array.from({ length: SENDERS }, async () => {
-        for (;;) {
-          const id = ids[next++];
-          if (id === undefined) return;
-          statuses.push((await postSigned(started.url, { ...examplePayloads['order.created'], id })).status);
-        }
-      }),
-    );
+    server = routed.server;
     try {
-      await waitFor(() => processed() >= 200 || undefined, { what: '200 events routed', timeoutMs: 60_000 });
+      await waitFor(() => routed.processed() >= 200 || undefined, {
+        what: '200 events routed',
+        timeoutMs: 60_000,
+      });
       rabbitmqctl('stop_app');
       try {
-        await waitFor(() => failedAttempts() >= 5 || undefined, {
+        await waitFor(() => routed.failedAttempts() >= 5 || undefined, {
           what: 'sends failing while the broker is down',
           timeoutMs: 30_000,
         });
@@ -96,24 +73,12 @@ describe('RabbitMQ restarted while routing a load', () => {
         rabbitmqctl('start_app');
         rabbitmqctl('await_startup');
       }
-      await load;
-      assert.equal(statuses.filter((s) => s === 200).length, EVENTS, 'the receiver took every event');
-      await waitFor(() => processed() === EVENTS || undefined, {
-        what: 'every route job processed',
-        timeoutMs: 120_000,
-        intervalMs: 200,
-      });
-      const retried = count(
-        "SELECT COUNT(*) FROM jobs WHERE consumer = 'route:rabbit' AND status = 'processed' AND attempts > 1",
-      );
-      const failedJobs = count(
-        "SELECT COUNT(DISTINCT event_id) FROM attempts WHERE consumer = 'route:rabbit' AND outcome = 'failed'",
-      );
+      const { failedJobs, retried } = await routed.settled();
       assert.ok(failedJobs > 0, 'some sends failed during the outage');
       assert.equal(retried, failedJobs, 'every job that failed was retried to delivery');
       process.stdout.write(`${failedJobs} jobs failed during the outage and were retried\n`);
     } finally {
-      db.close();
+      routed.close();
     }
 
     const amqp = await amqpConnect(RABBIT_URL);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { examplePayloads } from '../../src/events/examples.ts';
 import type { HttpResponse } from '../../src/receiver/http-errors.ts';
 import type { Receiver } from '../../src/receiver/receiver.ts';
 import { sign } from '../../src/signature/sign.ts';
@@ -49,6 +50,25 @@ export async function postSigned(
     body: text,
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/**
+ * A load: a signed `order.created` for each id, posted by `senders` at a time, each sender taking
+ * the next id as it is answered. Resolves with every answer's status.
+ */
+export async function postOrders(url: string, ids: readonly string[], senders: number): Promise<number[]> {
+  let next = 0;
+  const statuses: number[] = [];
+  await Promise.all(
+    Array.from({ length: senders }, async () => {
+      for (;;) {
+        const id = ids[next++];
+        if (id === undefined) return;
+        statuses.push((await postSigned(url, { ...examplePayloads['order.created'], id })).status);
+      }
+    }),
+  );
+  return statuses;
 }
 
 export async function waitFor<T>(

@@ -299,13 +299,7 @@ export class PostgresStore implements InboxStore {
                   : [],
               );
               followedUp = added.length > 0;
-              if (followedUp)
-                await client.query(plan.ADD_JOBS, [
-                  added.map((a) => a.id),
-                  added.map((a) => a.job.consumer),
-                  added.map((a) => a.job.maxAttempts),
-                  added.map((a) => a.job.orderKey ?? null),
-                ]);
+              await addJobs(client, added);
               return rows;
             },
           );
@@ -409,13 +403,7 @@ export class PostgresStore implements InboxStore {
           ? (f.then ?? []).map((job) => ({ id: f.lease.id, job }))
           : [],
       );
-      if (added.length > 0)
-        await client.query(plan.ADD_JOBS, [
-          added.map((a) => a.id),
-          added.map((a) => a.job.consumer),
-          added.map((a) => a.job.maxAttempts),
-          added.map((a) => a.job.orderKey ?? null),
-        ]);
+      await addJobs(client, added);
       return held;
     });
     const done = batch.map((f) => held.has(jobKey(f.lease.id, f.lease.consumer)));
@@ -754,6 +742,17 @@ export class PostgresStore implements InboxStore {
 }
 
 const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['handlers', 'routes', 'projections']);
+
+/** Gives events jobs they do not have yet (pending, due now), in the caller's transaction. */
+async function addJobs(client: pg.ClientBase, added: readonly { id: string; job: NewJob }[]): Promise<void> {
+  if (added.length === 0) return;
+  await client.query(plan.ADD_JOBS, [
+    added.map((a) => a.id),
+    added.map((a) => a.job.consumer),
+    added.map((a) => a.job.maxAttempts),
+    added.map((a) => a.job.orderKey ?? null),
+  ]);
+}
 
 function jobKind(consumer: string): JobKind {
   return consumer === HANDLERS ? 'handlers' : consumer === PROJECTIONS ? 'projections' : 'routes';
