@@ -346,14 +346,22 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           // Once the breaker is open (this batch's earlier failures opened it, or another lane's),
           // the rest of the batch is the pause's: each job waits without spending an attempt.
           if ('message' in p && slot.breaker.state === 'open') {
+            // Due again when the breaker probes, not at once: other instances, whose breakers have
+            // not seen these failures, would otherwise take the jobs and send them straight back.
+            const probeAt = slot.breaker.nextProbeAt() ?? undefined;
             await record(() =>
-              store.release(job, {
-                startedAt,
-                finishedAt,
-                outcome: 'aborted',
-                errorMessage: `destination paused by its circuit breaker: ${error}`,
-              }),
+              store.release(
+                job,
+                {
+                  startedAt,
+                  finishedAt,
+                  outcome: 'aborted',
+                  errorMessage: `destination paused by its circuit breaker: ${error}`,
+                },
+                probeAt,
+              ),
             );
+            if (probeAt !== undefined) timer.dueAt(probeAt);
             return report(job, 'failed', seconds);
           }
           // A transform's error is the route's, not the destination's: it does not trip the breaker.

@@ -427,10 +427,11 @@ export interface InboxStore {
   deadLetter(lease: Lease, result: AttemptResult, then?: readonly NewJob[]): Promise<boolean>;
 
   /**
-   * Gives a lease back without spending an attempt (shutdown): the attempt is recorded as
-   * `aborted` and the job is due again at once.
+   * Gives a lease back without spending an attempt (shutdown, or a destination paused by its
+   * breaker): the attempt is recorded as `aborted` and the job is due again at `runAt` (epoch ms),
+   * at once when omitted.
    */
-  release(lease: Lease, result: AttemptResult): Promise<boolean>;
+  release(lease: Lease, result: AttemptResult, runAt?: number): Promise<boolean>;
 
   /**
    * Expires every lease held by owners matching `ownerPrefix` (all when omitted), so the next

@@ -315,6 +315,17 @@ export function storeConformance(
       const again = await claimOne(id);
       assert.equal(again.attempt, 2);
       await store.complete(again, ok());
+
+      // Given back until a time (a paused destination's probe): not claimable before it.
+      const later = uid('evt');
+      await store.insertIfAbsent(newEvent(later));
+      const held = await claimOne(later);
+      const at = Date.now() + 60_000;
+      assert.equal(await store.release(held, { ...ok(), outcome: 'aborted' }, at), true);
+      const waiting = (await store.get(later))?.jobs[0];
+      assert.equal(waiting?.status, 'retrying');
+      assert.equal(waiting?.nextAttemptAt, at);
+      assert.deepEqual((await store.claimDue({ owner: 'w', limit: 10, leaseMs: 60_000 })).events, []);
     });
 
     it('replays finished events as new attempts, never new events', async () => {

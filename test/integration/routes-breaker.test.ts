@@ -240,7 +240,13 @@ describe('route breaker on the dispatcher', () => {
         const detail = await store.get(id);
         const job = detail?.jobs.find((j) => j.consumer === 'route:orders');
         const attempt = detail?.attemptHistory.find((a) => a.consumer === 'route:orders');
-        return { outcome: attempt?.outcome, error: attempt?.errorMessage, maxAttempts: job?.maxAttempts };
+        return {
+          id,
+          outcome: attempt?.outcome,
+          error: attempt?.errorMessage,
+          maxAttempts: job?.maxAttempts,
+          nextAttemptAt: job?.nextAttemptAt ?? 0,
+        };
       }),
     );
     assert.equal(outcomes.filter((o) => o.outcome === 'failed').length, 3);
@@ -249,24 +255,32 @@ describe('route breaker on the dispatcher', () => {
     for (const o of paused)
       assert.match(o.error ?? '', /^destination paused by its circuit breaker: HTTP 500/);
     const budget = outcomes.find((o) => o.outcome === 'failed')?.maxAttempts ?? 0;
-    for (const o of paused) assert.equal(o.maxAttempts, budget + 1, 'a paused job keeps its whole budget');
+    for (const o of paused) {
+      assert.equal(o.maxAttempts, budget + 1, 'a paused job keeps its whole budget');
+      // Due when the breaker probes, not at once (another instance would take it straight back).
+      assert.ok(
+        o.nextAttemptAt >= opened.at + PAUSE_MS - 50,
+        `${o.id} due ${o.nextAttemptAt - opened.at} ms in`,
+      );
+    }
+    const retryingSoon = outcomes.filter((o) => o.outcome === 'failed').map((o) => o.id);
     const failedRequests = sink.requests.length;
     // The sink recovers during the pause, and more events arrive.
     sink.state.failing = false;
     const later = Array.from({ length: 3 }, (_, i) => `evt_brk_later_${i}`);
     for (const id of later) await storeEvent(store, id);
     dispatcher?.wake();
-    // Wait until every first job is due (its retry time has passed) while the breaker is still open:
-    // they are claimable, yet nothing is claimed.
+    // Wait until the three failed jobs are due (their retry time has passed) while the breaker is
+    // still open: they are claimable, yet nothing is claimed.
     await waitFor(
       async () => {
-        for (const id of first) {
+        for (const id of retryingSoon) {
           const job = await jobOf(id);
           if ((job?.nextAttemptAt ?? Number.POSITIVE_INFINITY) > Date.now() - 300) return false;
         }
         return true;
       },
-      { what: 'the first jobs due again' },
+      { what: 'the failed jobs due again' },
     );
     assert.ok(!changes.some((c) => c.to === 'half-open'), 'still paused');
     for (const id of first)

@@ -505,9 +505,9 @@ export class PostgresStore implements InboxStore {
     return this.finish(lease, result, 'dead', null, 0, then);
   }
 
-  /** Gives a lease back without spending an attempt: due again now, one more attempt allowed. */
-  release(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.finish(lease, result, 'retrying', 'now', 1);
+  /** Gives a lease back without spending an attempt: due again at `runAt` (else now), one more attempt allowed. */
+  release(lease: Lease, result: AttemptResult, runAt?: number): Promise<boolean> {
+    return this.finish(lease, result, 'retrying', runAt ?? 'now', 1);
   }
 
   async expireLeases(ownerPrefix?: string): Promise<number> {

@@ -394,8 +394,12 @@ export class SqliteConnection {
     return this.finishAndAdd(lease, result, change, jobs);
   }
 
-  release(lease: Lease, result: AttemptResult): boolean {
-    return this.finish(lease, result, { status: 'retrying', runAt: result.finishedAt, extraAttempts: 1 });
+  release(lease: Lease, result: AttemptResult, runAt?: number): boolean {
+    return this.finish(lease, result, {
+      status: 'retrying',
+      runAt: runAt ?? result.finishedAt,
+      extraAttempts: 1,
+    });
   }
 
   expireLeases(ownerPrefix?: string): number {

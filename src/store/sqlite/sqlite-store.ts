@@ -304,8 +304,8 @@ export class SqliteStore implements InboxStore {
   deadLetter(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): Promise<boolean> {
     return this.call('deadLetter', [lease, result, then]);
   }
-  release(lease: Lease, result: AttemptResult): Promise<boolean> {
-    return this.call('release', [lease, result]);
+  release(lease: Lease, result: AttemptResult, runAt?: number): Promise<boolean> {
+    return this.call('release', runAt === undefined ? [lease, result] : [lease, result, runAt]);
   }
   expireLeases(ownerPrefix?: string): Promise<number> {
     return this.call('expireLeases', ownerPrefix === undefined ? [] : [ownerPrefix]);
