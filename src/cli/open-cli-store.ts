@@ -18,10 +18,13 @@ export const retryScheduleOption = () =>
     'a replay gets 1 + one attempt per delay (default 30s,2m,10m)',
   ).env('RETRY_SCHEDULE');
 
+/** `--retry-schedule` / `RETRY_SCHEDULE` (the default when unset), in milliseconds. */
+export function retryScheduleMs(schedule: string | undefined): number[] {
+  return parseDurationList(schedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)');
+}
+
 export function replayBudget(schedule: string | undefined): number {
-  return (
-    1 + parseDurationList(schedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)').length
-  );
+  return 1 + retryScheduleMs(schedule).length;
 }
 
 /** Opens the inbox for a short command, runs `fn`, and closes it. */

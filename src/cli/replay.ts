@@ -1,7 +1,5 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { defaults } from '../config/defaults.ts';
-import { parseDurationList } from '../config/duration.ts';
 import { parseFilter } from '../ops/filters.ts';
 import { parseJobStatus, routeReplayTargets } from '../ops/route-overview.ts';
 import { loadRoutesFile } from '../routes/config.ts';
@@ -9,7 +7,7 @@ import { routeConsumer, routeMaxAttempts } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter, ReplayOutcome } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { replayIds } from './events.ts';
-import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
+import { dbOption, replayBudget, retryScheduleMs, retryScheduleOption, withStore } from './open-cli-store.ts';
 import { routesOption } from './routes.ts';
 
 export interface FilterFlags {
@@ -127,11 +125,7 @@ export function registerReplay(program: Command): void {
 async function budgetFor(opts: { route?: string; routes?: string; retrySchedule?: string }): Promise<number> {
   if (opts.route !== undefined && opts.routes) {
     const route = (await loadRoutesFile(opts.routes)).routes.find((r) => r.name === opts.route);
-    if (route)
-      return routeMaxAttempts(
-        route,
-        parseDurationList(opts.retrySchedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)'),
-      );
+    if (route) return routeMaxAttempts(route, retryScheduleMs(opts.retrySchedule));
   }
   return replayBudget(opts.retrySchedule);
 }

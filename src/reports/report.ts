@@ -289,18 +289,12 @@ export async function buildReport(
 
   const productStatus = await byStatus(products);
   const approved = num(productStatus.approved);
-  // Unlinked rejections, by their own time and environment.
-  const unlinkedOnly = windowFilter(dialect, query, {
-    time: 'r.rejected_event_created',
-    environment: 'r.environment',
-  });
+  // Unlinked rejections, by their own time and environment: alone, and after `f`'s parameters.
+  const rejectedIn = { time: 'r.rejected_event_created', environment: 'r.environment' };
+  const unlinkedOnly = windowFilter(dialect, query, rejectedIn);
   const unlinked = num((await read(SQL.unlinkedRejections(unlinkedOnly), unlinkedOnly.params))[0]?.n);
   productStatus.rejected = num(productStatus.rejected) + unlinked;
-  const afterF = windowFilter(dialect, query, {
-    time: 'r.rejected_event_created',
-    environment: 'r.environment',
-    from: f.params.length + 1,
-  });
+  const afterF = windowFilter(dialect, query, { ...rejectedIn, from: f.params.length + 1 });
   const productRejectionReasons = (
     await read(SQL.productRejectionReasons(dialect, f, afterF), [...f.params, ...afterF.params])
   ).map((r) => ({ reason: String(r.reason), count: num(r.n) }));

@@ -159,7 +159,8 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const leasesHeld = () => running.size + waiting.length + reservedLeases;
 
-  // The follow-up jobs of every known type, for claims that dead-letter an interrupted last attempt.
+  // The follow-up jobs of every known type, worked out once: for the outcomes the recorder writes,
+  // and for claims that dead-letter an interrupted last attempt.
   const deadLetterJobs = options.followUpJobs
     ? Object.fromEntries(
         eventTypes
@@ -175,7 +176,7 @@ export function createWorker(options: WorkerOptions): Worker {
     random: options.random ?? Math.random,
     onAttempt: options.onAttempt,
     onDeadLetter: options.onDeadLetter,
-    followUpJobs: options.followUpJobs,
+    followUpJobs: deadLetterJobs && ((type) => deadLetterJobs[type] ?? []),
     onFollowUp: options.onFollowUp,
     onRetryScheduled: (runAt) => wakeTimer.dueAt(runAt),
     write: (write) => finishingWrites.run(write),

@@ -122,10 +122,7 @@ export class SqliteConnection {
     );
     this.finishAndAdd = this.db.transaction((lease, result, change, jobs) => {
       if (!this.finish(lease, result, change)) return false;
-      const now = result.finishedAt;
-      for (const job of jobs)
-        this.plan.addJob.run(lease.id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
-      this.plan.summariseEvent.run({ id: lease.id, now });
+      this.addJobs(lease.id, jobs, result.finishedAt);
       return true;
     });
   }
@@ -350,10 +347,7 @@ export class SqliteConnection {
       }));
     for (const dead of deadLettered) {
       const then = dead.consumer === HANDLERS ? options.deadLetterJobs?.[dead.type] : undefined;
-      if (!then?.length) continue;
-      for (const job of then)
-        this.plan.addJob.run(dead.id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
-      this.plan.summariseEvent.run({ id: dead.id, now });
+      if (then?.length) this.addJobs(dead.id, then, now);
     }
     return { events, deadLettered };
   }
@@ -381,6 +375,13 @@ export class SqliteConnection {
 
   deadLetter(lease: Lease, result: AttemptResult, then: readonly NewJob[] = []): boolean {
     return this.finishThenAdd(lease, result, { status: 'dead', runAt: null, extraAttempts: 0 }, then);
+  }
+
+  /** Gives an event the jobs it has none of yet (pending, due now), then sums its jobs up again. */
+  private addJobs(id: string, jobs: readonly NewJob[], now: number): void {
+    for (const job of jobs)
+      this.plan.addJob.run(id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
+    this.plan.summariseEvent.run({ id, now });
   }
 
   /** A fenced finish that also gives the event `jobs` (if absent), atomically. */
