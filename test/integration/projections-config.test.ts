@@ -2,13 +2,11 @@
 // tables it names, `none` none of them, and the email mode decides what procureiq_users.email holds.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
-import { silentLogger } from '../../src/logging/logger.ts';
 import { openEntityReader } from '../../src/projections/read-entity.ts';
-import { handleSigned, SECRET, tempDir, waitFor } from '../helpers/index.ts';
+import { handleSigned, waitFor } from '../helpers/index.ts';
+import { openSqliteConsumer } from '../helpers/sqlite-consumer.ts';
 
 function body(id: string, type: keyof typeof examplePayloads, data: Record<string, unknown> = {}): Buffer {
   const example = examplePayloads[type];
@@ -20,14 +18,7 @@ async function project(
   settings: { projections?: string; projectionEmails?: 'keep' | 'hash' | 'drop' },
   events: Buffer[],
 ): Promise<Record<string, Record<string, unknown>[]>> {
-  const tmp = tempDir();
-  const path = join(tmp.dir, 'inbox.db');
-  const consumer = createConsumer({
-    secret: SECRET,
-    database: `sqlite:${path}`,
-    logger: silentLogger(),
-    ...settings,
-  });
+  const { consumer, path, dispose } = openSqliteConsumer(settings);
   let reader: ReturnType<typeof openEntityReader> | undefined;
   try {
     await consumer.start();
@@ -51,8 +42,7 @@ async function project(
     return tables;
   } finally {
     await reader?.close();
-    await consumer.close();
-    tmp.cleanup();
+    await dispose();
   }
 }
 

@@ -7,38 +7,19 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { type ConsumerOptions, createConsumer } from '../../src/consumer.ts';
+import { createConsumer } from '../../src/consumer.ts';
 import { examplePayloads } from '../../src/events/examples.ts';
 import { silentLogger } from '../../src/logging/logger.ts';
 import type { InboxStore, LeaseRequest, NewEvent } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { capturingLogger } from '../helpers/capture-log.ts';
 import { freePort, postSigned, SECRET, signedRequest, tempDir } from '../helpers/index.ts';
-
-/** A consumer on a SQLite file of its own; `dispose` closes it and removes the file. */
-function openConsumer(options: Omit<ConsumerOptions, 'secret' | 'database'>) {
-  const tmp = tempDir();
-  const path = join(tmp.dir, 'inbox.db');
-  const consumer = createConsumer({
-    secret: SECRET,
-    database: `sqlite:${path}`,
-    logger: silentLogger(),
-    ...options,
-  });
-  return {
-    consumer,
-    path,
-    dispose: async () => {
-      await consumer.close();
-      tmp.cleanup();
-    },
-  };
-}
+import { openSqliteConsumer } from '../helpers/sqlite-consumer.ts';
 
 describe('warm-up before listening', () => {
   it('accepts every warm-up delivery, stores and counts none, then serves real ones', async () => {
     const log = capturingLogger();
-    const { consumer, path, dispose } = openConsumer({
+    const { consumer, path, dispose } = openSqliteConsumer({
       logger: log.logger,
       metricsPublic: true,
       warmUp: 300,
@@ -125,7 +106,7 @@ describe('warm-up before listening', () => {
 
   it('a real delivery that arrives during the warm-up (through the fetch handler) is stored and counted', async () => {
     const counted: string[] = [];
-    const { consumer, dispose } = openConsumer({
+    const { consumer, dispose } = openSqliteConsumer({
       warmUp: 3000,
       onDelivery: (d) => {
         if (d.eventId) counted.push(d.eventId);
@@ -163,7 +144,7 @@ describe('warm-up before listening', () => {
   });
 
   it('close() during the warm-up: listen() rejects and no port is taken', async () => {
-    const { consumer, dispose } = openConsumer({ warmUp: 3000 });
+    const { consumer, dispose } = openSqliteConsumer({ warmUp: 3000 });
     const port = await freePort();
     const listening = consumer.listen({ port, host: '127.0.0.1' });
     // listen() has turned the warm-up on once start() resolves (see the test above).
