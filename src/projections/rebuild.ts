@@ -75,7 +75,6 @@ export async function rebuildProjections(
   const key = `${entities.map((e) => e.name).join(',')};emails=${options.config.emails}`;
   const p = (i: number) => (session.dialect === 'sqlite' ? '?' : `$${i}`);
   const typeList = types.map((_, i) => p(i + 2)).join(', ');
-  const seq = session.dialect === 'sqlite' ? 'rowid' : 'seq';
   const eligible = `type IN (${typeList}) AND status <> 'invalid' AND raw_body IS NOT NULL`;
 
   const state = (
@@ -99,7 +98,7 @@ export async function rebuildProjections(
     Number(
       (
         await session.query<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM events WHERE ${seq} <= ${p(1)} AND ${eligible}`,
+          `SELECT COUNT(*) AS n FROM events WHERE seq <= ${p(1)} AND ${eligible}`,
           [upTo, ...types],
         )
       )[0]?.n ?? 0,
@@ -108,8 +107,9 @@ export async function rebuildProjections(
   let done = lastSeq > 0 ? await count(lastSeq) : 0;
   options.onProgress?.({ done, total });
 
-  const select = `SELECT ${seq} AS seq, id, type, environment, received_at, raw_body FROM events
-    WHERE ${seq} > ${p(1)} AND ${eligible} ORDER BY ${seq} LIMIT ${Number(batchSize)}`;
+  // Both engines number events in receipt order: SQLite's seq is its rowid, PostgreSQL's a sequence.
+  const select = `SELECT seq, id, type, environment, received_at, raw_body FROM events
+    WHERE seq > ${p(1)} AND ${eligible} ORDER BY seq LIMIT ${Number(batchSize)}`;
   for (;;) {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('rebuild aborted');
     const rows = await session.query<StoredRow>(select, [lastSeq, ...types]);

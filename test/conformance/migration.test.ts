@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
@@ -131,8 +132,17 @@ describe('migrating a database made by release 0.1.0', () => {
     const tmp = tempDir();
     const path = join(tmp.dir, 'inbox.db');
     copyFileSync(new URL('inbox.db', FIXTURES), path);
+    // Receipt order (the implicit rowid before 0005, `seq` after) is what lists sort by.
+    const old = new Database(path, { readonly: true });
+    const receiptOrder = old.prepare('SELECT id FROM events ORDER BY rowid DESC').pluck().all();
+    old.close();
     const store = new SqliteStore({ path, mode: 'inline' });
     try {
+      assert.deepEqual(
+        (await store.list({ limit: 100 })).map((e) => e.id),
+        receiptOrder,
+        'lists keep the order of receipt',
+      );
       await checkMigrated(store);
     } finally {
       await store.close();

@@ -50,7 +50,7 @@ describe('SQLite schema', () => {
         () =>
           inbox.db
             .prepare(
-              "INSERT INTO attempts (event_id, consumer, number, started_at, outcome) VALUES ('x', 'handlers', 1, 0, 'meh')",
+              "INSERT INTO attempts (event_seq, event_id, consumer, number, started_at, outcome) VALUES (1, 'x', 'handlers', 1, 0, 'meh')",
             )
             .run(),
         /CHECK constraint/,
@@ -75,6 +75,7 @@ describe('SQLite schema', () => {
         { version: 2, name: 'operations' },
         { version: 3, name: 'jobs' },
         { version: 4, name: 'projections' },
+        { version: 5, name: 'sequence_keys' },
       ]);
       inbox.close();
     } finally {

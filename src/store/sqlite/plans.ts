@@ -5,8 +5,14 @@ import type Database from 'better-sqlite3';
 import { HANDLERS, type ListFilter, PROJECTIONS, REPLAYABLE_STATUSES } from '../inbox-store.ts';
 import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';
 
+/**
+ * An event's receipt number (`events.seq`), by its id: jobs and attempts are keyed by it (migration
+ * 0005), so a lookup by event id goes through events' unique index first.
+ */
+const seqOf = (param: string) => `(SELECT seq FROM events WHERE id = ${param})`;
+
 /** A job's fencing condition: its lease still holds only while it is processing this attempt. */
-const FENCED = `event_id = @id AND consumer = @consumer AND status = 'processing' AND attempts = @attempt`;
+const FENCED = `event_seq = ${seqOf('@id')} AND consumer = @consumer AND status = 'processing' AND attempts = @attempt`;
 
 /** The jobs a claim may take: `@consumers` is a JSON array of consumer names. */
 const OF_CONSUMERS = 'consumer IN (SELECT value FROM json_each(@consumers))';
@@ -15,10 +21,10 @@ const OF_CONSUMERS = 'consumer IN (SELECT value FROM json_each(@consumers))';
  * For job `j` with an order key: an unfinished job of the same consumer and key whose event came
  * first (created, then receipt). While one exists, `j` waits.
  */
-const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.id = p.event_id, events me
-  WHERE me.id = j.event_id AND p.consumer = j.consumer AND p.order_key = j.order_key
+const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.seq = p.event_seq, events me
+  WHERE me.seq = j.event_seq AND p.consumer = j.consumer AND p.order_key = j.order_key
     AND p.status IN ('pending', 'processing', 'retrying')
-    AND (pe.created < me.created OR (pe.created = me.created AND pe.rowid < me.rowid))`;
+    AND (pe.created < me.created OR (pe.created = me.created AND pe.seq < me.seq))`;
 
 const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 
@@ -49,17 +55,17 @@ const SUMMARISE_EVENT = `UPDATE events SET
         MAX(1, SUM(CASE WHEN consumer <> '${PROJECTIONS}' THEN max_attempts ELSE 0 END)),
         MIN(CASE WHEN status IN ('pending', 'retrying') THEN run_at END),
         CASE WHEN SUM(status NOT IN ('processed', 'skipped') AND last_error IS NOT NULL) > 0 THEN
-          (SELECT j.last_error FROM jobs j WHERE j.event_id = @id AND j.status NOT IN ('processed', 'skipped')
+          (SELECT j.last_error FROM jobs j WHERE j.event_seq = events.seq AND j.status NOT IN ('processed', 'skipped')
             AND j.last_error IS NOT NULL ORDER BY j.updated_at DESC LIMIT 1) END,
         CASE WHEN ${SUMMARY_STATUS} = 'processed' THEN MAX(finished_at) ELSE events.processed_at END,
         @now
-      FROM jobs WHERE event_id = @id
+      FROM jobs WHERE event_seq = events.seq
     )
-  WHERE id = @id AND EXISTS (SELECT 1 FROM jobs WHERE event_id = @id)`;
+  WHERE id = @id AND EXISTS (SELECT 1 FROM jobs WHERE event_seq = events.seq)`;
 
 /** The part of a prepared better-sqlite3 statement the store uses. */
 export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
 }
@@ -76,12 +82,15 @@ function prepareAll(db: Database.Database) {
         max_attempts, run_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO NOTHING`),
-    insertJob: prepare(`INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at,
-        lease_owner, leased_at, lease_expires_at, order_key, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertJob: prepare(`INSERT INTO jobs (event_seq, event_id, consumer, status, attempts, max_attempts,
+        run_at, lease_owner, leased_at, lease_expires_at, order_key, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     // A job an event gets after its insert (a projections job once its handler gave up), if absent.
-    addJob: prepare(`INSERT INTO jobs (event_id, consumer, status, attempts, max_attempts, run_at, order_key,
-        updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?) ON CONFLICT (event_id, consumer) DO NOTHING`),
+    addJob: prepare(`INSERT INTO jobs (event_seq, event_id, consumer, status, attempts, max_attempts, run_at,
+        order_key, updated_at)
+      SELECT seq, id, @consumer, 'pending', 0, @maxAttempts, @now, @orderKey, @now FROM events WHERE id = @id
+      ON CONFLICT (event_seq, consumer) DO NOTHING`),
+    seqOf: prepare('SELECT seq FROM events WHERE id = ?', true),
     // A rehearsal's insert is taken back (SqliteConnection.rehearse).
     rehearse: prepare('SAVEPOINT rehearsal'),
     rollBackRehearsal: prepare('ROLLBACK TO rehearsal'),
@@ -91,8 +100,8 @@ function prepareAll(db: Database.Database) {
 
     // Claims. Expired leases first count their attempt as interrupted, then retry or go dead.
     interruptExpired: prepare(`INSERT OR REPLACE INTO attempts
-        (event_id, consumer, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
-      SELECT event_id, consumer, attempts, lease_owner, leased_at, @now, @now - leased_at, 'interrupted', '${INTERRUPTED}'
+        (event_seq, event_id, consumer, number, worker, started_at, finished_at, duration_ms, outcome, error_message)
+      SELECT event_seq, event_id, consumer, attempts, lease_owner, leased_at, @now, @now - leased_at, 'interrupted', '${INTERRUPTED}'
       FROM jobs WHERE status = 'processing' AND lease_expires_at <= @now AND ${OF_CONSUMERS}`),
     recoverExpired: prepare(`UPDATE jobs SET
         status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'retrying' END,
@@ -100,23 +109,23 @@ function prepareAll(db: Database.Database) {
         finished_at = CASE WHEN attempts >= max_attempts THEN @now END,
         lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, last_error = '${INTERRUPTED}', updated_at = @now
       WHERE status = 'processing' AND lease_expires_at <= @now AND ${OF_CONSUMERS}
-      RETURNING event_id, consumer, status, attempts`),
+      RETURNING event_seq, event_id, consumer, status, attempts`),
     claim: prepare(`UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = @owner,
         leased_at = @now, lease_expires_at = @now + @leaseMs, run_at = NULL, updated_at = @now
-      WHERE (event_id, consumer) IN (
-        SELECT j.event_id, j.consumer FROM jobs j
+      WHERE (event_seq, consumer) IN (
+        SELECT j.event_seq, j.consumer FROM jobs j
         WHERE j.status IN ('pending', 'retrying') AND j.run_at <= @now AND j.${OF_CONSUMERS}
           AND (j.order_key IS NULL OR NOT EXISTS (${EARLIER_IN_ORDER}))
         ORDER BY j.run_at LIMIT @limit)
-      RETURNING event_id, consumer, attempts, max_attempts`),
+      RETURNING event_seq, consumer, attempts, max_attempts`),
     claimedEvent: prepare(
-      'SELECT id, type, environment, raw_body, created, received_at, delivery_id FROM events WHERE id = ?',
+      'SELECT id, type, environment, raw_body, created, received_at, delivery_id FROM events WHERE seq = ?',
     ),
     // A claimed job's event counts the attempt, and runs unless another job already made it dead.
     markEventProcessing: prepare(`UPDATE events SET
         attempts = attempts + CASE WHEN @consumer = '${PROJECTIONS}' THEN 0 ELSE 1 END,
         status = CASE WHEN status IN ('pending', 'retrying') THEN 'processing' ELSE status END, updated_at = @now
-      WHERE id = @id`),
+      WHERE seq = @seq`),
 
     /**
      * Every finishing write of a job (processed, unhandled, skipped, retrying, dead, or given back)
@@ -130,8 +139,10 @@ function prepareAll(db: Database.Database) {
         finished_at = CASE WHEN @status IN ('processed', 'skipped', 'unhandled', 'dead') THEN @now END,
         lease_owner = NULL, leased_at = NULL, lease_expires_at = NULL, updated_at = @now
       WHERE ${FENCED}`),
-    recordAttempt: prepare(`INSERT OR REPLACE INTO attempts (event_id, consumer, number, worker, started_at,
-        finished_at, duration_ms, outcome, error_message, error_stack) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    recordAttempt: prepare(`INSERT OR REPLACE INTO attempts (event_seq, event_id, consumer, number, worker,
+        started_at, finished_at, duration_ms, outcome, error_message, error_stack)
+      VALUES (${seqOf('@id')}, @id, @consumer, @number, @worker, @startedAt, @finishedAt, @durationMs, @outcome,
+        @errorMessage, @errorStack)`),
     summariseEvent: prepare(SUMMARISE_EVENT),
 
     expireAll: prepare(`UPDATE jobs SET lease_expires_at = 0 WHERE status = 'processing'`),
@@ -144,9 +155,12 @@ function prepareAll(db: Database.Database) {
     statusOf: prepare('SELECT status FROM events WHERE id = ?', true),
     replayJobs: prepare(`UPDATE jobs SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
         last_error = NULL, finished_at = NULL, updated_at = @now
-      WHERE event_id = @id AND (@consumer IS NULL OR consumer = @consumer)
+      WHERE event_seq = ${seqOf('@id')} AND (@consumer IS NULL OR consumer = @consumer)
         AND status IN ('processed', 'skipped', 'unhandled', 'dead') AND (@onlyDead = 0 OR status = 'dead')`),
-    hasHandlersJob: prepare(`SELECT 1 FROM jobs WHERE event_id = ? AND consumer = '${HANDLERS}'`, true),
+    hasHandlersJob: prepare(
+      `SELECT 1 FROM jobs WHERE event_seq = ${seqOf('?')} AND consumer = '${HANDLERS}'`,
+      true,
+    ),
     reopenEvent: prepare(`UPDATE events SET discarded_at = NULL, last_error = NULL, updated_at = @now
       WHERE id = @id`),
 
@@ -154,8 +168,10 @@ function prepareAll(db: Database.Database) {
       WHERE id = @id AND status = 'dead' AND discarded_at IS NULL`),
 
     get: prepare('SELECT * FROM events WHERE id = ?'),
-    jobsOf: prepare('SELECT * FROM jobs WHERE event_id = ? ORDER BY consumer'),
-    attemptsOf: prepare('SELECT * FROM attempts WHERE event_id = ? ORDER BY started_at, consumer, number'),
+    jobsOf: prepare(`SELECT * FROM jobs WHERE event_seq = ${seqOf('?')} ORDER BY consumer`),
+    attemptsOf: prepare(
+      `SELECT * FROM attempts WHERE event_seq = ${seqOf('?')} ORDER BY started_at, consumer, number`,
+    ),
     duplicatesOf: prepare('SELECT * FROM duplicate_deliveries WHERE event_id = ? ORDER BY seq'),
 
     countByStatus: prepare(
@@ -173,7 +189,7 @@ function prepareAll(db: Database.Database) {
       FROM events WHERE received_at >= @since AND (@env IS NULL OR environment = @env)
       GROUP BY minute, type ORDER BY minute`),
     failedAttemptsPerMinute: prepare(`SELECT (a.finished_at / 60000) * 60000 AS minute, COUNT(*) AS count
-      FROM attempts a JOIN events e ON e.id = a.event_id
+      FROM attempts a JOIN events e ON e.seq = a.event_seq
       WHERE a.finished_at >= @since AND a.outcome IN ('failed', 'timed_out', 'interrupted')
         AND (@env IS NULL OR e.environment = @env)
       GROUP BY minute ORDER BY minute`),
@@ -194,7 +210,7 @@ function prepareAll(db: Database.Database) {
       true,
     ),
     dropBody: prepare('UPDATE events SET raw_body = NULL WHERE id = ?'),
-    dropAttempts: prepare('DELETE FROM attempts WHERE event_id = ?'),
+    dropAttempts: prepare(`DELETE FROM attempts WHERE event_seq = ${seqOf('?')}`),
 
     // Each half matches a partial index's WHERE (jobs_due, jobs_leased), so neither scans the history.
     countUnfinishedJobs: prepare(`SELECT consumer, status, COUNT(*) AS count FROM jobs
@@ -204,11 +220,11 @@ function prepareAll(db: Database.Database) {
       ORDER BY consumer, status`),
     countJobs: prepare(`SELECT consumer, status, COUNT(*) AS count FROM jobs GROUP BY consumer, status
       ORDER BY consumer, status`),
-    listJobs: prepare(`SELECT j.*, e.type FROM jobs j JOIN events e ON e.id = j.event_id
+    listJobs: prepare(`SELECT j.*, e.type FROM jobs j JOIN events e ON e.seq = j.event_seq
       WHERE (@consumer IS NULL OR j.consumer = @consumer)
         AND (@prefix IS NULL OR substr(j.consumer, 1, length(@prefix)) = @prefix)
         AND (@status IS NULL OR j.status = @status)
-      ORDER BY j.updated_at DESC, e.rowid DESC, j.consumer LIMIT @limit`),
+      ORDER BY j.updated_at DESC, j.event_seq DESC, j.consumer LIMIT @limit`),
     nextDue: prepare(`SELECT MIN(run_at) FROM jobs WHERE status IN ('pending', 'retrying')`, true),
     nextLeaseExpiry: prepare(`SELECT MIN(lease_expires_at) FROM jobs WHERE status = 'processing'`, true),
   };
@@ -222,7 +238,7 @@ export function prepareSqlitePlans(db: Database.Database): SqlitePlans {
 }
 
 /**
- * The list query for a filter, newest first in insertion order (rowid). Its shape depends on which
+ * The list query for a filter, newest first in insertion order (seq). Its shape depends on which
  * filters are set, so it is built per call (and cached by better-sqlite3's statement text).
  */
 export function listEventsPlan(filter: ListFilter): { sql: string; params: Record<string, unknown> } {
@@ -256,11 +272,11 @@ export function listEventsPlan(filter: ListFilter): { sql: string; params: Recor
   }
   if (filter.excludeDiscarded) where.push('discarded_at IS NULL');
   if (filter.before) {
-    // Keyset pagination on the insertion order (rowid): the cursor's row, found by its id.
-    where.push('rowid < (SELECT rowid FROM events WHERE id = @beforeId)');
+    // Keyset pagination on the insertion order (seq): the cursor's row, found by its id.
+    where.push(`seq < ${seqOf('@beforeId')}`);
     params.beforeId = filter.before;
   }
   const sql = `SELECT ${SUMMARY_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY rowid DESC LIMIT @limit`;
+    ORDER BY seq DESC LIMIT @limit`;
   return { sql, params };
 }

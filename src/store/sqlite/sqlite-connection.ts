@@ -185,27 +185,26 @@ export class SqliteConnection {
     const jobs = fallback ? allJobs.filter((job) => job !== fallback) : allJobs;
     // Only the handlers job is leased to the local worker at once; routes claim their own.
     const leased = lease !== undefined && jobs.some((job) => job.consumer === HANDLERS);
-    const inserted =
-      this.plan.insertEvent.run(
-        event.id,
-        event.type,
-        event.environment,
-        leased ? 'processing' : event.status,
-        event.created,
-        body,
-        sha256,
-        event.deliveryId,
-        event.timestampHeader,
-        now,
-        event.secretIndex,
-        event.sourceAddress,
-        event.validationError,
-        leased ? 1 : 0,
-        jobs.reduce((sum, job) => sum + job.maxAttempts, 0) || event.maxAttempts,
-        jobs.length > (leased ? 1 : 0) ? now : null,
-        now,
-      ).changes === 1;
-    if (!inserted) {
+    const insert = this.plan.insertEvent.run(
+      event.id,
+      event.type,
+      event.environment,
+      leased ? 'processing' : event.status,
+      event.created,
+      body,
+      sha256,
+      event.deliveryId,
+      event.timestampHeader,
+      now,
+      event.secretIndex,
+      event.sourceAddress,
+      event.validationError,
+      leased ? 1 : 0,
+      jobs.reduce((sum, job) => sum + job.maxAttempts, 0) || event.maxAttempts,
+      jobs.length > (leased ? 1 : 0) ? now : null,
+      now,
+    );
+    if (insert.changes !== 1) {
       this.plan.insertDuplicate.run(
         event.id,
         event.deliveryId,
@@ -217,12 +216,13 @@ export class SqliteConnection {
       );
       return { outcome: 'duplicate', claimed: null };
     }
+    const seq = insert.lastInsertRowid;
     for (const job of jobs)
-      this.insertJob(event.id, job, now, leased && job.consumer === HANDLERS ? lease : undefined);
+      this.insertJob(seq, event.id, job, now, leased && job.consumer === HANDLERS ? lease : undefined);
     const projectedAtInsert =
       fallback !== undefined && projection !== undefined && this.projectAtInsert(projection);
     if (fallback && !projectedAtInsert) {
-      this.insertJob(event.id, fallback, now);
+      this.insertJob(seq, event.id, fallback, now);
       this.plan.summariseEvent.run({ id: event.id, now });
     }
     const projected = projectedAtInsert ? { projectedAtInsert } : {};
@@ -278,8 +278,15 @@ export class SqliteConnection {
     }
   }
 
-  private insertJob(eventId: string, job: NewJob, now: number, lease?: LeaseRequest): void {
+  private insertJob(
+    seq: number | bigint,
+    eventId: string,
+    job: NewJob,
+    now: number,
+    lease?: LeaseRequest,
+  ): void {
     this.plan.insertJob.run(
+      seq,
       eventId,
       job.consumer,
       lease ? 'processing' : 'pending',
@@ -319,6 +326,7 @@ export class SqliteConnection {
     const consumers = options.consumers ? JSON.stringify(options.consumers) : HANDLERS_ONLY;
     this.plan.interruptExpired.run({ now, consumers });
     const recovered = this.plan.recoverExpired.all({ now, consumers }) as {
+      event_seq: number;
       event_id: string;
       consumer: string;
       status: JobStatus;
@@ -331,10 +339,10 @@ export class SqliteConnection {
       leaseMs: options.leaseMs,
       consumers,
       limit: options.limit,
-    }) as { event_id: string; consumer: string; attempts: number; max_attempts: number }[];
+    }) as { event_seq: number; consumer: string; attempts: number; max_attempts: number }[];
     const events = jobs.map((job) => {
-      this.plan.markEventProcessing.run({ id: job.event_id, consumer: job.consumer, now });
-      const row = this.plan.claimedEvent.get(job.event_id) as ClaimedEventRow;
+      this.plan.markEventProcessing.run({ seq: job.event_seq, consumer: job.consumer, now });
+      const row = this.plan.claimedEvent.get(job.event_seq) as ClaimedEventRow;
       return toClaimed(row, job, options.owner);
     });
     const deadLettered = recovered
@@ -342,7 +350,7 @@ export class SqliteConnection {
       .map((job) => ({
         id: job.event_id,
         consumer: job.consumer,
-        type: (this.plan.claimedEvent.get(job.event_id) as ClaimedEventRow).type,
+        type: (this.plan.claimedEvent.get(job.event_seq) as ClaimedEventRow).type,
         attempts: job.attempts,
       }));
     for (const dead of deadLettered) {
@@ -380,7 +388,13 @@ export class SqliteConnection {
   /** Gives an event the jobs it has none of yet (pending, due now), then sums its jobs up again. */
   private addJobs(id: string, jobs: readonly NewJob[], now: number): void {
     for (const job of jobs)
-      this.plan.addJob.run(id, job.consumer, job.maxAttempts, now, job.orderKey ?? null, now);
+      this.plan.addJob.run({
+        id,
+        consumer: job.consumer,
+        maxAttempts: job.maxAttempts,
+        orderKey: job.orderKey ?? null,
+        now,
+      });
     this.plan.summariseEvent.run({ id, now });
   }
 
@@ -428,7 +442,7 @@ export class SqliteConnection {
     const addHandlers =
       consumer === undefined && status !== 'dead' && this.plan.hasHandlersJob.get(id) === undefined;
     if (addHandlers)
-      this.plan.insertJob.run(id, HANDLERS, 'pending', 0, maxAttempts, now, null, null, null, null, now);
+      this.insertJob(this.plan.seqOf.get(id) as number, id, { consumer: HANDLERS, maxAttempts }, now);
     if (reopened.changes === 0 && !addHandlers) return 'not_replayable';
     this.plan.reopenEvent.run({ id, now });
     this.plan.summariseEvent.run({ id, now });
@@ -579,18 +593,18 @@ export class SqliteConnection {
         now,
       }).changes === 1;
     if (!held) return false;
-    this.plan.recordAttempt.run(
-      lease.id,
-      lease.consumer,
-      lease.attempt,
-      lease.owner,
-      result.startedAt,
-      now,
-      now - result.startedAt,
-      result.outcome,
-      result.errorMessage ?? null,
-      result.errorStack ?? null,
-    );
+    this.plan.recordAttempt.run({
+      id: lease.id,
+      consumer: lease.consumer,
+      number: lease.attempt,
+      worker: lease.owner,
+      startedAt: result.startedAt,
+      finishedAt: now,
+      durationMs: now - result.startedAt,
+      outcome: result.outcome,
+      errorMessage: result.errorMessage ?? null,
+      errorStack: result.errorStack ?? null,
+    });
     this.plan.summariseEvent.run({ id: lease.id, now });
     return true;
   }
