@@ -63,6 +63,24 @@ describe('SQLite schema', () => {
     });
   });
 
+  it('never gives a receipt number twice: jobs left by an event deleted by hand stay its own', () => {
+    withConnection((inbox) => {
+      const routed = { jobs: [{ consumer: 'route:a', maxAttempts: 3 }] };
+      inbox.insertIfAbsent(newEvent('evt_kept', routed));
+      inbox.insertIfAbsent(newEvent('evt_deleted', routed));
+      const seqOf = (id: string) =>
+        inbox.db.prepare('SELECT seq FROM events WHERE id = ?').pluck().get(id) as number;
+      const deleted = seqOf('evt_deleted');
+      inbox.db.prepare("DELETE FROM events WHERE id = 'evt_deleted'").run();
+      inbox.insertIfAbsent(newEvent('evt_new', { jobs: [{ consumer: 'route:b', maxAttempts: 3 }] }));
+      assert.ok(seqOf('evt_new') > deleted);
+      assert.deepEqual(
+        inbox.get('evt_new')?.jobs.map((j) => j.consumer),
+        ['route:b'],
+      );
+    });
+  });
+
   it('records applied migrations once', () => {
     const tmp = tempDir();
     const path = join(tmp.dir, 'inbox.db');

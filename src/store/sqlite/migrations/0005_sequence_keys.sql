@@ -10,10 +10,12 @@
 -- events' own unique index.
 --
 -- `seq` is declared INTEGER PRIMARY KEY, so it is the rowid that events already had (copied as
--- is, so insertion order is unchanged): declared, VACUUM may not renumber it.
+-- is, so insertion order is unchanged): declared, VACUUM may not renumber it. AUTOINCREMENT: a
+-- number is never given twice, even after the newest events are deleted by hand, so no job or
+-- attempt left behind by a deleted event can attach itself to a new one.
 
 CREATE TABLE events_new (
-  seq              INTEGER PRIMARY KEY,
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
   id               TEXT    NOT NULL UNIQUE,
   type             TEXT    NOT NULL,
   environment      TEXT    NOT NULL CHECK (environment IN ('production', 'sandbox')),
