@@ -16,11 +16,20 @@
 // (default 3), BENCH_DURATION (s, default 8), BENCH_AB_ENV (JSON of extra service env, e.g.
 // '{"ROUTE_YIELD":"1h"}'). Linux only (/proc).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_SECRET, freePort, runWrk, stop, waitHealthy, writePool } from './lib.mjs';
+import {
+  BENCH_SECRET,
+  freePort,
+  metricSum,
+  runWrk,
+  stop,
+  threadCpuMs,
+  waitHealthy,
+  writePool,
+} from './lib.mjs';
 import { twoRoutesFile } from './routes.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -29,26 +38,6 @@ const modes = (process.env.BENCH_AB_MODES ?? 'none,routes').split(',');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_DURATION ?? 8);
 const extraEnv = process.env.BENCH_AB_ENV ? JSON.parse(process.env.BENCH_AB_ENV) : {};
-
-/** CPU ms used so far by each thread of `pid`, by thread id. */
-function threadCpuMs(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks (100 a second on Linux).
-    out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
-  }
-  return out;
-}
-
-/** Sums every series of a metric on /metrics. */
-async function metricSum(port, name) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) n += Number(line.split(' ').at(-1));
-  return n;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'piq-cpu-ab-'));
 const routes = modes.includes('routes') ? await twoRoutesFile(dir, freePort) : undefined;

@@ -3,7 +3,7 @@
 // bench/open-loop.mjs read them), and wrk runs over such a pool.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, fsyncSync, openSync } from 'node:fs';
+import { closeSync, createWriteStream, fsyncSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -114,4 +114,24 @@ export function runWrk(url, pool, { threads = 1, conns = 50, seconds, shard = 0,
       resolve({ ...r, rps: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000 });
     });
   });
+}
+
+/** CPU ms used so far by each thread of `pid`, by thread id (Linux: /proc). */
+export function threadCpuMs(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks (100 a second on Linux).
+    out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return out;
+}
+
+/** The sum of every series of metric `name` on a service's /metrics. */
+export async function metricSum(port, name) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`)) n += Number(line.split(' ').at(-1));
+  return n;
 }

@@ -11,28 +11,25 @@
 // Options (env): BENCH_CATCHUP_SECONDS (burst length, default 8), BENCH_CATCHUP_PROFILE (a folder:
 // the service runs under --cpu-prof and writes one profile per thread there). Linux only (/proc).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_SECRET, freePort, runWrk, stop, waitHealthy, writePool } from './lib.mjs';
+import {
+  BENCH_SECRET,
+  freePort,
+  metricSum,
+  runWrk,
+  stop,
+  threadCpuMs,
+  waitHealthy,
+  writePool,
+} from './lib.mjs';
 import { twoRoutesFile } from './routes.mjs';
 
 const here = new URL('.', import.meta.url).pathname;
 const seconds = Number(process.env.BENCH_CATCHUP_SECONDS ?? 8);
 const profileDir = process.env.BENCH_CATCHUP_PROFILE;
-
-/** CPU ms used so far by each thread of `pid`, by thread id. */
-function threadCpuMs(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks (100 a second on Linux).
-    out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
-  }
-  return out;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'piq-catchup-'));
 const routes = await twoRoutesFile(dir, freePort);
@@ -63,13 +60,7 @@ const child = spawn(
 );
 try {
   await waitHealthy(`http://127.0.0.1:${port}/healthz`, child);
-  const queued = async () => {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    let n = 0;
-    for (const line of text.split('\n'))
-      if (line.startsWith('procureiq_webhooks_route_queue_depth{')) n += Number(line.split(' ').at(-1));
-    return n;
-  };
+  const queued = () => metricSum(port, 'procureiq_webhooks_route_queue_depth');
   const burst = await runWrk(`http://127.0.0.1:${port}/webhooks/procureiq`, pool, { seconds });
   const left = await queued();
   const before = threadCpuMs(child.pid);
