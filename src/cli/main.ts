@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { RoutesConfigError } from '../routes/problems.ts';
 import { ProcureIqWebhooksError } from '../util/errors.ts';
 import { registerDeadLetter } from './dead-letter.ts';
 import { registerDeliveries } from './deliveries.ts';
@@ -51,7 +52,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (error instanceof ProcureIqWebhooksError) {
       process.stderr.write(`procureiq-webhooks: ${error.message}\n`);
-      process.exitCode = 2;
+      // A routes file that cannot be used exits 1 from every command, as `serve` does at start-up
+      // (the routes issue's contract); other usage and configuration errors exit 2.
+      process.exitCode = error instanceof RoutesConfigError ? 1 : 2;
       return;
     }
     process.stderr.write(

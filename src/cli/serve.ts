@@ -157,9 +157,11 @@ async function loadRoutesOrExit(file: string): Promise<RoutesConfig> {
   try {
     return await loadRoutesFile(file);
   } catch (error) {
-    process.stderr.write(
-      `procureiq-webhooks: ${file}: invalid routes file:\n  - ${routeProblems(error).join('\n  - ')}\n`,
-    );
+    const message =
+      error instanceof RoutesConfigError
+        ? error.message
+        : `invalid routes file ${file}:\n  - ${routeProblems(error).join('\n  - ')}`;
+    process.stderr.write(`procureiq-webhooks: ${message}\n`);
     process.exit(1);
   }
 }

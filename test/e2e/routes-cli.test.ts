@@ -159,6 +159,23 @@ describe('CLI: routes, deliveries, replay --route', () => {
     assert.match(noFile.stderr, /routes list: give the routes file with --routes FILE/);
   });
 
+  it('a routes file with mistakes: every routes command exits 1 with the same messages as serve', async () => {
+    const bad = join(tmp.dir, 'mistakes.yaml');
+    writeFileSync(
+      bad,
+      'destinations:\n  fulfilment: { type: http, url: "http://127.0.0.1:9/x" }\n' +
+        'routes:\n  - name: ship\n    match: { types: [order.*] }\n    to: fulfilmnet\n',
+    );
+    for (const args of [['list', ...db], ['check']]) {
+      const r = await runCli(['routes', ...args, '--routes', bad], { env });
+      assert.equal(r.code, 1, `routes ${args[0]}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /invalid routes file .*mistakes\.yaml:\n {2}- routes\[0\]\.to: no destination "fulfilmnet" \(did you mean "fulfilment"\?\)/,
+      );
+    }
+  });
+
   it('routes check: ok per reachable destination, the error of the one that is not, exit 1', async () => {
     const r = await runCli(['routes', 'check', '--routes', routesFile], { env });
     assert.equal(r.code, 1, r.stdout + r.stderr);
