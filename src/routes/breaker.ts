@@ -9,7 +9,10 @@
  *   closes the breaker (and resets the pause); its failure re-opens it with the doubled pause.
  *
  * While open, late results of sends started before it opened are ignored: only the probe decides.
- * In half-open, the first result recorded decides.
+ * In half-open, the first result recorded decides. A probe that never reached the destination (no
+ * job to send, a claim the store refused, no rate-limit token, every job skipped) is handed back
+ * with `releaseProbe()`, so the next send is the probe: without that, the breaker stayed half-open
+ * with its one probe out, and the destination got nothing until a restart.
  */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -49,6 +52,8 @@ export interface CircuitBreaker {
   canSend(): boolean;
   recordSuccess(): void;
   recordFailure(error?: string): void;
+  /** In half-open, hands back a probe that recorded no result: the next `canSend()` is the probe. */
+  releaseProbe(): void;
   /** While open, when (clock ms) the probe may go; otherwise null. */
   nextProbeAt(): number | null;
   /** The pause of the current (or last) opening: doubles on each re-open, resets on close. */
@@ -123,6 +128,9 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
         failures = 0;
         open(error);
       }
+    },
+    releaseProbe() {
+      if (state === 'half-open') probeOut = false;
     },
     nextProbeAt() {
       return state === 'open' ? openUntil : null;

@@ -244,6 +244,17 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         return false;
       }
       const probing = slot.breaker.state === 'half-open';
+      try {
+        return await claimAndSend(slot, probing);
+      } finally {
+        // A probe that recorded no result (nothing to send, a claim the store refused, no rate-limit
+        // token, its job skipped or its transform failed) is handed back: the next round probes
+        // again. Kept, it left the breaker half-open with no probe to come, for good.
+        if (probing) slot.breaker.releaseProbe();
+      }
+    }
+
+    async function claimAndSend(slot: DestinationSlot, probing: boolean): Promise<boolean> {
       let limit = probing ? 1 : batchSize;
       if (limiter) {
         limit = limiter.take(limit);
@@ -266,20 +277,13 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           error,
         });
       }
-      if (batch.events.length === 0) {
-        // A probe that found nothing to send must not hold the breaker half-open forever.
-        if (probing) slot.breaker.recordSuccess();
-        return false;
-      }
+      if (batch.events.length === 0) return false;
       inFlight += batch.events.length;
-      let sent: boolean;
       try {
-        sent = await deliver(slot, batch.events);
+        await deliver(slot, batch.events);
       } finally {
         inFlight -= batch.events.length;
       }
-      // Nor must a probe whose job never reached the destination (skipped, or its transform failed).
-      if (probing && !sent) slot.breaker.recordSuccess();
       return batch.events.length === limit && !probing;
     }
 

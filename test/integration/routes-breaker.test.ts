@@ -15,6 +15,7 @@ import { createRouteDispatcher, type RouteDispatcher } from '../../src/routes/di
 import { sign } from '../../src/signature/sign.ts';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { REPO, startCollector, tempDir, waitFor } from '../helpers/index.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -308,6 +309,38 @@ describe('route breaker on the dispatcher', () => {
     }
     await dispatcher?.stop();
     dispatcher = undefined;
+  });
+
+  it('a probe whose claim the store refuses is handed back: the next round probes and closes it', async () => {
+    sink.state.failing = true;
+    for (let i = 0; i < 3; i++) await storeEvent(store, `evt_brk_refused_fail_${i}`);
+    start({ retryMs: 60_000 });
+    await change('open');
+    // The first claim after the pause is the probe's: the store refuses it once (a database
+    // restarting). Before the fix, the probe stayed out and nothing was sent again.
+    const claimDue = store.claimDue.bind(store);
+    let refused = 0;
+    store.claimDue = async (options) => {
+      if (refused === 0) {
+        refused++;
+        throw new StoreUnavailableError('database restarting');
+      }
+      return claimDue(options);
+    };
+    try {
+      sink.state.failing = false;
+      await storeEvent(store, 'evt_brk_refused_after');
+      await waitFor(async () => (await jobOf('evt_brk_refused_after'))?.status === 'processed', {
+        what: 'the event stored during the pause delivered',
+        timeoutMs: 10_000,
+      });
+      assert.equal(refused, 1, 'the probe’s claim was refused once');
+      assert.equal(changes.at(-1)?.to, 'closed');
+    } finally {
+      store.claimDue = claimDue;
+      await dispatcher?.stop();
+      dispatcher = undefined;
+    }
   });
 
   it('a probe whose job the transform skips does not leave the breaker half-open forever', async () => {

@@ -74,6 +74,24 @@ describe('circuit breaker', () => {
     assert.equal(breaker.pauseMs, 30_000, 'the pause starts over after closing');
   });
 
+  it('a probe handed back with no result lets the next send probe; closed or open, nothing changes', () => {
+    const { breaker, advance } = setup();
+    breaker.releaseProbe();
+    assert.equal(breaker.state, 'closed');
+    fail(breaker, 5);
+    breaker.releaseProbe();
+    assert.equal(breaker.canSend(), false, 'still open: no probe before the pause is over');
+    advance(30_000);
+    assert.equal(breaker.canSend(), true, 'the probe');
+    assert.equal(breaker.canSend(), false);
+    breaker.releaseProbe();
+    assert.equal(breaker.state, 'half-open');
+    assert.equal(breaker.canSend(), true, 'the probe again');
+    breaker.recordFailure('still down');
+    assert.equal(breaker.state, 'open');
+    assert.equal(breaker.pauseMs, 60_000);
+  });
+
   it('doubles the pause on each re-open, up to 10 minutes', () => {
     const { breaker, changes, advance, now } = setup();
     fail(breaker, 5);
