@@ -61,6 +61,8 @@ export interface RouteDispatcherOptions {
   roundsPerLane?: number;
   /** Safety-net poll for jobs made due by another instance or an operator. @defaultValue 1s */
   pollIntervalMs?: number;
+  /** How long a transform may take before its job's attempt fails. @defaultValue 10s */
+  transformTimeoutMs?: number;
   /** Consecutive failures that open a destination's breaker. @defaultValue 5 */
   breakerThreshold?: number;
   /** The first pause of an open breaker; it doubles up to `breakerMaxPauseMs`. @defaultValue 30s */
@@ -421,7 +423,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         // Only valid events are routed, so the stored body parses; it is parsed only for a
         // transform (without one the stored bytes go out as they are, and `created` is stored).
         const envelope: unknown = transform ? JSON.parse(raw.toString('utf8')) : undefined;
-        const body = await applyTransform(transform, envelope, raw);
+        const body = await applyTransform(transform, envelope, raw, options.transformTimeoutMs);
         if (body === null) return { job, skip: true };
         return {
           job,
@@ -526,10 +528,12 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     async stop(graceMs = 10_000) {
       if (state === 'stopped' || state === 'stopping') return;
       state = 'stopping';
+      // One grace for the whole stop: a reload stuck waiting on a round must not hang shutdown.
+      const graceOver = new Promise((r) => setTimeout(r, graceMs).unref());
       // A start or reload under way finishes first, so its lanes and clients are the ones stopped.
-      await reloading;
+      await Promise.race([reloading, graceOver]);
       const stopping = Promise.all([...lanes.values()].map((lane) => lane.stop()));
-      await Promise.race([stopping, new Promise((r) => setTimeout(r, graceMs).unref())]);
+      await Promise.race([stopping, graceOver]);
       // A send still unanswered keeps its lease, which expires and is retried (at least once).
       await Promise.all([...destinations.values()].map((d) => d.client.close().catch(() => {})));
       state = 'stopped';

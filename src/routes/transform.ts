@@ -31,6 +31,9 @@ export class TransformError extends ProcureIqWebhooksError {
   }
 }
 
+/** How long a transform may take to answer before its job's attempt fails. */
+export const TRANSFORM_TIMEOUT_MS = 10_000;
+
 export const TRANSFORM_EXTENSIONS = new Set([...TS_EXTENSIONS, '.js', '.mjs', '.cjs']);
 
 /**
@@ -57,13 +60,26 @@ export async function applyTransform(
   fn: TransformFn | undefined,
   event: unknown,
   rawBody: Buffer,
+  timeoutMs = TRANSFORM_TIMEOUT_MS,
 ): Promise<TransformedBody | null> {
   if (!fn) return { body: rawBody, contentType: 'application/json' };
   let result: unknown;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    result = await fn(structuredClone(event));
+    // A transform that never settles fails its attempt: it held one of its lane's rounds, and a
+    // reload or a shutdown waiting for that round, for good.
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TransformError(`transform did not answer within ${timeoutMs}ms`)),
+        timeoutMs,
+      );
+    });
+    result = await Promise.race([Promise.resolve().then(() => fn(structuredClone(event))), timedOut]);
   } catch (error) {
+    if (error instanceof TransformError) throw error;
     throw new TransformError(`transform threw: ${toError(error).message}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
   if (result === null) return null;
   if (typeof result === 'string') {

@@ -104,6 +104,26 @@ describe('applyTransform', () => {
   });
 });
 
+describe('applyTransform time limit', () => {
+  it('fails a transform that does not answer in time, and waits for one that does', async () => {
+    await assert.rejects(
+      applyTransform(() => new Promise(() => {}), event, raw, 50),
+      (error: unknown) => {
+        assert.ok(error instanceof TransformError, String(error));
+        assert.match(error.message, /^transform did not answer within 50ms$/);
+        return true;
+      },
+    );
+    const slow = await applyTransform(
+      () => new Promise((resolve) => setTimeout(() => resolve('late but in time'), 20)),
+      event,
+      raw,
+      2_000,
+    );
+    assert.equal(slow?.body.toString(), 'late but in time');
+  });
+});
+
 describe('loadTransform', () => {
   it('loads TypeScript without a build, and .mjs and .cjs modules', async () => {
     const slim = await loadTransform(join(fixtures, 'slim.ts'));
