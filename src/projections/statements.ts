@@ -58,11 +58,31 @@ export function projectionStatements(
 ): TransactionalStatement[] {
   if (!projects(config, event.type)) return [];
   const plan = planFor(dialect, event.type);
-  const params = plan.bind(event, config.emails);
+  const params = plan.bind(withoutNul(event), config.emails);
   const statements: TransactionalStatement[] = [];
   for (let i = 0; i < plan.sql.length; i++)
     statements.push({ sql: plan.sql[i] as string, params: params[i] ?? [], name: plan.names[i] as string });
   return statements;
+}
+
+/** U+0000, which PostgreSQL's text cannot hold. */
+const NUL = '\u0000';
+
+/**
+ * A text value of `data` is stored with each U+0000 as U+FFFD, on both engines (so they agree):
+ * PostgreSQL's text cannot hold U+0000, and a valid event carrying one (a rejection reason, say)
+ * failed its projection write at every attempt there, and stopped `projections rebuild` for good.
+ */
+export function withoutNul<T extends { data: Record<string, unknown> }>(event: T): T {
+  let data: Record<string, unknown> | undefined;
+  for (const field in event.data) {
+    const value = event.data[field];
+    if (typeof value === 'string' && value.includes(NUL)) {
+      data ??= { ...event.data };
+      data[field] = value.replaceAll(NUL, '\uFFFD');
+    }
+  }
+  return data ? { ...event, data } : event;
 }
 
 // Built once per dialect and type; an event binds its values to the plan (this runs per event on

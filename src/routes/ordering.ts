@@ -17,7 +17,9 @@ export function orderKey(route: Pick<RouteConfig, 'orderBy'>, envelope: unknown)
     readers.set(route.orderBy, read);
   }
   const value = read(envelope);
-  if (typeof value === 'string') return value;
+  // U+0000 as U+FFFD, as the live tables store it: PostgreSQL's text cannot hold it.
+  if (typeof value === 'string')
+    return value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return null;
 }

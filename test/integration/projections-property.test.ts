@@ -167,3 +167,49 @@ for (const [name, open, runs] of [
     });
   });
 }
+
+// PostgreSQL's text cannot hold U+0000: a valid event carrying one failed its projection write at
+// every attempt there (and stopped a rebuild). Both engines store U+FFFD instead, and agree.
+describe('a text value with U+0000', () => {
+  const withNul: ProjectedEvent[] = [
+    {
+      id: 'evt_nul_1',
+      type: 'payment.failed',
+      created: 1_700_000_000,
+      environment: 'production',
+      receivedAt: 1_700_000_000_000,
+      data: {
+        ...examplePayloads['payment.failed'].data,
+        paymentId: 'pay_\u0000nul',
+        reason: 'declined\u0000',
+      },
+    },
+  ];
+
+  test('is projected on both engines, as U+FFFD, with the same rows', async () => {
+    const snapshots: Record<string, unknown[]>[] = [];
+    for (const open of [sqliteTarget, postgresTarget]) {
+      const target = await open();
+      try {
+        await target.apply(withNul);
+        snapshots.push(await target.snapshot());
+      } finally {
+        await target.close();
+      }
+    }
+    // The text columns of the one row (PostgreSQL gives its bigints as strings).
+    const texts = (rows: unknown[] | undefined) => {
+      assert.equal(rows?.length, 1);
+      return Object.fromEntries(
+        Object.entries(rows?.[0] as Record<string, unknown>).filter(
+          ([column, value]) => typeof value === 'string' && !/_created$|^updated_at$/.test(column),
+        ),
+      );
+    };
+    const [sqlite, postgres] = snapshots.map((s) => texts(s.procureiq_payments));
+    assert.equal(sqlite?.payment_id, 'pay_\uFFFDnul');
+    assert.equal(sqlite?.status, 'failed');
+    assert.ok(Object.values(sqlite ?? {}).includes('declined\uFFFD'), JSON.stringify(sqlite));
+    assert.deepEqual(postgres, sqlite);
+  });
+});

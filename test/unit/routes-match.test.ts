@@ -256,6 +256,10 @@ describe('orderKey', () => {
     assert.equal(orderKey({ orderBy: 'data.lineItems' }, envelope), null);
     assert.equal(orderKey({}, envelope), null);
   });
+
+  it('stores U+0000 as U+FFFD (PostgreSQL text cannot hold it; the insert of the event failed)', () => {
+    assert.equal(orderKey({ orderBy: 'data.orderId' }, { data: { orderId: 'ord_\u00001' } }), 'ord_\uFFFD1');
+  });
 });
 
 describe('forwardedDeliveryId', () => {
