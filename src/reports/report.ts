@@ -240,14 +240,14 @@ export async function buildReport(
     num(
       (await rows(SQL.countWhere(table, at(stage), `${stage}_event_id IS NOT NULL AND ${condition}`)))[0]?.n,
     );
-  const countByAt = async (table: string, stage: string, column: string, condition: string) => {
-    const out: Record<string, number> = {};
-    for (const r of await rows(
-      SQL.countBy(table, at(stage), column, `${stage}_event_id IS NOT NULL AND ${condition}`),
-    ))
-      out[String(r.k)] = num(r.n);
-    return out;
-  };
+  // Keys that come from event data (a role, a currency) are defined with Object.fromEntries: an
+  // assignment to a key named `__proto__` set the object's prototype instead, and the count vanished.
+  const countByAt = async (table: string, stage: string, column: string, condition: string) =>
+    Object.fromEntries(
+      (
+        await rows(SQL.countBy(table, at(stage), column, `${stage}_event_id IS NOT NULL AND ${condition}`))
+      ).map((r): [string, number] => [String(r.k), num(r.n)]),
+    );
   const byStatus = async (entity: EntitySpec) => {
     const out: Record<string, number> = Object.fromEntries((entity.statuses ?? []).map((s) => [s, 0]));
     for (const r of await rows(SQL.countByStatus(entity.table, f))) out[String(r.status)] = num(r.n);
@@ -275,8 +275,9 @@ export async function buildReport(
   const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
   const orderStatus = await byStatus(orders);
-  const gmvByCurrency: Record<string, number> = {};
-  for (const r of await rows(SQL.gmv(f))) gmvByCurrency[String(r.k)] = num(r.total);
+  const gmvByCurrency: Record<string, number> = Object.fromEntries(
+    (await rows(SQL.gmv(f))).map((r): [string, number] => [String(r.k), num(r.total)]),
+  );
   const ordersTotal = sum(orderStatus);
 
   const paymentStatus = await byStatus(payments);

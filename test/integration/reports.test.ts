@@ -7,12 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { DatabaseLocation } from '../../src/config/database-url.ts';
+import { examplePayloads } from '../../src/events/examples.ts';
 import { type EntityReader, openEntityReader } from '../../src/projections/read-entity.ts';
 import { type ProjectionDatabase, rebuildProjections } from '../../src/projections/rebuild.ts';
 import { resolveProjectionsConfig } from '../../src/projections/registry.ts';
+import { projectionStatements } from '../../src/projections/statements.ts';
 import { buildReport, median } from '../../src/reports/report.ts';
 import type { InboxStore } from '../../src/store/inbox-store.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { migrate as migrateSqlite } from '../../src/store/sqlite/migrate.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { EXPECTED, reportEvents, storeReportEvents } from '../fixtures/report-events.ts';
 import { dropSchema, PG_URL, tempDir, uniqueSchema } from '../helpers/index.ts';
@@ -71,6 +74,36 @@ const engines: { name: string; open: () => Promise<Opened> }[] = [
 ];
 
 const DAY = 86_400_000;
+
+test('a currency or a role named __proto__ is counted like any other', async () => {
+  const db = new Database(':memory:');
+  migrateSqlite(db);
+  const created = Math.floor(Date.now() / 1000);
+  for (const [type, data] of [
+    ['order.created', { ...examplePayloads['order.created'].data, currency: '__proto__', totalAmount: 5 }],
+    ['user.registered', { ...examplePayloads['user.registered'].data, role: '__proto__' }],
+  ] as const)
+    for (const s of projectionStatements('sqlite', {
+      id: `evt_proto_${type}`,
+      type,
+      created,
+      environment: 'production',
+      receivedAt: Date.now(),
+      data,
+    }))
+      db.prepare(s.sql).run(...s.params);
+  const report = await buildReport(
+    {
+      dialect: 'sqlite',
+      read: async (sql, params) => db.prepare(sql).all(...params) as Record<string, unknown>[],
+    },
+    { since: Date.now() - DAY },
+  );
+  db.close();
+  assert.ok(Object.hasOwn(report.orders.gmvByCurrency, '__proto__'), JSON.stringify(report.orders));
+  assert.equal(report.orders.gmvByCurrency.__proto__, 5);
+  assert.equal(report.users.registrationsByRole.__proto__, 1);
+});
 
 test('median: odd, even and empty, like percentile_cont(0.5)', () => {
   assert.equal(median([3, 1, 2]), 2);
