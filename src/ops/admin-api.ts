@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { parseDuration } from '../config/duration.ts';
+import { envelopeKeyProblem } from '../events/envelope.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpResponse } from '../receiver/http-errors.ts';
 import { send } from '../receiver/node-server.ts';
@@ -14,6 +15,7 @@ import { routeConsumer } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
 import { AdminRequestError, InputError, toError } from '../util/errors.ts';
 import { toAdminResponse } from './admin-errors.ts';
+import { bearerToken } from './bearer.ts';
 import { detailJson, summaryJson } from './event-json.ts';
 import { parseEnvironment, parseFilter, parseLimit, parseTime } from './filters.ts';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
@@ -47,7 +49,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
-const ID_PATTERN = /^[^\s]{1,200}$/;
+/** An id the receiver would accept (printable, at most 256 bytes): the admin API refused ids over 200. */
+const isEventId = (id: string) => id.length > 0 && envelopeKeyProblem(id) === null;
 const MUTATING = new Set(['POST', 'PUT', 'DELETE']);
 // The dashboard loads nothing from elsewhere, is never framed, and posts no forms anywhere else.
 const DASHBOARD_CSP =
@@ -85,10 +88,10 @@ export function createAdminHandler(options: AdminOptions) {
     if (!expected) return 'wrong';
     const header = req.headers.authorization;
     if (!header) return 'missing';
-    const match = /^Bearer (.+)$/.exec(header);
-    if (!match?.[1]) return 'malformed';
+    const token = bearerToken(header);
+    if (!token) return 'malformed';
     // Hash both sides to equal length first: timingSafeEqual needs it, and it hides the length.
-    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), expected) ? undefined : 'wrong';
+    return timingSafeEqual(createHash('sha256').update(token).digest(), expected) ? undefined : 'wrong';
   }
 
   function authenticate(req: IncomingMessage, address: string): void {
@@ -121,7 +124,7 @@ export function createAdminHandler(options: AdminOptions) {
   /** The event id param, checked. */
   const eventId = (params: Params): string => {
     const id = params.id ?? '';
-    if (!ID_PATTERN.test(id)) throw new InputError('event id is malformed');
+    if (!isEventId(id)) throw new InputError('event id is malformed');
     return id;
   };
 
@@ -455,8 +458,7 @@ function idList(value: unknown): string[] {
     );
   }
   for (const id of value)
-    if (typeof id !== 'string' || !ID_PATTERN.test(id))
-      throw new InputError('"ids" must hold event id strings');
+    if (typeof id !== 'string' || !isEventId(id)) throw new InputError('"ids" must hold event id strings');
   return value as string[];
 }
 
@@ -464,8 +466,7 @@ function routeIdList(value: unknown): string[] {
   if (!Array.isArray(value) || value.length === 0 || value.length > 1000)
     throw new InputError('"ids" must be an array of 1 to 1000 event ids');
   for (const id of value)
-    if (typeof id !== 'string' || !ID_PATTERN.test(id))
-      throw new InputError('"ids" must hold event id strings');
+    if (typeof id !== 'string' || !isEventId(id)) throw new InputError('"ids" must hold event id strings');
   return value as string[];
 }
 

@@ -4,6 +4,7 @@ import { Gauge } from 'prom-client';
 import type { Logger } from '../logging/logger.ts';
 import type { BodyBudget } from '../receiver/body-budget.ts';
 import { toError } from '../util/errors.ts';
+import { bearerToken } from './bearer.ts';
 import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -45,10 +46,10 @@ export function createMetricsEndpoint(options: MetricsEndpointOptions) {
   }
 
   function signedIn(req: IncomingMessage): boolean {
-    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!match?.[1] || !expected) return false;
+    const token = bearerToken(req.headers.authorization);
+    if (!token || !expected) return false;
     // Both sides hashed to equal length: timingSafeEqual needs it, and it hides the length.
-    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), expected);
+    return timingSafeEqual(createHash('sha256').update(token).digest(), expected);
   }
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {

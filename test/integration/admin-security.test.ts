@@ -59,6 +59,19 @@ describe('admin routing, headers and media types', () => {
     assert.equal((await fetch(`${base}/admin/api/nope`, { headers: auth })).status, 404);
   });
 
+  it('the bearer scheme in any case; ids as long as the receiver takes (256 bytes), not longer', async () => {
+    const lower = await fetch(`${base}/admin/api/events?limit=1`, {
+      headers: { authorization: `bearer ${TOKEN}` },
+    });
+    assert.equal(lower.status, 200);
+    const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `BEARER ${TOKEN}` } });
+    assert.equal(metrics.status, 200);
+    const long = await fetch(`${base}/admin/api/events/evt_${'x'.repeat(240)}`, { headers: auth });
+    assert.equal(long.status, 404, 'a 244-byte id is looked up');
+    const tooLong = await fetch(`${base}/admin/api/events/evt_${'x'.repeat(260)}`, { headers: auth });
+    assert.equal(tooLong.status, 400);
+  });
+
   it('the dashboard HTML: CSP with base-uri and form-action, and no referrer', async () => {
     const res = await fetch(`${base}/admin`);
     assert.equal(res.status, 200);
