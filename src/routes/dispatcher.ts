@@ -6,7 +6,6 @@ import { retryDelay } from '../worker/retry-schedule.ts';
 import { createFinishingWrites, type FinishingWrites } from '../worker/store-backoff.ts';
 import { createWakeTimer, type WakeTimer } from '../worker/wake-timer.ts';
 import { type BreakerStateChange, type CircuitBreaker, createCircuitBreaker } from './breaker.ts';
-import { HTTP_CONCURRENCY } from './destinations/http.ts';
 import { createDestination } from './destinations/index.ts';
 import type { IngestPriority } from './ingest-priority.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
@@ -172,8 +171,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     const opened = new Map<string, Lane>();
     for (const route of routes.routes) {
       const transform = route.transform === undefined ? undefined : await loadTransform(route.transform);
-      const batch = batchFor(routes, route, batchSize);
-      opened.set(route.name, createLane(route, transform, batch, leaseFor(routes, route, batch)));
+      opened.set(route.name, createLane(route, transform, leaseFor(routes, route)));
     }
     return opened;
   }
@@ -186,12 +184,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     stop(): Promise<void>;
   }
 
-  function createLane(
-    route: RouteConfig,
-    transform: TransformFn | undefined,
-    batchSize: number,
-    leaseMs: number,
-  ): Lane {
+  function createLane(route: RouteConfig, transform: TransformFn | undefined, leaseMs: number): Lane {
     const consumer = routeConsumer(route.name);
     const schedule = route.retryScheduleMs ?? options.defaultRetryScheduleMs;
     const limiter: RateLimiter | undefined = route.rateLimit ? createRateLimiter(route.rateLimit) : undefined;
@@ -574,27 +567,9 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
 const MIN_RETRY_AFTER_MS = 1000;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-/**
- * An HTTP batch goes out HTTP_CONCURRENCY requests at a time, each allowed the destination's
- * timeout, so its lease must cover every wave: it is capped at this many waves, which keeps the
- * lease (and a crashed instance's jobs waiting for it) to minutes.
- */
-const HTTP_WAVES = 4;
-
-/** Jobs a lane claims at once: `batchSize`, or fewer for HTTP (see HTTP_WAVES). */
-function batchFor(config: RoutesConfig, route: RouteConfig, batchSize: number): number {
+/** A lease outlives the slowest send: the destination's timeout plus a minute. */
+function leaseFor(config: RoutesConfig, route: RouteConfig): number {
   const destination = config.destinations.get(route.to);
-  return destination?.type === 'http' ? Math.min(batchSize, HTTP_WAVES * HTTP_CONCURRENCY) : batchSize;
-}
-
-/**
- * A lease outlives the slowest batch, plus a minute: for HTTP, every wave of it at the full
- * timeout. (It was the timeout plus a minute: a batch of 250 to an endpoint answering in 5 s
- * outlived its leases, and its jobs were claimed and sent again while still being sent.) The other
- * destinations send a batch at once, each bounded by its client's 10 s.
- */
-function leaseFor(config: RoutesConfig, route: RouteConfig, batch: number): number {
-  const destination = config.destinations.get(route.to);
-  if (destination?.type !== 'http') return 10_000 + 60_000;
-  return Math.ceil(batch / HTTP_CONCURRENCY) * destination.timeoutMs + 60_000;
+  const timeoutMs = destination?.type === 'http' ? destination.timeoutMs : 10_000;
+  return timeoutMs + 60_000;
 }

@@ -5,7 +5,7 @@ import type { Destination, HttpDestinationConfig, OutboundMessage, SendOutcome }
 import { DestinationError, type DestinationOptions, errorMessage, mapLimit, redactUrl } from './shared.ts';
 
 /** Requests of one batch in flight at once. */
-export const HTTP_CONCURRENCY = 16;
+const CONCURRENCY = 16;
 /** How much of an error answer's body goes into the outcome's error. */
 const EXCERPT_BYTES = 200;
 
@@ -77,7 +77,7 @@ export function createHttpDestination(
   return {
     type: 'http',
     name: config.name,
-    send: (batch) => mapLimit(batch, HTTP_CONCURRENCY, post),
+    send: (batch) => mapLimit(batch, CONCURRENCY, post),
     async check() {
       // Any HTTP answer proves the endpoint is reachable: receivers often refuse HEAD (405).
       try {
