@@ -649,8 +649,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         throw new ConfigError(
           'reloadRoutes: this consumer was created without routes, so nothing here would deliver them; create it with `routes` (an empty { destinations: {}, routes: [] } will do)',
         );
-      // The dispatcher first: if its new lanes cannot open, the receiver keeps matching the old routes.
-      await routeDispatcher?.reload(next);
+      // The dispatcher first: if its new lanes cannot open, the receiver keeps matching the old
+      // routes. Once they have opened, new events get the new routes' jobs at once, while the old
+      // lanes finish their rounds (a slow batch took minutes, and a removed route's jobs were
+      // stored meanwhile, orphaned).
+      await routeDispatcher?.reload(next, {
+        onOpened: () => {
+          routesConfig = next;
+        },
+      });
       routesConfig = next;
     },
     routeStates: () => routeDispatcher?.states() ?? [],

@@ -134,19 +134,41 @@ async function serve(input: ServeInput): Promise<void> {
   if (routesFile !== undefined) {
     // SIGHUP reloads the routes file: a valid one applies to events stored from now on; an invalid
     // one is refused with the same messages as at start-up, and the running routes stay.
-    process.on('SIGHUP', () => {
-      loadRoutesFile(routesFile).then(
-        async (next) => {
-          await consumer.reloadRoutes(next);
-          logger.info({ routes: next.routes.map((r) => r.name), file: routesFile }, 'routes reloaded');
-        },
-        (error: unknown) =>
-          logger.error(
-            { file: routesFile, problems: routeProblems(error) },
-            'routes file refused on reload; the running routes stay',
-          ),
-      );
-    });
+    // One reload at a time, and a signal during one reads the file again after it: two loads
+    // finishing out of order applied the older file last, and a failed reload went unhandled.
+    let reloading = false;
+    let again = false;
+    const reload = async () => {
+      if (reloading) {
+        again = true;
+        return;
+      }
+      reloading = true;
+      try {
+        do {
+          again = false;
+          let next: RoutesConfig;
+          try {
+            next = await loadRoutesFile(routesFile);
+          } catch (error) {
+            logger.error(
+              { file: routesFile, problems: routeProblems(error) },
+              'routes file refused on reload; the running routes stay',
+            );
+            continue;
+          }
+          try {
+            await consumer.reloadRoutes(next);
+            logger.info({ routes: next.routes.map((r) => r.name), file: routesFile }, 'routes reloaded');
+          } catch (error) {
+            logger.error({ file: routesFile, err: toError(error) }, 'routes reload failed; the running routes stay');
+          }
+        } while (again);
+      } finally {
+        reloading = false;
+      }
+    };
+    process.on('SIGHUP', () => void reload());
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

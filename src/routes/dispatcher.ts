@@ -99,8 +99,12 @@ export interface RouteDispatcher {
   stop(graceMs?: number): Promise<void>;
   /** New jobs may be due (stored here, or notified by another instance). */
   wake(): void;
-  /** Swaps in a new routes config (SIGHUP): lanes of removed routes stop; their jobs wait. */
-  reload(routes: RoutesConfig): Promise<void>;
+  /**
+   * Swaps in a new routes config (SIGHUP): lanes of removed routes stop; their jobs wait.
+   * `onOpened` runs once the new lanes have opened, before the old ones have finished their
+   * rounds, so events stored from then on get the new routes' jobs at once.
+   */
+  reload(routes: RoutesConfig, options?: { onOpened?: () => void }): Promise<void>;
   states(): RouteState[];
   readonly owner: string;
 }
@@ -482,7 +486,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
   /** Start, reloads and stop take turns on this chain: none sees another's lanes half-open. */
   let reloading: Promise<void> = Promise.resolve();
 
-  async function swap(routes: RoutesConfig): Promise<void> {
+  async function swap(routes: RoutesConfig, onOpened?: () => void): Promise<void> {
     // Not started yet: start() opens these. Stopping or stopped: nothing may open again.
     if (state === 'created') {
       config = routes;
@@ -490,6 +494,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     }
     if (state !== 'active') return;
     const next = await openLanes(routes);
+    onOpened?.();
     const old = lanes;
     lanes = new Map();
     await Promise.all([...old.values()].map((lane) => lane.stop()));
@@ -541,9 +546,9 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     wake() {
       for (const lane of lanes.values()) lane.kick();
     },
-    reload(routes) {
+    reload(routes, reloadOptions = {}) {
       // One at a time: two quick SIGHUPs must not leave the first one's lanes running.
-      const swapped = reloading.then(() => swap(routes));
+      const swapped = reloading.then(() => swap(routes, reloadOptions.onOpened));
       reloading = swapped.catch(() => {});
       return swapped;
     },
