@@ -63,6 +63,8 @@ export interface RouteDispatcherOptions {
   pollIntervalMs?: number;
   /** How long a transform may take before its job's attempt fails. @defaultValue 10s */
   transformTimeoutMs?: number;
+  /** A route job's lease: the destination's timeout (HTTP; 10 s for the others) plus this. @defaultValue 60s */
+  leaseMarginMs?: number;
   /** Consecutive failures that open a destination's breaker. @defaultValue 5 */
   breakerThreshold?: number;
   /** The first pause of an open breaker; it doubles up to `breakerMaxPauseMs`. @defaultValue 30s */
@@ -128,6 +130,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
   const owner =
     options.owner ?? `${hostname()}:${process.pid}:routes:${Math.random().toString(36).slice(2, 8)}`;
   const batchSize = options.batchSize ?? 250;
+  const leaseMarginMs = options.leaseMarginMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const random = options.random ?? Math.random;
   const roundsPerLane = options.roundsPerLane ?? 4;
@@ -175,7 +178,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     const opened = new Map<string, Lane>();
     for (const route of routes.routes) {
       const transform = route.transform === undefined ? undefined : await loadTransform(route.transform);
-      opened.set(route.name, createLane(route, transform, leaseFor(routes, route)));
+      opened.set(route.name, createLane(route, transform, leaseFor(routes, route, leaseMarginMs)));
     }
     return opened;
   }
@@ -329,7 +332,12 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       const outcomes =
         sending.length > 0
           ? await slot.client
-              .send(sending.map((p) => p.message))
+              // No message starts after half the margin: the last ones sent end, at their timeout,
+              // with the other half left to record them before the leases run out.
+              .send(
+                sending.map((p) => p.message),
+                { startBy: startedAt + leaseMarginMs / 2 },
+              )
               .catch((error: unknown) =>
                 sending.map(() => ({ ok: false as const, error: toError(error).message })),
               )
@@ -351,6 +359,15 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             slot.breaker.recordSuccess();
             await record(() => store.complete(job, { startedAt, finishedAt, outcome: 'succeeded' }));
             return report(job, 'delivered', seconds);
+          }
+          if (outcome && !outcome.ok && outcome.notSent) {
+            // Never sent (the batch reached its deadline): given back without spending an attempt,
+            // and due at once, for the next round.
+            await record(() =>
+              store.release(job, { startedAt, finishedAt, outcome: 'aborted', errorMessage: outcome.error }),
+            );
+            timer.dueAt(finishedAt);
+            return;
           }
           const error = outcome?.error ?? 'no answer from the destination';
           // Once the breaker is open (this batch's earlier failures opened it, or another lane's),
@@ -572,9 +589,13 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
 const MIN_RETRY_AFTER_MS = 1000;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-/** A lease outlives the slowest send: the destination's timeout plus a minute. */
-function leaseFor(config: RoutesConfig, route: RouteConfig): number {
+/** The longest one message of `route` may take to send: its HTTP timeout, 10 s for the others. */
+function sendTimeout(config: RoutesConfig, route: RouteConfig): number {
   const destination = config.destinations.get(route.to);
-  const timeoutMs = destination?.type === 'http' ? destination.timeoutMs : 10_000;
-  return timeoutMs + 60_000;
+  return destination?.type === 'http' ? destination.timeoutMs : 10_000;
+}
+
+/** A lease outlives the slowest send: the destination's timeout plus a margin (a minute). */
+function leaseFor(config: RoutesConfig, route: RouteConfig, marginMs: number): number {
+  return sendTimeout(config, route) + marginMs;
 }

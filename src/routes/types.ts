@@ -115,7 +115,21 @@ export type SendOutcome =
       error: string;
       /** The destination asked to wait this long (HTTP 429/503 `Retry-After`). */
       retryAfterMs?: number | undefined;
+      /**
+       * The message never left: the batch reached `SendOptions.startBy` first. Its job is given back
+       * without spending an attempt.
+       */
+      notSent?: boolean | undefined;
     };
+
+export interface SendOptions {
+  /**
+   * Clock milliseconds after which no message of the batch may start sending (each answers
+   * `notSent`), so a batch sent a few at a time never outlives its jobs' leases. A destination that
+   * sends the whole batch at once may ignore it.
+   */
+  startBy?: number | undefined;
+}
 
 /**
  * One destination client. `send` delivers a batch and answers one outcome per message, in order;
@@ -126,7 +140,7 @@ export type SendOutcome =
 export interface Destination {
   readonly type: DestinationType;
   readonly name: string;
-  send(batch: readonly OutboundMessage[]): Promise<SendOutcome[]>;
+  send(batch: readonly OutboundMessage[], options?: SendOptions): Promise<SendOutcome[]>;
   check(): Promise<void>;
   close(): Promise<void>;
 }

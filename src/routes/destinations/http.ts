@@ -6,6 +6,12 @@ import { DestinationError, type DestinationOptions, errorMessage, mapLimit, reda
 
 /** Requests of one batch in flight at once. */
 const CONCURRENCY = 16;
+/** A message the batch's deadline stopped before it left. */
+const NOT_SENT: SendOutcome = {
+  ok: false,
+  error: 'not sent: the batch reached its deadline (its leases would have run out)',
+  notSent: true,
+};
 /** How much of an error answer's body goes into the outcome's error. */
 const EXCERPT_BYTES = 200;
 
@@ -77,7 +83,14 @@ export function createHttpDestination(
   return {
     type: 'http',
     name: config.name,
-    send: (batch) => mapLimit(batch, CONCURRENCY, post),
+    // 16 at a time, so a batch of 250 to a slow endpoint takes many timeouts: past `startBy`, the
+    // rest are answered not sent rather than sent after their leases ran out (and sent again).
+    send: (batch, options) =>
+      mapLimit(batch, CONCURRENCY, (message) =>
+        options?.startBy !== undefined && Date.now() > options.startBy
+          ? Promise.resolve(NOT_SENT)
+          : post(message),
+      ),
     async check() {
       // Any HTTP answer proves the endpoint is reachable: receivers often refuse HEAD (405).
       try {

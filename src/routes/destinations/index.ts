@@ -38,7 +38,7 @@ export function createDestination(config: DestinationConfig, options: Destinatio
   return {
     type: config.type,
     name: config.name,
-    send: async (batch) => (await open()).send(batch),
+    send: async (batch, options) => (await open()).send(batch, options),
     check: async () => (await open()).check(),
     close: async () => {
       if (client) await (await client).close();
