@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { Environment } from '../store/inbox-store.ts';
+import { ConfigError } from '../util/errors.ts';
 import type { Dialect, EntitySpec } from './entity.ts';
 import { toProjectedEvent } from './parse-event.ts';
 import { PRODUCT_REJECTIONS, products } from './products.ts';
@@ -83,6 +84,19 @@ export async function rebuildProjections(
     )
   )[0];
   const resumed = state !== undefined && state.entities === key && options.restart !== true;
+  if (state !== undefined && !resumed && options.restart !== true) {
+    // Starting over on other tables would leave the interrupted rebuild's half-built ones behind,
+    // with nothing to say they need one: they were silently abandoned.
+    const names = entities.map((e) => e.name);
+    const before = (state.entities.split(';')[0] ?? '').split(',').filter((n) => n !== '');
+    const left = before.filter((n) => !names.includes(n));
+    if (left.length > 0)
+      throw new ConfigError(
+        `projections rebuild: an interrupted rebuild of ${before.join(', ')} has not finished, and this one ` +
+          `(${names.join(', ') || 'no tables'}) would leave ${left.join(', ')} half-built. Run it again with ` +
+          `PROJECTIONS=${before.join(',')} to finish it, or pass --restart to start over anyway.`,
+      );
+  }
   let lastSeq = resumed ? Number(state.last_seq) : 0;
   if (!resumed) {
     await session.transaction(async () => {

@@ -414,6 +414,22 @@ for (const engine of engines) {
           false,
         );
         assert.deepEqual(await tables(opened.reader.read), before);
+
+        // Interrupted, then run on fewer tables: refused, as it would leave the rest half-built
+        // (it started over on its own tables and dropped the marker); the same run finishes it.
+        await interrupted();
+        await assert.rejects(
+          rebuildProjections(direct.target, {
+            config: resolveProjectionsConfig({ projections: 'orders' }),
+            batchSize: 2,
+          }),
+          /interrupted rebuild of orders, payments, .* would leave payments, products, users, support_tickets, ad_campaigns half-built\. Run it again with PROJECTIONS=orders,payments,/,
+        );
+        assert.equal(
+          (await rebuildProjections(direct.target, { config: others, batchSize: 2 })).resumed,
+          true,
+        );
+        assert.deepEqual(await tables(opened.reader.read), before);
       } finally {
         await direct.close();
       }
