@@ -81,6 +81,33 @@ describe('SQLite schema', () => {
     });
   });
 
+  it('an operation that fails half-way in a batch leaves nothing: the others commit, it can be retried', () => {
+    withConnection((inbox) => {
+      // Any statement-level failure after the event row is written (the statement is undone, the
+      // transaction is not): before, the event row committed without its jobs, and the retry was
+      // answered "duplicate" and never processed.
+      inbox.db.exec(`CREATE TRIGGER fail_jobs BEFORE INSERT ON jobs WHEN NEW.event_id = 'evt_half'
+        BEGIN SELECT RAISE(ABORT, 'job insert failed'); END`);
+      const jobs = { jobs: [{ consumer: 'handlers', maxAttempts: 3 }] };
+      const results = runBatch(inbox, [
+        ['insertIfAbsent', [newEvent('evt_whole', jobs)]],
+        ['insertIfAbsent', [newEvent('evt_half', jobs)]],
+      ]);
+      assert.deepEqual(
+        results.map((r) => (r.ok ? (r.value as { outcome: string }).outcome : r.error.message)),
+        ['inserted', 'job insert failed'],
+      );
+      assert.equal(inbox.get('evt_half'), null, 'nothing of the failed insert was kept');
+      assert.deepEqual(
+        inbox.get('evt_whole')?.jobs.map((j) => j.consumer),
+        ['handlers'],
+      );
+      inbox.db.exec('DROP TRIGGER fail_jobs');
+      const [retry] = runBatch(inbox, [['insertIfAbsent', [newEvent('evt_half', jobs)]]]);
+      assert.equal(retry?.ok && (retry.value as { outcome: string }).outcome, 'inserted');
+    });
+  });
+
   it('records applied migrations once', () => {
     const tmp = tempDir();
     const path = join(tmp.dir, 'inbox.db');

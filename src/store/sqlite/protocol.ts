@@ -156,9 +156,16 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
         const results = ops.map(([name, args]): OperationResult => {
           try {
             if (!allowed.has(name)) throw new Error(`unknown inbox operation ${name}`);
-            return { ok: true, value: (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args) };
+            const call = () => (inbox[name] as (...a: unknown[]) => unknown).apply(inbox, args);
+            // Run again after a failure, each operation has a savepoint of its own.
+            return { ok: true, value: inbox.trusting ? call() : inbox.db.transaction(call)() };
           } catch (error) {
             if (error instanceof SavepointsNeeded || !inbox.db.inTransaction) throw error;
+            // A failed operation may have written part of its work (an event row, not yet its
+            // jobs), which the commit would keep: an event acknowledged as failed, then refused as
+            // a duplicate and never processed. The batch runs again with a savepoint per operation,
+            // so the failed one leaves nothing.
+            if (inbox.trusting) throw new SavepointsNeeded(error);
             // Name and code travel with the message so the calling thread can rebuild the class.
             return { ok: false, error: serializeError(error) };
           }
@@ -176,9 +183,9 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
 /**
  * Runs a batch of operations in one transaction: one commit, so one fsync, for all of them (group
  * commit). Each statement is atomic on its own. The first run trusts statements (projection
- * writes, a handler's SQL) to succeed and gives them no savepoint; if one fails, the batch rolls
- * back and runs again with a savepoint per operation that has statements, so that operation fails
- * alone. If SQLite rolled the whole transaction back (I/O error, disk full), the batch fails as a
+ * writes, a handler's SQL) and every operation to succeed, and gives them no savepoint; if one
+ * fails, the batch rolls back and runs again with a savepoint per operation, so that operation
+ * fails alone and leaves nothing of its work. If SQLite rolled the whole transaction back (I/O error, disk full), the batch fails as a
  * whole, so no operation is reported durable that is not. A batch of rehearsals alone (the
  * warm-up's) runs, then rolls back instead of committing: no WAL write, no fsync.
  */
