@@ -128,8 +128,17 @@ export function createAdminHandler(options: AdminOptions) {
     return id;
   };
 
+  /** A page's cursor must name a stored event: an unknown one matched nothing, a 200 with no events. */
+  const checkCursor = async (filter: ListFilter) => {
+    if (filter.before !== undefined && (await store.get(filter.before)) === null)
+      throw new InputError(
+        `before "${filter.before}" is no stored event (give the \`next\` of the previous page)`,
+      );
+  };
+
   const listEvents: Handler = async ({ url }) => {
     const filter = parseFilter(url.searchParams);
+    await checkCursor(filter);
     const events = await store.list(filter);
     const limit = filter.limit ?? 50;
     return {
@@ -182,6 +191,7 @@ export function createAdminHandler(options: AdminOptions) {
 
   const listDeadLetters: Handler = async ({ url }) => {
     const filter = { ...parseFilter(url.searchParams), status: 'dead' as const, excludeDiscarded: true };
+    await checkCursor(filter);
     const events = await store.list(filter);
     return {
       body: {

@@ -72,6 +72,15 @@ describe('admin routing, headers and media types', () => {
     assert.equal(tooLong.status, 400);
   });
 
+  it('a page cursor that names no stored event is 400, not an empty page', async () => {
+    for (const path of ['/admin/api/events', '/admin/api/dead-letters']) {
+      const res = await fetch(`${base}${path}?before=evt_nope`, { headers: auth });
+      assert.equal(res.status, 400, path);
+      const body = (await res.json()) as { error: { message: string } };
+      assert.match(body.error.message, /before "evt_nope" is no stored event/);
+    }
+  });
+
   it('the dashboard HTML: CSP with base-uri and form-action, and no referrer', async () => {
     const res = await fetch(`${base}/admin`);
     assert.equal(res.status, 200);
