@@ -161,7 +161,10 @@ async function serve(input: ServeInput): Promise<void> {
             await consumer.reloadRoutes(next);
             logger.info({ routes: next.routes.map((r) => r.name), file: routesFile }, 'routes reloaded');
           } catch (error) {
-            logger.error({ file: routesFile, err: toError(error) }, 'routes reload failed; the running routes stay');
+            logger.error(
+              { file: routesFile, err: toError(error) },
+              'routes reload failed; the running routes stay',
+            );
           }
         } while (again);
       } finally {
