@@ -52,8 +52,17 @@ export interface CircuitBreaker {
   canSend(): boolean;
   recordSuccess(): void;
   recordFailure(error?: string): void;
-  /** In half-open, hands back a probe that recorded no result: the next `canSend()` is the probe. */
-  releaseProbe(): void;
+  /**
+   * Counts the probes given out: read it right after the `canSend()` that gave one, and pass it to
+   * `releaseProbe`.
+   */
+  readonly probeGeneration: number;
+  /**
+   * In half-open, hands back the probe numbered `generation` if it recorded no result: the next
+   * `canSend()` is the probe. A later probe (the breaker re-opened and probed again meanwhile) is
+   * not this round's to hand back.
+   */
+  releaseProbe(generation: number): void;
   /** While open, when (clock ms) the probe may go; otherwise null. */
   nextProbeAt(): number | null;
   /** The pause of the current (or last) opening: doubles on each re-open, resets on close. */
@@ -77,6 +86,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
   let pauseMs = basePauseMs;
   let openUntil = 0;
   let probeOut = false;
+  let probeGeneration = 0;
 
   const change = (to: BreakerState, extra: Partial<BreakerStateChange> = {}) => {
     const from = state;
@@ -105,6 +115,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
       }
       if (probeOut) return false;
       probeOut = true;
+      probeGeneration += 1;
       return true;
     },
     recordSuccess() {
@@ -129,8 +140,11 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
         open(error);
       }
     },
-    releaseProbe() {
-      if (state === 'half-open') probeOut = false;
+    get probeGeneration() {
+      return probeGeneration;
+    },
+    releaseProbe(generation) {
+      if (state === 'half-open' && generation === probeGeneration) probeOut = false;
     },
     nextProbeAt() {
       return state === 'open' ? openUntil : null;

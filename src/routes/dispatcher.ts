@@ -253,13 +253,14 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
         return false;
       }
       const probing = slot.breaker.state === 'half-open';
+      const probe = slot.breaker.probeGeneration;
       try {
         return await claimAndSend(slot, probing);
       } finally {
         // A probe that recorded no result (nothing to send, a claim the store refused, no rate-limit
         // token, its job skipped or its transform failed) is handed back: the next round probes
         // again. Kept, it left the breaker half-open with no probe to come, for good.
-        if (probing) slot.breaker.releaseProbe();
+        if (probing) slot.breaker.releaseProbe(probe);
       }
     }
 
@@ -296,8 +297,8 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       return batch.events.length === limit && !probing;
     }
 
-    /** Sends and records one batch. True when any job of it went to the destination. */
-    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<boolean> {
+    /** Sends and records one batch. */
+    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<void> {
       const startedAt = Date.now();
       // A round that outlives half its lease is stuck somewhere (a send past its timeout, or a
       // write to the store): say where, before the lease runs out and the jobs are sent again.
@@ -310,7 +311,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       }, leaseMs / 2);
       watchdog.unref();
       try {
-        return await deliverRound(slot, jobs, startedAt, (p) => {
+        await deliverRound(slot, jobs, startedAt, (p) => {
           phase = p;
         });
       } finally {
@@ -323,7 +324,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       jobs: readonly ClaimedEvent[],
       startedAt: number,
       enter: (phase: 'send' | 'record') => void,
-    ): Promise<boolean> {
+    ): Promise<void> {
       const prepared = await Promise.all(jobs.map((job) => prepare(job)));
       enter('send');
       const sending = prepared.filter(
@@ -362,11 +363,19 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           }
           if (outcome && !outcome.ok && outcome.notSent) {
             // Never sent (the batch reached its deadline): given back without spending an attempt,
-            // and due at once, for the next round.
+            // with its rate-limit token; due at once for the next round, or when the breaker probes
+            // if this batch's failures opened it (as the breaker's own give-backs, below).
+            limiter?.giveBack(1);
+            const probeAt =
+              slot.breaker.state === 'open' ? (slot.breaker.nextProbeAt() ?? undefined) : undefined;
             await record(() =>
-              store.release(job, { startedAt, finishedAt, outcome: 'aborted', errorMessage: outcome.error }),
+              store.release(
+                job,
+                { startedAt, finishedAt, outcome: 'aborted', errorMessage: outcome.error },
+                probeAt,
+              ),
             );
-            timer.dueAt(finishedAt);
+            timer.dueAt(probeAt ?? finishedAt);
             return;
           }
           const error = outcome?.error ?? 'no answer from the destination';
@@ -430,7 +439,6 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           return report(job, 'failed', seconds);
         }),
       );
-      return sending.length > 0;
     }
 
     type Prepared =
@@ -515,6 +523,11 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
     const old = lanes;
     lanes = new Map();
     await Promise.all([...old.values()].map((lane) => lane.stop()));
+    // stop() may have given up waiting and closed the clients meanwhile: open nothing more.
+    if ((state as typeof state) !== 'active') {
+      await Promise.all([...next.values()].map((lane) => lane.stop()));
+      return;
+    }
     // A destination the new file leaves as it was keeps its client and its breaker: a paused
     // destination stays paused, rather than being sent a fresh batch of failures.
     const kept = new Map<string, DestinationSlot>();
@@ -589,13 +602,8 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
 const MIN_RETRY_AFTER_MS = 1000;
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-/** The longest one message of `route` may take to send: its HTTP timeout, 10 s for the others. */
-function sendTimeout(config: RoutesConfig, route: RouteConfig): number {
-  const destination = config.destinations.get(route.to);
-  return destination?.type === 'http' ? destination.timeoutMs : 10_000;
-}
-
-/** A lease outlives the slowest send: the destination's timeout plus a margin (a minute). */
+/** A lease outlives the slowest send: the destination's timeout (10 s for non-HTTP ones) plus a margin. */
 function leaseFor(config: RoutesConfig, route: RouteConfig, marginMs: number): number {
-  return sendTimeout(config, route) + marginMs;
+  const destination = config.destinations.get(route.to);
+  return (destination?.type === 'http' ? destination.timeoutMs : 10_000) + marginMs;
 }

@@ -76,20 +76,34 @@ describe('circuit breaker', () => {
 
   it('a probe handed back with no result lets the next send probe; closed or open, nothing changes', () => {
     const { breaker, advance } = setup();
-    breaker.releaseProbe();
+    breaker.releaseProbe(breaker.probeGeneration);
     assert.equal(breaker.state, 'closed');
     fail(breaker, 5);
-    breaker.releaseProbe();
+    breaker.releaseProbe(breaker.probeGeneration);
     assert.equal(breaker.canSend(), false, 'still open: no probe before the pause is over');
     advance(30_000);
     assert.equal(breaker.canSend(), true, 'the probe');
+    const first = breaker.probeGeneration;
     assert.equal(breaker.canSend(), false);
-    breaker.releaseProbe();
+    breaker.releaseProbe(first);
     assert.equal(breaker.state, 'half-open');
     assert.equal(breaker.canSend(), true, 'the probe again');
     breaker.recordFailure('still down');
     assert.equal(breaker.state, 'open');
     assert.equal(breaker.pauseMs, 60_000);
+  });
+
+  it('hands back only its own probe: an older round cannot free a newer probe', () => {
+    const { breaker, advance } = setup();
+    fail(breaker, 5);
+    advance(30_000);
+    assert.equal(breaker.canSend(), true, 'probe 1');
+    const first = breaker.probeGeneration;
+    breaker.recordFailure('a late failure re-opens it');
+    advance(60_000);
+    assert.equal(breaker.canSend(), true, 'probe 2');
+    breaker.releaseProbe(first);
+    assert.equal(breaker.canSend(), false, 'probe 2 is still out');
   });
 
   it('doubles the pause on each re-open, up to 10 minutes', () => {
