@@ -4,7 +4,7 @@ import { type DatabaseLocation, inboxSchema } from '../config/database-url.ts';
 import type { Dialect } from './entity.ts';
 import { PRODUCT_REJECTIONS } from './products.ts';
 import { stageFor } from './registry.ts';
-import { withoutNul } from './statements.ts';
+import { dataWithoutNul } from './statements.ts';
 
 /** Runs a read query and returns its rows. */
 export type RowReader = (sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
@@ -38,7 +38,7 @@ function entityQuery(dialect: Dialect, event: EventKey) {
   const sql = byLink
     ? `SELECT * FROM ${entity.table} WHERE ${PRODUCT_REJECTIONS.linkColumn} = ${p} ORDER BY ${entity.key.column} LIMIT 1`
     : `SELECT * FROM ${entity.table} WHERE ${entity.key.column} = ${p}`;
-  const { data } = withoutNul(event);
+  const { data } = dataWithoutNul(event);
   const key = byLink ? data[PRODUCT_REJECTIONS.key.field] : data[entity.key.field];
   if (typeof key !== 'string') return null;
   return { sql, key, rank: stage.rank, table: entity.table, column: entity.key.column, byLink };

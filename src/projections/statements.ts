@@ -8,6 +8,7 @@
 //   the stored status names, so it needs no columns of its own;
 // - `updated_at` is the latest receipt time (epoch ms) of any event applied to the row.
 import type { Environment, TransactionalStatement } from '../store/inbox-store.ts';
+import { withoutNul } from '../util/text.ts';
 import { type Dialect, type EntitySpec, type StageSpec, stageColumns, versionColumns } from './entity.ts';
 import { PRODUCT_REJECTIONS } from './products.ts';
 import {
@@ -58,28 +59,28 @@ export function projectionStatements(
 ): TransactionalStatement[] {
   if (!projects(config, event.type)) return [];
   const plan = planFor(dialect, event.type);
-  const params = plan.bind(withoutNul(event), config.emails);
+  const params = plan.bind(dataWithoutNul(event), config.emails);
   const statements: TransactionalStatement[] = [];
   for (let i = 0; i < plan.sql.length; i++)
     statements.push({ sql: plan.sql[i] as string, params: params[i] ?? [], name: plan.names[i] as string });
   return statements;
 }
 
-/** U+0000, which PostgreSQL's text cannot hold. */
-const NUL = '\u0000';
-
 /**
- * A text value of `data` is stored with each U+0000 as U+FFFD, on both engines (so they agree):
- * PostgreSQL's text cannot hold U+0000, and a valid event carrying one (a rejection reason, say)
- * failed its projection write at every attempt there, and stopped `projections rebuild` for good.
+ * `event` with each text value of its `data` through `withoutNul` (U+0000 as U+FFFD): a valid event
+ * carrying one (a rejection reason, say) failed its projection write at every attempt on
+ * PostgreSQL, and stopped `projections rebuild` for good.
  */
-export function withoutNul<T extends { data: Record<string, unknown> }>(event: T): T {
+export function dataWithoutNul<T extends { data: Record<string, unknown> }>(event: T): T {
   let data: Record<string, unknown> | undefined;
   for (const field in event.data) {
     const value = event.data[field];
-    if (typeof value === 'string' && value.includes(NUL)) {
-      data ??= { ...event.data };
-      data[field] = value.replaceAll(NUL, '\uFFFD');
+    if (typeof value === 'string') {
+      const text = withoutNul(value);
+      if (text !== value) {
+        data ??= { ...event.data };
+        data[field] = text;
+      }
     }
   }
   return data ? { ...event, data } : event;

@@ -1,3 +1,4 @@
+import { withoutNul } from '../util/text.ts';
 import type { RouteConfig } from './types.ts';
 import { compilePath } from './where.ts';
 
@@ -18,8 +19,8 @@ export function orderKey(route: Pick<RouteConfig, 'orderBy'>, envelope: unknown)
   }
   const value = read(envelope);
   // U+0000 as U+FFFD, as the live tables store it: PostgreSQL's text cannot hold it.
-  if (typeof value === 'string')
-    return value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
+  // U+0000 as U+FFFD, as the live tables store it: PostgreSQL's text cannot hold it.
+  if (typeof value === 'string') return withoutNul(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return null;
 }

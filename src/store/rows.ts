@@ -1,5 +1,7 @@
 // Rows as both SQL engines return them (the same snake_case columns), and their mapping to the
 // domain types. Row types mirror the SQL; the domain types are in inbox-store.ts.
+
+import { withoutNul } from '../util/text.ts';
 import {
   type AttemptRecord,
   type ClaimedEvent,
@@ -239,4 +241,12 @@ export function toDetail(
     attemptHistory: history,
     deliveries: [delivery(row, false), ...duplicates.map((d) => delivery(d, true))],
   };
+}
+
+/**
+ * An attempt's error text as both engines store it: U+0000 as U+FFFD (an error may quote what a
+ * destination answered or a handler read; PostgreSQL's text cannot hold U+0000).
+ */
+export function errorText(text: string | undefined): string | null {
+  return typeof text === 'string' ? withoutNul(text) : null;
 }

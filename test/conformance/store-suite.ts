@@ -304,6 +304,16 @@ export function storeConformance(
       assert.match(detail?.attemptHistory[0]?.errorStack ?? '', /at handler/);
     });
 
+    it('stores an error holding U+0000 with U+FFFD (PostgreSQL text cannot hold it)', async () => {
+      const id = uid('evt');
+      await store.insertIfAbsent(newEvent(id, { maxAttempts: 2 }));
+      const first = await claimOne(id);
+      assert.equal(await store.scheduleRetry(first, failed('HTTP 500: bad\u0000byte'), Date.now()), true);
+      const detail = await store.get(id);
+      assert.equal(detail?.lastError, 'HTTP 500: bad\uFFFDbyte');
+      assert.equal(detail?.attemptHistory[0]?.errorMessage, 'HTTP 500: bad\uFFFDbyte');
+    });
+
     it('release gives the lease back without spending the budget', async () => {
       const id = uid('evt');
       await store.insertIfAbsent(newEvent(id, { maxAttempts: 1 }));

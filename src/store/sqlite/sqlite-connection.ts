@@ -32,6 +32,7 @@ import {
   type ClaimedEventRow,
   countsByStatus,
   type DeliveryRow,
+  errorText,
   type InboxRow,
   type JobRow,
   type JobSummaryRow,
@@ -589,7 +590,7 @@ export class SqliteConnection {
         status: change.status,
         runAt: change.runAt,
         extraAttempts: change.extraAttempts,
-        error: result.errorMessage ?? null,
+        error: errorText(result.errorMessage),
         now,
       }).changes === 1;
     if (!held) return false;
@@ -602,8 +603,8 @@ export class SqliteConnection {
       finishedAt: now,
       durationMs: now - result.startedAt,
       outcome: result.outcome,
-      errorMessage: result.errorMessage ?? null,
-      errorStack: result.errorStack ?? null,
+      errorMessage: errorText(result.errorMessage),
+      errorStack: errorText(result.errorStack),
     });
     this.plan.summariseEvent.run({ id: lease.id, now });
     return true;
