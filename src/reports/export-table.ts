@@ -32,7 +32,8 @@ const PG_INT8 = 20;
 
 async function openSource(location: DatabaseLocation, table: string, key: string): Promise<RowSource> {
   // Only a table name from the registry is ever pasted into the statement.
-  const select = `SELECT * FROM ${table} ORDER BY ${key}`;
+  // Byte order on both engines (PostgreSQL's default collation may sort text otherwise).
+  const select = `SELECT * FROM ${table} ORDER BY ${key}${location.kind === 'postgres' ? ' COLLATE "C"' : ''}`;
   if (location.kind === 'sqlite') {
     const db = new Database(location.path, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');

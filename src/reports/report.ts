@@ -146,16 +146,18 @@ const SQL = {
     `SELECT status, COUNT(*) AS n FROM ${table} WHERE ${f.where} AND status IS NOT NULL GROUP BY status`,
   countWhere: (table: string, f: Filter, condition: string) =>
     `SELECT COUNT(*) AS n FROM ${table} WHERE ${f.where} AND ${condition}`,
-  countBy: (table: string, f: Filter, column: string, condition: string) =>
-    `SELECT ${column} AS k, COUNT(*) AS n FROM ${table} WHERE ${f.where} AND ${condition} GROUP BY ${column}`,
-  gmv: (f: Filter) =>
+  // Keyed sections list their keys in byte order, so both engines give the same JSON and CSV.
+  countBy: (dialect: Dialect, table: string, f: Filter, column: string, condition: string) =>
+    `SELECT ${column} AS k, COUNT(*) AS n FROM ${table} WHERE ${f.where} AND ${condition} GROUP BY ${column}
+     ORDER BY ${dialect === 'postgres' ? `${column}::text` : column} ${byBytes[dialect]}`,
+  gmv: (dialect: Dialect, f: Filter) =>
     `SELECT currency AS k, SUM(total_amount) AS total FROM procureiq_orders
      WHERE ${f.where} AND currency IS NOT NULL AND total_amount IS NOT NULL AND status <> 'cancelled'
-     GROUP BY currency`,
-  paymentAmounts: (f: Filter) =>
+     GROUP BY currency ORDER BY currency ${byBytes[dialect]}`,
+  paymentAmounts: (dialect: Dialect, f: Filter) =>
     `SELECT status, currency, SUM(amount) AS total FROM procureiq_payments
      WHERE ${f.where} AND status IS NOT NULL AND currency IS NOT NULL AND amount IS NOT NULL
-     GROUP BY status, currency`,
+     GROUP BY status, currency ORDER BY status, currency ${byBytes[dialect]}`,
   unlinkedRejections: (u: Filter) => `SELECT COUNT(*) AS n FROM ${UNLINKED_REJECTIONS} AND ${u.where}`,
   /** Top rejection reasons over rejected listings and unlinked rejections together. */
   productRejectionReasons: (dialect: Dialect, f: Filter, u: Filter) =>
@@ -245,7 +247,9 @@ export async function buildReport(
   const countByAt = async (table: string, stage: string, column: string, condition: string) =>
     Object.fromEntries(
       (
-        await rows(SQL.countBy(table, at(stage), column, `${stage}_event_id IS NOT NULL AND ${condition}`))
+        await rows(
+          SQL.countBy(dialect, table, at(stage), column, `${stage}_event_id IS NOT NULL AND ${condition}`),
+        )
       ).map((r): [string, number] => [String(r.k), num(r.n)]),
     );
   const byStatus = async (entity: EntitySpec) => {
@@ -276,13 +280,13 @@ export async function buildReport(
 
   const orderStatus = await byStatus(orders);
   const gmvByCurrency: Record<string, number> = Object.fromEntries(
-    (await rows(SQL.gmv(f))).map((r): [string, number] => [String(r.k), num(r.total)]),
+    (await rows(SQL.gmv(dialect, f))).map((r): [string, number] => [String(r.k), num(r.total)]),
   );
   const ordersTotal = sum(orderStatus);
 
   const paymentStatus = await byStatus(payments);
   const amountByStatus: Record<string, Record<string, number>> = {};
-  for (const r of await rows(SQL.paymentAmounts(f))) {
+  for (const r of await rows(SQL.paymentAmounts(dialect, f))) {
     const status = String(r.status);
     amountByStatus[status] = { ...amountByStatus[status], [String(r.currency)]: num(r.total) };
   }
