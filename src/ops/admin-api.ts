@@ -13,7 +13,14 @@ import type { Report, ReportQuery } from '../reports/report.ts';
 import type { RouteState } from '../routes/dispatcher.ts';
 import { routeConsumer } from '../routes/route-jobs.ts';
 import type { EventSummary, InboxStore, ListFilter } from '../store/inbox-store.ts';
-import { AdminRequestError, InputError, toError } from '../util/errors.ts';
+import {
+  AdminRequestError,
+  BodyBudgetError,
+  BodyTimeoutError,
+  BodyTooLargeError,
+  InputError,
+  toError,
+} from '../util/errors.ts';
 import { toAdminResponse } from './admin-errors.ts';
 import { bearerToken } from './bearer.ts';
 import { detailJson, summaryJson } from './event-json.ts';
@@ -433,8 +440,17 @@ function requireJson(req: IncomingMessage): void {
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const body = await readRawBody(req, 64 * 1024).catch(() => {
-    throw new InputError('request body must be JSON of at most 64 KiB');
+  const body = await readRawBody(req, 64 * 1024).catch((error: unknown) => {
+    // Each refusal with its own status, as the receiver's: too large, too slow, no memory to spare.
+    if (error instanceof BodyTooLargeError)
+      throw new AdminRequestError(413, 'payload_too_large', 'request body must be JSON of at most 64 KiB');
+    if (error instanceof BodyTimeoutError)
+      throw new AdminRequestError(408, 'request_timeout', 'request body arrived too slowly');
+    if (error instanceof BodyBudgetError)
+      throw new AdminRequestError(503, 'busy', 'too many request bodies in flight; try again', {
+        'retry-after': '1',
+      });
+    throw new InputError('request body could not be read');
   });
   if (body.length === 0) return {};
   let value: unknown;

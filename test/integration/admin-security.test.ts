@@ -72,6 +72,17 @@ describe('admin routing, headers and media types', () => {
     assert.equal(tooLong.status, 400);
   });
 
+  it('a JSON body over 64 KiB is 413', async () => {
+    const res = await fetch(`${base}/admin/api/replay`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: ['evt_1'], pad: 'x'.repeat(70 * 1024) }),
+    });
+    assert.equal(res.status, 413);
+    const body = (await res.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'payload_too_large');
+  });
+
   it('a page cursor that names no stored event is 400, not an empty page', async () => {
     for (const path of ['/admin/api/events', '/admin/api/dead-letters']) {
       const res = await fetch(`${base}${path}?before=evt_nope`, { headers: auth });
