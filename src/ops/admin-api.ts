@@ -477,24 +477,16 @@ function stringRecord(value: unknown, name: string): Record<string, string> {
   return out;
 }
 
-function idList(value: unknown): string[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > 1000) {
-    throw new InputError(
-      '"ids" must be an array of 1 to 1000 event ids (or send {"all": true} to replay every dead letter)',
-    );
-  }
+/** 1 to 1000 event ids; `hint` ends the message of a list that is not (what else to send). */
+function idList(value: unknown, hint = ' (or send {"all": true} to replay every dead letter)'): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 1000)
+    throw new InputError(`"ids" must be an array of 1 to 1000 event ids${hint}`);
   for (const id of value)
     if (typeof id !== 'string' || !isEventId(id)) throw new InputError('"ids" must hold event id strings');
   return value as string[];
 }
 
-function routeIdList(value: unknown): string[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > 1000)
-    throw new InputError('"ids" must be an array of 1 to 1000 event ids');
-  for (const id of value)
-    if (typeof id !== 'string' || !isEventId(id)) throw new InputError('"ids" must hold event id strings');
-  return value as string[];
-}
+const routeIdList = (value: unknown) => idList(value, '');
 
 function parseWindow(value: string): number {
   try {
