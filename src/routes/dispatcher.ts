@@ -289,16 +289,21 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       }
       if (batch.events.length === 0) return false;
       inFlight += batch.events.length;
+      let reached: boolean;
       try {
-        await deliver(slot, batch.events);
+        reached = await deliver(slot, batch.events);
       } finally {
         inFlight -= batch.events.length;
       }
-      return batch.events.length === limit && !probing;
+      // A probe whose job never reached the destination (skipped, its transform failed) was handed
+      // back: the next probe goes at once, not at the next poll, so a backlog of skipped jobs after
+      // an outage drains at a probe per round rather than one a second.
+      if (probing) return !reached;
+      return batch.events.length === limit;
     }
 
-    /** Sends and records one batch. */
-    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<void> {
+    /** Sends and records one batch. True when any job of it was sent to the destination. */
+    async function deliver(slot: DestinationSlot, jobs: readonly ClaimedEvent[]): Promise<boolean> {
       const startedAt = Date.now();
       // A round that outlives half its lease is stuck somewhere (a send past its timeout, or a
       // write to the store): say where, before the lease runs out and the jobs are sent again.
@@ -311,7 +316,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       }, leaseMs / 2);
       watchdog.unref();
       try {
-        await deliverRound(slot, jobs, startedAt, (p) => {
+        return await deliverRound(slot, jobs, startedAt, (p) => {
           phase = p;
         });
       } finally {
@@ -324,7 +329,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       jobs: readonly ClaimedEvent[],
       startedAt: number,
       enter: (phase: 'send' | 'record') => void,
-    ): Promise<void> {
+    ): Promise<boolean> {
       const prepared = await Promise.all(jobs.map((job) => prepare(job)));
       enter('send');
       const sending = prepared.filter(
@@ -439,6 +444,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           return report(job, 'failed', seconds);
         }),
       );
+      return sending.length > 0;
     }
 
     type Prepared =

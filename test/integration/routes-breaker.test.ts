@@ -367,4 +367,26 @@ describe('route breaker on the dispatcher', () => {
     await dispatcher?.stop();
     dispatcher = undefined;
   });
+
+  it('a backlog of skipped jobs after an outage drains a probe per round, not one a poll', async () => {
+    sink.state.failing = true;
+    for (let i = 0; i < 3; i++) await storeEvent(store, `evt_brk_backlog_fail_${i}`);
+    start({ retryMs: 60_000, transform: SKIP_FLAGGED });
+    await change('open');
+    sink.state.failing = false;
+    // Each of these is a probe that never reaches the destination: handed back, the next one goes
+    // at once. At one a poll (100 ms here) they would take 10 s.
+    const skipped = Array.from({ length: 100 }, (_, i) => `evt_brk_backlog_skip_${i}`);
+    for (const id of skipped) await storeEvent(store, id, { skip: true });
+    await storeEvent(store, 'evt_brk_backlog_after');
+    dispatcher?.wake();
+    await waitFor(async () => (await jobOf('evt_brk_backlog_after'))?.status === 'processed', {
+      what: 'the event after 100 skipped ones delivered',
+      timeoutMs: 6_000,
+    });
+    for (const id of skipped) assert.equal((await jobOf(id))?.status, 'skipped', id);
+    assert.equal(changes.at(-1)?.to, 'closed');
+    await dispatcher?.stop();
+    dispatcher = undefined;
+  });
 });
