@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { parseInteger } from '../config/resolve-config.ts';
 import { detailJson, summaryJson } from '../ops/event-json.ts';
 import { parseEnvironment } from '../ops/filters.ts';
-import { EVENT_STATUSES, type EventStatus } from '../store/inbox-store.ts';
+import { REPLAYABLE_JOB_STATUSES } from '../ops/route-overview.ts';
+import { EVENT_STATUSES, type EventStatus, REPLAYABLE_STATUSES } from '../store/inbox-store.ts';
 import { ConfigError } from '../util/errors.ts';
 import { printDetail, printTable } from './format.ts';
 import { dbOption, replayBudget, retryScheduleOption, withStore } from './open-cli-store.ts';
@@ -81,13 +82,36 @@ export function registerEvents(program: Command): void {
  */
 export async function replayIds(
   ids: string[],
-  opts: { db?: string; retrySchedule?: string },
+  opts: { db?: string; retrySchedule?: string; dryRun?: boolean },
   consumer?: string,
   budget = replayBudget(opts.retrySchedule),
 ): Promise<number> {
   let failures = 0;
   await withStore(opts.db, async (store) => {
     for (const id of ids) {
+      if (opts.dryRun) {
+        // Says what a replay would do, and changes nothing (it replayed for real before).
+        const event = await store.get(id);
+        const job = consumer === undefined ? undefined : event?.jobs.find((j) => j.consumer === consumer);
+        const replayable =
+          event !== null &&
+          (consumer === undefined
+            ? REPLAYABLE_STATUSES.includes(event.status)
+            : job !== undefined && REPLAYABLE_JOB_STATUSES.includes(job.status));
+        if (replayable) {
+          process.stdout.write(
+            `would replay ${id}${consumer ? ` on ${consumer}` : ''}: ${budget} attempt(s) allowed (dry run)\n`,
+          );
+        } else {
+          failures++;
+          process.stderr.write(
+            event === null
+              ? `no event with id ${id}\n`
+              : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${job?.status ?? event.status}\n`,
+          );
+        }
+        continue;
+      }
       if (consumer) {
         // The store would give an event without jobs a handlers job: check the route has one.
         const event = await store.get(id);

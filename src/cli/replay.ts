@@ -20,9 +20,21 @@ export interface FilterFlags {
 }
 
 /** The same filters as the admin API, from CLI flags. */
+const FILTER_KEYS = ['status', 'type', 'environment', 'since', 'until', 'q'] as const;
+
+/**
+ * Refuses a filter flag given an empty value (`--status "$STATUS"` with STATUS unset): the filter
+ * dropped it, and a replay or export meant for some events took every one.
+ */
+export function checkFilterFlags(flags: FilterFlags): void {
+  for (const key of FILTER_KEYS)
+    if (flags[key] === '') throw new ConfigError(`--${key} is empty: give it a value, or leave it out`);
+}
+
 export function filterFromFlags(flags: FilterFlags): ListFilter {
+  checkFilterFlags(flags);
   const params = new URLSearchParams();
-  for (const key of ['status', 'type', 'environment', 'since', 'until', 'q'] as const) {
+  for (const key of FILTER_KEYS) {
     const value = flags[key];
     if (value !== undefined) params.set(key, value);
   }
@@ -80,7 +92,8 @@ export function registerReplay(program: Command): void {
           routes?: string;
         },
       ) => {
-        const byFilter = ['status', 'type', 'environment', 'since', 'until', 'q'].some((k) => k in opts);
+        checkFilterFlags(opts);
+        const byFilter = FILTER_KEYS.some((k) => k in opts);
         if (opts.id && byFilter) throw new ConfigError('replay: give --id, or filters, not both');
         const consumer = opts.route === undefined ? undefined : routeConsumer(opts.route);
         if (opts.id) {

@@ -123,6 +123,18 @@ describe('CLI replay by filter', () => {
       const badSince = await runCli(['replay', '--status', 'dead', '--since', 'last tuesday', ...db]);
       assert.equal(badSince.code, 2);
       assert.match(badSince.stderr, /since "last tuesday" is not a time/);
+      // --dry-run with --id says what it would do and changes nothing (it replayed for real).
+      const dry = await runCli(['replay', '--id', 'evt_dead_00002', '--dry-run', ...db]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /would replay evt_dead_00002: .*\(dry run\)/);
+      const still = await runCli(['events', 'show', 'evt_dead_00002', '--json', ...db]);
+      assert.equal(JSON.parse(still.stdout).status, 'dead');
+      // An empty filter value (`--status "$STATUS"` with STATUS unset) is refused, not dropped.
+      const empty = await runCli(['replay', '--status', '', ...db]);
+      assert.equal(empty.code, 2);
+      assert.match(empty.stderr, /--status is empty: give it a value, or leave it out/);
+      const exported = await runCli(['export', '--type', '', ...db]);
+      assert.equal(exported.code, 2);
     } finally {
       tmp.cleanup();
     }
