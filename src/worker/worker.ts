@@ -128,6 +128,19 @@ export function createWorker(options: WorkerOptions): Worker {
   const leaseMs = options.leaseMs ?? handlerTimeoutMs + 60_000;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const leaseRequest: LeaseRequest = { owner, leaseMs };
+  /**
+   * A leased event waits in the queue at most this long: started later, its handler could still be
+   * running when the lease runs out (leases are not renewed), and another claim would take the
+   * event and run it again. Past it, the event is given back (due at once, its attempt granted
+   * back) and claimed afresh. With slow handlers and a full queue (concurrency 1 and 2 s handlers:
+   * 64 queued took over two minutes) events ran twice, and were dead-lettered as interrupted.
+   */
+  const maxQueueMs = Math.max(
+    0,
+    leaseMs - handlerTimeoutMs - Math.min(10_000, (leaseMs - handlerTimeoutMs) / 2),
+  );
+  /** When each queued event was leased (as this process saw it). */
+  const queuedAt = new WeakMap<ClaimedEvent, number>();
 
   let state: WorkerState = WORKER_STATES.created;
   /** Leased events waiting for a free slot, in order. */
@@ -203,9 +216,25 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   function startWaiting(): void {
+    const now = Date.now();
     while (running.size < concurrency && waiting.length > 0) {
       const event = waiting.shift() as ClaimedEvent;
+      if (now - (queuedAt.get(event) ?? now) > maxQueueMs) {
+        // Too late to start on this lease (see maxQueueMs): claimed again, on a fresh one.
+        giveBack(event);
+        mayHaveDue = true;
+        continue;
+      }
       track(runEvent(event), event.id);
+    }
+  }
+
+  /** Queues leased events to start in order. */
+  function enqueue(events: readonly ClaimedEvent[]): void {
+    const now = Date.now();
+    for (const event of events) {
+      queuedAt.set(event, now);
+      waiting.push(event);
     }
   }
 
@@ -232,7 +261,7 @@ export function createWorker(options: WorkerOptions): Worker {
           for (const event of batch.events) giveBack(event);
           return;
         }
-        waiting.push(...batch.events);
+        enqueue(batch.events);
         startWaiting();
         // A full batch means more may be due.
         if (batch.events.length === limit) mayHaveDue = true;
@@ -350,7 +379,7 @@ export function createWorker(options: WorkerOptions): Worker {
       reservedLeases--;
       storeIsBack();
       if (state !== WORKER_STATES.active) return giveBack(event);
-      waiting.push(event);
+      enqueue([event]);
       fillSlotsSoon();
     },
     cancel() {

@@ -1,0 +1,59 @@
+// A worker leases more events than it runs at once (its queue), and leases are not renewed. With
+// slow handlers and a backlog, queued events outlived their leases: the next claim took them back
+// (an `interrupted` attempt), so events ran twice, and were dead-lettered without ever failing. An
+// event that can no longer start in time on its lease is given back and claimed afresh.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../src/logging/logger.ts';
+import { HandlerRegistry } from '../../src/worker/handlers.ts';
+import { createWorker } from '../../src/worker/worker.ts';
+import { newEvent } from '../conformance/store-suite.ts';
+import { waitFor } from '../helpers/index.ts';
+import { migratedStore } from '../helpers/outage-store.ts';
+
+describe('worker queue and leases', () => {
+  it('runs each event once when queued events would outlive their leases', async () => {
+    // The defaults' shape scaled down 60×: a 500 ms timeout, leases of 1.5 s, handlers of 250 ms
+    // one at a time, so 20 queued events need 5 s to start.
+    const { inner: store, dispose } = await migratedStore();
+    const ids = Array.from({ length: 20 }, (_, i) => `evt_queue_${String(i).padStart(2, '0')}`);
+    for (const id of ids) await store.insertIfAbsent(newEvent(id, { type: 'order.created', maxAttempts: 2 }));
+    const registry = new HandlerRegistry([100], Number);
+    const runs = new Map<string, number>();
+    registry.on('order.created', async (_event, ctx) => {
+      runs.set(ctx.eventId, (runs.get(ctx.eventId) ?? 0) + 1);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    });
+    const dead: string[] = [];
+    const worker = createWorker({
+      store,
+      registry,
+      logger: silentLogger(),
+      concurrency: 1,
+      handlerTimeoutMs: 500,
+      leaseMs: 1500,
+      pollIntervalMs: 100,
+      onDeadLetter: (info) => dead.push(`${info.id}: ${info.error}`),
+    });
+    worker.start();
+    try {
+      await waitFor(
+        async () => {
+          for (const id of ids) if ((await store.get(id))?.status !== 'processed') return false;
+          return true;
+        },
+        { what: 'all 20 events processed', timeoutMs: 30_000 },
+      );
+    } finally {
+      await worker.stop(1000);
+    }
+    assert.deepEqual(dead, []);
+    assert.deepEqual(
+      [...runs].filter(([, n]) => n > 1),
+      [],
+      'no handler ran twice',
+    );
+    assert.equal(runs.size, 20);
+    await dispose();
+  });
+});
