@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.ts';
 import type { AttemptResult, ClaimedEvent, InboxStore, NewJob } from '../store/inbox-store.ts';
-import { toError } from '../util/errors.ts';
+import { StoreUnavailableError, toError } from '../util/errors.ts';
 import { classify, classifyFailure, type FailureVerdict, type HandlerRun } from './attempt.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { retryDelay } from './retry-schedule.ts';
@@ -36,7 +36,8 @@ export interface OutcomeRecorder {
   /** Records an event whose type has no handler. */
   recordUnhandled(event: ClaimedEvent, eventLogger: () => Logger): Promise<void>;
   /** Gives back the lease of an event that never started (shutdown): due again, budget untouched. */
-  giveBack(event: ClaimedEvent): Promise<void>;
+  /** Returns a leased event that never started: due again at once, its attempt granted back. */
+  giveBack(event: ClaimedEvent, reason?: string): Promise<void>;
 }
 
 export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeRecorder {
@@ -163,6 +164,11 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
           try {
             return await recordSuccess(event, run, eventLogger);
           } catch (caught) {
+            // The store could not take the outcome (an outage outlasting the lease, or shutdown):
+            // the handler did not fail, so no attempt is spent on it. The lease runs out and the
+            // event runs again (at least once), as the projections runner does. Counted as a
+            // failure, it was retried, or dead-lettered with an alert on its last attempt.
+            if (caught instanceof StoreUnavailableError) throw caught;
             // The handler's own statements failed: the event is not processed, so this is a failed attempt.
             return await recordFailure(event, run, classifyFailure(event, toError(caught)), eventLogger);
           }
@@ -181,15 +187,10 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
       report(event, 'unhandled', now, now);
     },
 
-    async giveBack(event) {
+    async giveBack(event, reason = 'released at shutdown before it started') {
       const now = Date.now();
       await write(() =>
-        store.release(event, {
-          startedAt: now,
-          finishedAt: now,
-          outcome: 'aborted',
-          errorMessage: 'released at shutdown before it started',
-        }),
+        store.release(event, { startedAt: now, finishedAt: now, outcome: 'aborted', errorMessage: reason }),
       );
     },
   };

@@ -221,7 +221,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const event = waiting.shift() as ClaimedEvent;
       if (now - (queuedAt.get(event) ?? now) > maxQueueMs) {
         // Too late to start on this lease (see maxQueueMs): claimed again, on a fresh one.
-        giveBack(event);
+        giveBack(event, 'given back: it waited in the queue until its lease was too short to run on');
         mayHaveDue = true;
         continue;
       }
@@ -319,9 +319,9 @@ export function createWorker(options: WorkerOptions): Worker {
     await recorder.record(event, run, eventLogger);
   }
 
-  /** Returns an event that never started (shutdown): due again at once, budget untouched. */
-  function giveBack(event: ClaimedEvent): void {
-    track(recorder.giveBack(event), event.id);
+  /** Returns an event that never started (shutdown, or too late on its lease): due again at once, budget untouched. */
+  function giveBack(event: ClaimedEvent, reason?: string): void {
+    track(recorder.giveBack(event, reason), event.id);
   }
 
   /** Keeps `work` until it settles, so `stop` can wait for it; a failed write is logged, never thrown. */

@@ -1,10 +1,13 @@
 // A worker leases more events than it runs at once (its queue), and leases are not renewed. With
 // slow handlers and a backlog, queued events outlived their leases: the next claim took them back
 // (an `interrupted` attempt), so events ran twice, and were dead-lettered without ever failing. An
-// event that can no longer start in time on its lease is given back and claimed afresh.
+// event that can no longer start in time on its lease is given back and claimed afresh. And a
+// handler that succeeded is never counted as failed because the store could not take its outcome.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/logging/logger.ts';
+import type { InboxStore } from '../../src/store/inbox-store.ts';
+import { StoreUnavailableError } from '../../src/util/errors.ts';
 import { HandlerRegistry } from '../../src/worker/handlers.ts';
 import { createWorker } from '../../src/worker/worker.ts';
 import { newEvent } from '../conformance/store-suite.ts';
@@ -54,6 +57,51 @@ describe('worker queue and leases', () => {
       'no handler ran twice',
     );
     assert.equal(runs.size, 20);
+    await dispose();
+  });
+
+  it('a success whose outcome the store cannot take (at shutdown) is not a failure: no dead letter', async () => {
+    const { inner, dispose } = await migratedStore();
+    // The finishing write refused once, as at shutdown when the store's retries give up.
+    let refusals = 1;
+    const store = new Proxy(inner, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== 'function') return value;
+        if (key === 'complete')
+          return (...args: unknown[]) =>
+            refusals-- > 0
+              ? Promise.reject(new StoreUnavailableError('connection reset'))
+              : value.apply(target, args);
+        return value.bind(target);
+      },
+    }) as InboxStore;
+    const id = 'evt_success_unrecorded';
+    await inner.insertIfAbsent(newEvent(id, { type: 'order.created', maxAttempts: 1 }));
+    const registry = new HandlerRegistry([], Number);
+    let started = false;
+    registry.on('order.created', async () => {
+      started = true;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
+    const dead: string[] = [];
+    const worker = createWorker({
+      store,
+      registry,
+      logger: silentLogger(),
+      pollIntervalMs: 50,
+      onDeadLetter: (info) => dead.push(info.id),
+    });
+    worker.start();
+    await waitFor(() => started, { what: 'the handler started' });
+    await worker.stop(5000);
+    const detail = await inner.get(id);
+    assert.deepEqual(dead, [], 'no dead letter');
+    assert.equal(detail?.status, 'processing', 'left to its lease, to run again (at least once)');
+    assert.deepEqual(
+      detail?.attemptHistory.filter((a) => a.outcome === 'failed'),
+      [],
+    );
     await dispose();
   });
 });
