@@ -20,6 +20,21 @@ export function parseDuration(input: string, name = 'duration'): number {
   return Math.round(Number(match[1]) * (UNITS[match[2]] ?? 1));
 }
 
+/** The longest delay a Node timer takes (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Refuses a duration that runs on a timer and is longer than Node's timers take: it would fire at
+ * once (every handler timed out after 1 ms; a 25-day poll interval spun the CPU).
+ */
+export function checkTimerDuration(ms: number, name: string): number {
+  if (ms > MAX_TIMER_MS)
+    throw new ConfigError(
+      `${name}: at most ${MAX_TIMER_MS} ms (about 24 days), which Node's timers can wait`,
+    );
+  return ms;
+}
+
 /** Parses a comma-separated list of durations, e.g. a retry schedule `30s,2m,10m`. */
 export function parseDurationList(input: string, name: string): number[] {
   const parts = input

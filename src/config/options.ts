@@ -1,7 +1,7 @@
 import { ConfigError } from '../util/errors.ts';
 import { type DatabaseLocation, parseDatabaseUrl } from './database-url.ts';
 import { defaults, LOG_LEVELS, type LogLevel } from './defaults.ts';
-import { parseDuration, parseDurationList, parseSize } from './duration.ts';
+import { checkTimerDuration, parseDuration, parseDurationList, parseSize } from './duration.ts';
 
 /**
  * One option of `serve`: its flag, its environment variable, what it does, its default and how its
@@ -34,11 +34,14 @@ const duration = (value: string, label: string): number => parseDuration(value, 
 /** A duration, or a bare `0` for "off". */
 const durationOrOff = (value: string, label: string): number =>
   value.trim() === '0' ? 0 : parseDuration(value, label);
+/** A duration greater than 0 that runs on a timer (so at most MAX_TIMER_MS). */
 const positiveDuration = (value: string, label: string): number => {
   const ms = parseDuration(value, label);
   if (ms <= 0) throw new ConfigError(`${label}: must be greater than 0`);
-  return ms;
+  return checkTimerDuration(ms, label);
 };
+const timerDuration = (value: string, label: string): number =>
+  checkTimerDuration(parseDuration(value, label), label);
 const integer =
   (min: number, max: number) =>
   (value: string, label: string): number =>
@@ -205,7 +208,7 @@ export const serveOptions = {
     env: 'SHUTDOWN_GRACE',
     description: 'time for in-flight handlers to finish on SIGTERM',
     default: defaults.shutdownGrace,
-    parse: duration,
+    parse: timerDuration,
   },
   pollInterval: {
     flag: '--poll-interval <duration>',

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { redactUrl } from '../config/database-url.ts';
-import { parseDuration } from '../config/duration.ts';
+import { MAX_TIMER_MS, parseDuration } from '../config/duration.ts';
 import type { Environment } from '../store/inbox-store.ts';
 import { ConfigError, toError } from '../util/errors.ts';
 import { GLOB_PATTERN } from './glob.ts';
@@ -245,6 +245,10 @@ function resolveDestination(
       const secret = optionalString(raw.secret, `${path}.secret`, problems);
       const timeoutMs = duration(raw.timeout ?? DEFAULT_HTTP_TIMEOUT, `${path}.timeout`, problems);
       if (timeoutMs === 0) problems.push(`${path}.timeout: must be greater than 0`);
+      else if (timeoutMs !== undefined && timeoutMs > MAX_TIMER_MS)
+        problems.push(
+          `${path}.timeout: at most ${MAX_TIMER_MS} ms (about 24 days), which Node's timers can wait`,
+        );
       const headers = checkHeaders(raw.headers, `${path}.headers`, problems);
       destination = { type, name, url, secret, timeoutMs: timeoutMs ?? 0, headers };
       break;

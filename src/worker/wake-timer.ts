@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../config/duration.ts';
 /**
  * One timer for the times the worker must look for due events: the next poll, and every retry it
  * scheduled. It fires at the earliest of them and re-arms for the next, so a retry that falls due
@@ -28,7 +29,9 @@ export function createWakeTimer(onWake: () => void): WakeTimer {
     timer = undefined;
     armedFor = next;
     if (next === Number.POSITIVE_INFINITY) return;
-    timer = setTimeout(fire, Math.max(0, next - Date.now()));
+    // Node fires a longer delay after 1 ms (a 30-day retry, say): wait the longest it takes, and
+    // re-arm then (fire() keeps a time not reached yet).
+    timer = setTimeout(fire, Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
   }
 
   function fire(): void {

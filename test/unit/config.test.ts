@@ -62,6 +62,23 @@ describe('serve configuration', () => {
     );
   });
 
+  it('refuses timer durations longer than Node timers wait (they fired after 1 ms)', () => {
+    assert.throws(
+      () =>
+        resolveServeConfig({ secret: 'x', handlerTimeout: '25d', pollInterval: '30d', shutdownGrace: '25d' }),
+      (e: Error) => {
+        assert.match(e.message, /HANDLER_TIMEOUT[^\n]*: at most 2147483647 ms \(about 24 days\)/);
+        assert.match(e.message, /POLL_INTERVAL[^\n]*: at most 2147483647 ms/);
+        assert.match(e.message, /SHUTDOWN_GRACE[^\n]*: at most 2147483647 ms/);
+        return true;
+      },
+    );
+    assert.equal(
+      resolveServeConfig({ secret: 'x', handlerTimeout: '24d' }).handlerTimeoutMs,
+      24 * 86_400_000,
+    );
+  });
+
   it('splits rotated secrets and drops empty ones', () => {
     assert.deepEqual(parseSecrets('new, old,,'), ['new', 'old']);
     assert.throws(() => resolveServeConfig({ secret: ' , ' }), /only commas/);
