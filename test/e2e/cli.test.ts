@@ -181,6 +181,17 @@ describe('CLI: send, events, dead-letter, schema', () => {
       SECRET,
     ]);
     assert.match(bad.stdout, /401 signature does not match/);
+    assert.equal(bad.code, 0, 'the 401 is what --bad-signature expects');
+    const wrongSecret = await runCli([
+      'send',
+      'order.created',
+      '--url',
+      server.url,
+      '--secret',
+      'not-the-receivers-secret-0123456789',
+    ]);
+    assert.match(wrongSecret.stdout, /401 /);
+    assert.equal(wrongSecret.code, 1, 'refused deliveries fail the command');
     const many = await runCli([
       'send',
       'user.registered',
