@@ -29,7 +29,15 @@ export function parseDatabaseUrl(input: string, cwd = process.cwd()): DatabaseLo
     } catch {
       throw new ConfigError(`DATABASE_URL: "${redactUrl(text)}" is not a valid URL`);
     }
+    // The driver lets `options` in the URL replace the store's own session settings: the schema's
+    // search_path (tables went to public) and synchronous_commit=on.
+    if (url.searchParams.has('options'))
+      throw new ConfigError(
+        'DATABASE_URL: "options" is not supported: it would replace the session settings the store needs (search_path, synchronous_commit=on); give the schema with ?schema=NAME',
+      );
     const schema = url.searchParams.get('schema') ?? undefined;
+    if (schema === '')
+      throw new ConfigError('DATABASE_URL: ?schema= is empty; name the schema, or leave the parameter out');
     url.searchParams.delete('schema');
     return { kind: 'postgres', url: url.toString(), schema };
   }

@@ -124,6 +124,14 @@ describe('database URLs', () => {
     );
     assert.equal(redactUrl('postgres://u:hunter2@h/db'), 'postgres://u:***@h/db');
   });
+  it("refuses a postgres URL's options= (it replaced the store's search_path) and an empty schema=", () => {
+    assert.throws(
+      () => parseDatabaseUrl('postgres://u@h/db?schema=s&options=-c%20statement_timeout%3D60000'),
+      /DATABASE_URL: "options" is not supported: it would replace the session settings/,
+    );
+    assert.throws(() => parseDatabaseUrl('postgres://u@h/db?schema='), /\?schema= is empty/);
+    assert.equal(parseDatabaseUrl('postgres://u@h/db?schema=s&sslmode=disable').kind, 'postgres');
+  });
 });
 
 describe('retry schedule', () => {
