@@ -134,7 +134,9 @@ export async function replayIds(
         process.stderr.write(
           outcome === 'not_found'
             ? `no event with id ${id}\n`
-            : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${event?.status} (only processed, dead, invalid or unhandled events are replayed, and only finished jobs)\n`,
+            : outcome === 'purged'
+              ? `cannot replay ${id}: its payload was purged by retention, so there is nothing to run\n`
+              : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${event?.status} (only processed, dead, invalid or unhandled events are replayed, and only finished jobs)\n`,
         );
       }
     }

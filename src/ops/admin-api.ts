@@ -168,6 +168,12 @@ export function createAdminHandler(options: AdminOptions) {
     const event = await store.get(id);
     if (!event) throw notFound(id);
     const outcome = await store.replay(id, options.replayBudget(event.type));
+    if (outcome === 'purged')
+      throw new AdminRequestError(
+        409,
+        'payload_purged',
+        `event ${id}'s payload was purged by retention; there is nothing to replay`,
+      );
     if (outcome !== 'replayed') {
       throw new AdminRequestError(
         409,

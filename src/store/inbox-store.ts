@@ -299,7 +299,11 @@ export interface ClaimBatch {
   deadLettered: { id: string; consumer: string; type: string; attempts: number }[];
 }
 
-export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable';
+/**
+ * What `replay` did. `purged`: retention dropped the event's payload, so there is nothing to run
+ * (replayed anyway, every attempt failed on the missing body, then the event went dead, alerted).
+ */
+export type ReplayOutcome = 'replayed' | 'not_found' | 'not_replayable' | 'purged';
 
 /** What the dashboard and the metrics show about the inbox. */
 export interface InboxStats {

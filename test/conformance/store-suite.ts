@@ -540,6 +540,9 @@ export function storeConformance(
       assert.deepEqual(detail?.attemptHistory, []);
       assert.match(detail?.bodySha256 ?? '', /^[0-9a-f]{64}$/);
       assert.equal((await store.insertIfAbsent(newEvent(old))).outcome, 'duplicate');
+      // Nothing left to run: a replay is refused (it ran, failed on the missing body, went dead).
+      assert.equal(await store.replay(old, 3), 'purged');
+      assert.equal((await store.get(old))?.status, 'processed');
       const deadDetail = await store.get(dead);
       assert.ok((deadDetail?.rawBody.byteLength ?? 0) > 0, 'dead letters are never purged');
       assert.equal(deadDetail?.attemptHistory.length, 1);

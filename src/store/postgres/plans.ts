@@ -219,7 +219,8 @@ export const EXPIRE_OWNER = `UPDATE jobs SET lease_expires_at = 0
 // Replay (under the event's lock): every finished job of the event, or one consumer's, is due
 // again with a fresh budget; an event that never had a job (invalid, or unhandled at receipt)
 // gets its handlers job.
-export const REPLAYABLE_STATUS = `SELECT status, status IN (${REPLAYABLE}) AS replayable FROM events WHERE id = $1`;
+export const REPLAYABLE_STATUS = `SELECT status, status IN (${REPLAYABLE}) AS replayable, raw_body IS NULL AS purged
+  FROM events WHERE id = $1`;
 export const REPLAY_JOBS = `UPDATE jobs SET status = 'pending', run_at = piq_now_ms(), max_attempts = attempts + $2,
     last_error = NULL, finished_at = NULL, updated_at = piq_now_ms()
   WHERE event_id = $1 AND ($3::text IS NULL OR consumer = $3)

@@ -522,12 +522,13 @@ export class PostgresStore implements InboxStore {
 
   async replay(id: string, maxAttempts: number, consumer?: string): Promise<ReplayOutcome> {
     const outcome = await this.transaction([id], async (client): Promise<ReplayOutcome> => {
-      const status = await client.query<{ status: EventStatus; replayable: boolean }>(
+      const status = await client.query<{ status: EventStatus; replayable: boolean; purged: boolean }>(
         plan.REPLAYABLE_STATUS,
         [id],
       );
       const row = status.rows[0];
       if (!row) return 'not_found';
+      if (row.purged) return 'purged';
       // One consumer's finished job is replayed whatever its siblings are doing; a whole event only
       // once it has settled.
       if (consumer === undefined && !row.replayable) return 'not_replayable';

@@ -153,6 +153,7 @@ function prepareAll(db: Database.Database) {
     // an event that never had a job (invalid, or unhandled at receipt) gets its handlers job.
     replayableStatus: prepare(`SELECT status FROM events WHERE id = ? AND status IN (${REPLAYABLE})`, true),
     statusOf: prepare('SELECT status FROM events WHERE id = ?', true),
+    bodyPurged: prepare('SELECT raw_body IS NULL FROM events WHERE id = ?', true),
     replayJobs: prepare(`UPDATE jobs SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
         last_error = NULL, finished_at = NULL, updated_at = @now
       WHERE event_seq = ${seqOf('@id')} AND (@consumer IS NULL OR consumer = @consumer)

@@ -427,6 +427,7 @@ export class SqliteConnection {
   replay(id: string, maxAttempts: number, consumer?: string, now = Date.now()): ReplayOutcome {
     const current = this.plan.statusOf.get(id) as EventStatus | undefined;
     if (current === undefined) return 'not_found';
+    if (this.plan.bodyPurged.get(id) === 1) return 'purged';
     // One consumer's finished job is replayed whatever its siblings are doing; a whole event only
     // once it has settled.
     const status =
