@@ -278,6 +278,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           config: projections,
           retrySchedule: schedule,
           pollMs: toMs(options.pollInterval ?? defaults.pollInterval, 'pollInterval'),
+          // A dead projections job dead-letters its event: the same alert as a handler's.
+          onDeadLetter: (info) => alerter.deadLetter(info),
           // On SQLite its jobs are only the rare fallback for a failed write at insert: no need.
           ...(ingestPriority && !store.projectsAtInsert ? { priority: ingestPriority } : {}),
         })

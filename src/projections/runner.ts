@@ -28,6 +28,8 @@ export interface ProjectionRunnerOptions {
    * routes/ingest-priority.ts): the tables catch up once the burst passes.
    */
   priority?: IngestPriority;
+  /** A projections job went dead (the event is dead-lettered): raise the alert a dead letter gets. */
+  onDeadLetter?: (info: { id: string; type: string; attempts: number; error: string }) => void;
 }
 
 export interface ProjectionRunner {
@@ -120,8 +122,15 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       };
       try {
         if (job.attempt >= job.maxAttempts) {
-          await finish(() => store.deadLetter(lease, result));
-          logger.error({ eventId: job.id, type: job.type, err: error.message }, 'projection dead-lettered');
+          if (await finish(() => store.deadLetter(lease, result))) {
+            logger.error({ eventId: job.id, type: job.type, err: error.message }, 'projection dead-lettered');
+            options.onDeadLetter?.({
+              id: job.id,
+              type: job.type,
+              attempts: job.attempt,
+              error: `projection: ${error.message}`,
+            });
+          }
         } else {
           const runAt = finishedAt + retryDelay(options.retrySchedule, job.attempt);
           await finish(() => store.scheduleRetry(lease, result, runAt));
@@ -156,11 +165,18 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
           limit: batchSize,
           leaseMs,
         });
-        for (const dead of batch.deadLettered)
+        for (const dead of batch.deadLettered) {
           logger.error(
             { eventId: dead.id, type: dead.type },
             'projection dead-lettered after its lease expired',
           );
+          options.onDeadLetter?.({
+            id: dead.id,
+            type: dead.type,
+            attempts: dead.attempts,
+            error: 'projection: last attempt was interrupted',
+          });
+        }
         claimed = batch.events;
       } catch (error) {
         logger.warn({ err: toError(error).message }, 'cannot claim projection jobs');

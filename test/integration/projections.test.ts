@@ -168,6 +168,8 @@ for (const engine of engines) {
   describe(`projections on ${engine.name}`, () => {
     let opened: Awaited<ReturnType<Engine['open']>>;
     let runner: ProjectionRunner;
+    /** The runner's dead letters, as the alerter gets them. */
+    const deadLetters: { id: string; attempts: number; error: string }[] = [];
 
     before(async () => {
       opened = await engine.open();
@@ -177,6 +179,7 @@ for (const engine of engines) {
         config,
         retrySchedule: [0],
         pollMs: 50,
+        onDeadLetter: (info) => deadLetters.push(info),
       });
       runner.start();
     });
@@ -358,6 +361,13 @@ for (const engine of engines) {
         assert.equal(a.outcome, 'failed');
         assert.match(a.errorMessage ?? '', /procureiq_searches/);
       }
+      // A dead letter raises its alert, as a handler's does (it raised none). The alert follows the
+      // commit that another connection may see first: wait for it.
+      await waitFor(() => deadLetters.some((d) => d.id === e.id), { what: 'the dead letter alert' });
+      const alerted = deadLetters.filter((d) => d.id === e.id);
+      assert.equal(alerted.length, 1);
+      assert.equal(alerted[0]?.attempts, 2);
+      assert.match(alerted[0]?.error ?? '', /^projection: .*procureiq_searches/);
     });
 
     test('rebuild gives identical tables, and resumes after an interruption', async () => {
