@@ -294,7 +294,7 @@ export function createWorker(options: WorkerOptions): Worker {
       options.onDeadLetter?.({
         id: dead.id,
         type: dead.type,
-        attempts: 0,
+        attempts: dead.attempts,
         error: 'last attempt was interrupted',
       });
     }

@@ -104,4 +104,31 @@ describe('worker queue and leases', () => {
     );
     await dispose();
   });
+
+  it('an event whose last lease ran out is dead-lettered with its attempts in the alert', async () => {
+    const { inner: store, dispose } = await migratedStore();
+    await store.insertIfAbsent(newEvent('evt_lease_lost', { type: 'order.created', maxAttempts: 1 }));
+    // Leased by a worker that is gone: its one attempt ends when the lease does.
+    const { events } = await store.claimDue({ owner: 'gone', limit: 1, leaseMs: 1 });
+    assert.equal(events.length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const registry = new HandlerRegistry([], Number);
+    registry.on('order.created', async () => {});
+    const dead: { id: string; attempts: number }[] = [];
+    const worker = createWorker({
+      store,
+      registry,
+      logger: silentLogger(),
+      pollIntervalMs: 50,
+      onDeadLetter: (info) => dead.push({ id: info.id, attempts: info.attempts }),
+    });
+    worker.start();
+    try {
+      await waitFor(() => dead.length === 1, { what: 'the dead letter alert' });
+    } finally {
+      await worker.stop(1000);
+    }
+    assert.deepEqual(dead, [{ id: 'evt_lease_lost', attempts: 1 }], 'not attempts: 0');
+    await dispose();
+  });
 });
