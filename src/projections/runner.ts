@@ -132,7 +132,8 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
             });
           }
         } else {
-          const runAt = finishedAt + retryDelay(options.retrySchedule, job.attempt);
+          const runAt =
+            finishedAt + retryDelay(options.retrySchedule, job.attempt, Math.random, job.maxAttempts);
           await finish(() => store.scheduleRetry(lease, result, runAt));
           nextRetryAt = Math.min(nextRetryAt, runAt);
           logger.warn(

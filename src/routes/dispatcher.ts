@@ -430,7 +430,7 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           const retryAfterMs = outcome && !outcome.ok ? outcome.retryAfterMs : undefined;
           const delay =
             retryAfterMs === undefined
-              ? retryDelay(schedule, job.attempt, random)
+              ? retryDelay(schedule, job.attempt, random, job.maxAttempts)
               : Math.min(
                   Math.max(retryAfterMs, MIN_RETRY_AFTER_MS),
                   Math.max(MAX_RETRY_AFTER_MS, ...schedule),

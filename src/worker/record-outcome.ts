@@ -146,7 +146,12 @@ export function createOutcomeRecorder(options: OutcomeRecorderOptions): OutcomeR
       });
       return;
     }
-    const delay = retryDelay(registry.retryScheduleFor(event.type), event.attempt, options.random);
+    const delay = retryDelay(
+      registry.retryScheduleFor(event.type),
+      event.attempt,
+      options.random,
+      event.maxAttempts,
+    );
     const runAt = finishedAt + delay;
     if (!(await write(() => store.scheduleRetry(event, result, runAt)))) return;
     eventLogger().warn(

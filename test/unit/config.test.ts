@@ -154,6 +154,19 @@ describe('retry schedule', () => {
       600_000,
     );
   });
+  it('starts over after attempts granted beyond the schedule (a shutdown, a replay)', () => {
+    const none = () => 0;
+    // Budget 4 (the schedule's 3 retries): as the schedule says.
+    assert.equal(retryDelay(schedule, 1, none, 4), 30_000);
+    assert.equal(retryDelay(schedule, 3, none, 4), 600_000);
+    // A shutdown gave attempt 1 back (budget 5): attempt 2 is the first real run, 30 s after it.
+    assert.equal(retryDelay(schedule, 2, none, 5), 30_000);
+    assert.equal(retryDelay(schedule, 3, none, 5), 120_000);
+    // A dead event (4 attempts) replayed with a fresh budget of 4: its schedule starts over.
+    assert.equal(retryDelay(schedule, 5, none, 8), 30_000);
+    // A smaller budget than the schedule's uses its start.
+    assert.equal(retryDelay(schedule, 1, none, 2), 30_000);
+  });
   it('jitter only lengthens, by at most 10%', () => {
     for (const r of [0, 0.3, 0.999, 1]) {
       const d = retryDelay(schedule, 1, () => r);
