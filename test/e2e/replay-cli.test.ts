@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { examplePayloads } from '../../src/events/examples.ts';
 import { SqliteConnection } from '../../src/store/sqlite/sqlite-connection.ts';
 import { newEvent } from '../conformance/store-suite.ts';
 import { runCli, startCli, tempDir } from '../helpers/index.ts';
@@ -142,6 +143,69 @@ describe('CLI replay by filter', () => {
 });
 
 describe('CLI export and import', () => {
+  it('import gives events the jobs a delivery would: routes, live tables; invalid stays invalid', async () => {
+    const tmp = tempDir();
+    try {
+      const { writeFileSync } = await import('node:fs');
+      const routes = join(tmp.dir, 'routes.yaml');
+      writeFileSync(
+        routes,
+        'destinations:\n  sink: { type: http, url: "http://127.0.0.1:9/x" }\n' +
+          'routes:\n  - name: orders\n    match: { types: [order.*] }\n    to: sink\n',
+      );
+      const line = (id: string, environment: string, metadata: Record<string, unknown> = {}) =>
+        JSON.stringify({
+          id,
+          type: 'order.created',
+          environment,
+          status: 'processed',
+          receivedAt: new Date().toISOString(),
+          deliveryId: null,
+          timestampHeader: null,
+          body: JSON.stringify({
+            ...examplePayloads['order.created'],
+            id,
+            metadata: { ...examplePayloads['order.created'].metadata, ...metadata },
+          }),
+        });
+      const file = join(tmp.dir, 'events.ndjson');
+      writeFileSync(
+        file,
+        [
+          line('evt_imp_ok', 'production', { environment: 'production' }),
+          line('evt_imp_mismatch', 'production', { environment: 'sandbox' }),
+          line('evt_imp_bad_env', 'staging'),
+          line('evt_imp_after', 'production'),
+        ].join('\n'),
+      );
+      const to = join(tmp.dir, 'to.db');
+      new SqliteConnection(to).close();
+      const r = await runCli(['import', file, '--routes', routes, '--db', `sqlite:${to}`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /imported 3 event\(s\); 0 already stored; 1 skipped/);
+      assert.match(
+        r.stderr,
+        /line 3: skipped evt_imp_bad_env: environment "staging" is not production or sandbox/,
+      );
+      const inbox = new SqliteConnection(to);
+      try {
+        const jobs = (id: string) =>
+          inbox
+            .get(id)
+            ?.jobs.map((j) => j.consumer)
+            .sort();
+        assert.deepEqual(jobs('evt_imp_ok'), ['handlers', 'projections', 'route:orders']);
+        assert.deepEqual(jobs('evt_imp_after'), ['handlers', 'projections', 'route:orders']);
+        assert.equal(inbox.get('evt_imp_mismatch')?.status, 'invalid');
+        assert.deepEqual(jobs('evt_imp_mismatch'), []);
+      } finally {
+        inbox.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it('moves events between inboxes byte for byte, skipping ids already there', async () => {
     const tmp = tempDir();
     try {
