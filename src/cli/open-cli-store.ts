@@ -20,7 +20,9 @@ export const retryScheduleOption = () =>
 
 /** `--retry-schedule` / `RETRY_SCHEDULE` (the default when unset), in milliseconds. */
 export function retryScheduleMs(schedule: string | undefined): number[] {
-  return parseDurationList(schedule ?? defaults.retrySchedule, 'RETRY_SCHEDULE (--retry-schedule)');
+  // Blank is unset, as `serve` reads it: a blank RETRY_SCHEDULE gave CLI replays 1 attempt.
+  const given = schedule?.trim() ? schedule : defaults.retrySchedule;
+  return parseDurationList(given, 'RETRY_SCHEDULE (--retry-schedule)');
 }
 
 export function replayBudget(schedule: string | undefined): number {

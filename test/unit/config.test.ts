@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { replayBudget } from '../../src/cli/open-cli-store.ts';
 import { inboxSchema, parseDatabaseUrl, redactUrl } from '../../src/config/database-url.ts';
 import { parseDuration, parseDurationList, parseSize } from '../../src/config/duration.ts';
 import { parseSecrets, resolveServeConfig } from '../../src/config/resolve-config.ts';
@@ -166,6 +167,12 @@ describe('retry schedule', () => {
     assert.equal(retryDelay(schedule, 5, none, 8), 30_000);
     // A smaller budget than the schedule's uses its start.
     assert.equal(retryDelay(schedule, 1, none, 2), 30_000);
+  });
+  it('a blank RETRY_SCHEDULE is the default for CLI replays too (it gave 1 attempt)', () => {
+    assert.equal(replayBudget(''), 4);
+    assert.equal(replayBudget(' '), 4);
+    assert.equal(replayBudget(undefined), 4);
+    assert.equal(replayBudget('1s'), 2);
   });
   it('jitter only lengthens, by at most 10%', () => {
     for (const r of [0, 0.3, 0.999, 1]) {
