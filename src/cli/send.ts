@@ -134,7 +134,10 @@ async function send(types: string[], input: SendInput): Promise<number> {
   async function post(delivery: SimulatedDelivery): Promise<void> {
     let line: string;
     try {
-      const res = await fetch(url, { method: 'POST', headers: delivery.headers, body: delivery.body });
+      // Stamped as it goes, as ProcureIQ stamps each delivery (the timestamp is not signed): with
+      // --rate, a plan built up front sent minutes-old timestamps.
+      const headers = { ...delivery.headers, 'x-procureiq-timestamp': String(Math.floor(Date.now() / 1000)) };
+      const res = await fetch(url, { method: 'POST', headers, body: delivery.body });
       const answer = describeAnswer(await res.text());
       line = `${res.status} ${answer.label.padEnd(10)} ${delivery.type.padEnd(26)} ${delivery.eventId}`;
       const key = `${res.status} ${answer.code}`;

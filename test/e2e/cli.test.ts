@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { examplePayloads } from '../../src/events/examples.ts';
@@ -215,6 +217,40 @@ describe('CLI: send, events, dead-letter, schema', () => {
     const unknown = await runCli(['send', 'order.teleported', '--secret', SECRET]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown event type\(s\) order\.teleported/);
+  });
+
+  it('send --rate stamps each delivery as it goes, not when the plan was built', async () => {
+    const stamps: number[] = [];
+    const capture = createServer((req, res) => {
+      stamps.push(Number(req.headers['x-procureiq-timestamp']));
+      req.resume();
+      req.on('end', () => res.end('{"status":"ok"}'));
+    });
+    await new Promise<void>((resolve) => capture.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(capture.address() as AddressInfo).port}/`;
+      const r = await runCli([
+        'send',
+        'order.created',
+        '--count',
+        '3',
+        '--rate',
+        '1',
+        '--concurrency',
+        '1',
+        '--url',
+        url,
+        '--secret',
+        SECRET,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(stamps.length, 3);
+      // Three sends a second apart: the last stamp is two seconds after the first (built up front,
+      // all three carried the same second, or two seconds across a boundary at most one apart).
+      assert.ok((stamps[2] ?? 0) - (stamps[0] ?? 0) >= 2, JSON.stringify(stamps));
+    } finally {
+      await new Promise<void>((resolve) => capture.close(() => resolve()));
+    }
   });
 
   it('events list --json reports attempts as a number', async () => {
