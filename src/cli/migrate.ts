@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { parseDatabaseUrl, redactUrl } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
+import { redactUrl } from '../config/database-url.ts';
 import { openStore } from '../store/open-store.ts';
-import { dbOption } from './open-cli-store.ts';
+import { cliDatabase, dbOption } from './open-cli-store.ts';
 
 export function registerMigrate(program: Command): void {
   program
@@ -10,7 +9,7 @@ export function registerMigrate(program: Command): void {
     .description('apply pending database migrations (safe to run from several instances at once)')
     .addOption(dbOption())
     .action(async (opts: { db?: string }) => {
-      const location = parseDatabaseUrl(opts.db ?? defaults.databaseUrl);
+      const location = cliDatabase(opts.db);
       const store = openStore(location, { mode: 'inline' });
       try {
         await store.migrate();

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { parseDatabaseUrl } from '../config/database-url.ts';
+import { type DatabaseLocation, parseDatabaseUrl } from '../config/database-url.ts';
 import { defaults } from '../config/defaults.ts';
 import { parseDurationList } from '../config/duration.ts';
 import type { InboxStore } from '../store/inbox-store.ts';
@@ -29,12 +29,17 @@ export function replayBudget(schedule: string | undefined): number {
   return 1 + retryScheduleMs(schedule).length;
 }
 
+/** The inbox a command opens: `--db`/`DATABASE_URL`, blank counting as unset (as `serve` reads it). */
+export function cliDatabase(db: string | undefined): DatabaseLocation {
+  return parseDatabaseUrl(db?.trim() ? db : defaults.databaseUrl);
+}
+
 /** Opens the inbox for a short command, runs `fn`, and closes it. */
 export async function withStore<T>(
   db: string | undefined,
   fn: (store: InboxStore) => Promise<T>,
 ): Promise<T> {
-  const store = openStore(parseDatabaseUrl(db ?? defaults.databaseUrl), { mode: 'inline', mustExist: true });
+  const store = openStore(cliDatabase(db), { mode: 'inline', mustExist: true });
   try {
     await store.migrate();
     return await fn(store);

@@ -2,14 +2,13 @@ import Database from 'better-sqlite3';
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import pg from 'pg';
-import { inboxSchema, parseDatabaseUrl } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
+import { inboxSchema, type parseDatabaseUrl } from '../config/database-url.ts';
 import { type ProjectionDatabase, rebuildProjections } from '../projections/rebuild.ts';
 import { resolveProjectionsConfig } from '../projections/registry.ts';
 import { EXPORT_FORMATS, type ExportFormat, exportTable } from '../reports/export-table.ts';
 import { openStore } from '../store/open-store.ts';
 import { ConfigError, InputError } from '../util/errors.ts';
-import { dbOption, withStore } from './open-cli-store.ts';
+import { cliDatabase, dbOption, withStore } from './open-cli-store.ts';
 
 /**
  * `projections rebuild`: recomputes the reporting tables from the stored events, with progress;
@@ -52,7 +51,7 @@ export function projectionsCommand(): Command {
         const batchSize = Number(opts.batchSize);
         if (!Number.isInteger(batchSize) || batchSize < 1)
           throw new ConfigError(`--batch-size must be a positive integer, not "${opts.batchSize}"`);
-        const location = parseDatabaseUrl(opts.db ?? defaults.databaseUrl);
+        const location = cliDatabase(opts.db);
         // Applies migrations (0004 creates the tables), and refuses a SQLite file that does not exist.
         const store = openStore(location, { mode: 'inline', mustExist: true });
         await store.migrate();
@@ -110,12 +109,7 @@ export function projectionsCommand(): Command {
         throw new InputError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, not "${opts.format}"`);
       // Applies pending migrations (0004 creates the tables) and refuses a SQLite file that does not exist.
       await withStore(opts.db, async () => {});
-      await exportTable(
-        parseDatabaseUrl(opts.db ?? defaults.databaseUrl),
-        table,
-        opts.format as ExportFormat,
-        process.stdout,
-      );
+      await exportTable(cliDatabase(opts.db), table, opts.format as ExportFormat, process.stdout);
     });
   return command;
 }

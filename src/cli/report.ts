@@ -1,12 +1,10 @@
 import { type Command, Option } from 'commander';
-import { parseDatabaseUrl } from '../config/database-url.ts';
-import { defaults } from '../config/defaults.ts';
 import { parseEnvironment, parseTime } from '../ops/filters.ts';
 import { openEntityReader } from '../projections/read-entity.ts';
 import { reportCsv, reportText } from '../reports/format.ts';
 import { buildReport } from '../reports/report.ts';
 import { ConfigError } from '../util/errors.ts';
-import { dbOption, withStore } from './open-cli-store.ts';
+import { cliDatabase, dbOption, withStore } from './open-cli-store.ts';
 
 /**
  * `report [--since 7d] [--environment E] [--json | --csv]`: the reporting tables summed up by
@@ -29,7 +27,7 @@ export function registerReport(program: Command): void {
       async (opts: { db?: string; since: string; environment?: string; json?: boolean; csv?: boolean }) => {
         const since = parseTime(opts.since, '--since');
         const environment = parseEnvironment(opts.environment ?? null);
-        const location = parseDatabaseUrl(opts.db ?? defaults.databaseUrl);
+        const location = cliDatabase(opts.db);
         if (location.kind === 'sqlite' && location.path === ':memory:')
           throw new ConfigError('report needs a database file or PostgreSQL, not sqlite::memory:');
         // Applies pending migrations (0004 creates the tables) and refuses a SQLite file that does not exist.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { replayBudget } from '../../src/cli/open-cli-store.ts';
+import { cliDatabase, replayBudget } from '../../src/cli/open-cli-store.ts';
 import { inboxSchema, parseDatabaseUrl, redactUrl } from '../../src/config/database-url.ts';
 import { parseDuration, parseDurationList, parseSize } from '../../src/config/duration.ts';
 import { parseSecrets, resolveServeConfig } from '../../src/config/resolve-config.ts';
@@ -167,6 +167,11 @@ describe('retry schedule', () => {
     assert.equal(retryDelay(schedule, 5, none, 8), 30_000);
     // A smaller budget than the schedule's uses its start.
     assert.equal(retryDelay(schedule, 1, none, 2), 30_000);
+  });
+  it('a blank DATABASE_URL is the default inbox for CLI commands too (they refused it)', () => {
+    assert.deepEqual(cliDatabase(''), cliDatabase(undefined));
+    assert.deepEqual(cliDatabase(' '), cliDatabase(undefined));
+    assert.equal(cliDatabase(undefined).kind, 'sqlite');
   });
   it('a blank RETRY_SCHEDULE is the default for CLI replays too (it gave 1 attempt)', () => {
     assert.equal(replayBudget(''), 4);
