@@ -19,7 +19,6 @@ export interface FilterFlags {
   q?: string;
 }
 
-/** The same filters as the admin API, from CLI flags. */
 const FILTER_KEYS = ['status', 'type', 'environment', 'since', 'until', 'q'] as const;
 
 /**
@@ -31,6 +30,7 @@ export function checkFilterFlags(flags: FilterFlags): void {
     if (flags[key] === '') throw new ConfigError(`--${key} is empty: give it a value, or leave it out`);
 }
 
+/** The same filters as the admin API, from CLI flags. */
 export function filterFromFlags(flags: FilterFlags): ListFilter {
   checkFilterFlags(flags);
   const params = new URLSearchParams();

@@ -19,7 +19,6 @@ export function orderKey(route: Pick<RouteConfig, 'orderBy'>, envelope: unknown)
   }
   const value = read(envelope);
   // U+0000 as U+FFFD, as the live tables store it: PostgreSQL's text cannot hold it.
-  // U+0000 as U+FFFD, as the live tables store it: PostgreSQL's text cannot hold it.
   if (typeof value === 'string') return withoutNul(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return null;

@@ -35,7 +35,6 @@ export interface OutcomeRecorder {
   record(event: ClaimedEvent, run: HandlerRun, eventLogger: () => Logger): Promise<void>;
   /** Records an event whose type has no handler. */
   recordUnhandled(event: ClaimedEvent, eventLogger: () => Logger): Promise<void>;
-  /** Gives back the lease of an event that never started (shutdown): due again, budget untouched. */
   /** Returns a leased event that never started: due again at once, its attempt granted back. */
   giveBack(event: ClaimedEvent, reason?: string): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { MAX_TIMER_MS } from '../config/duration.ts';
+
 /**
  * One timer for the times the worker must look for due events: the next poll, and every retry it
  * scheduled. It fires at the earliest of them and re-arms for the next, so a retry that falls due

@@ -135,10 +135,8 @@ export function createWorker(options: WorkerOptions): Worker {
    * back) and claimed afresh. With slow handlers and a full queue (concurrency 1 and 2 s handlers:
    * 64 queued took over two minutes) events ran twice, and were dead-lettered as interrupted.
    */
-  const maxQueueMs = Math.max(
-    0,
-    leaseMs - handlerTimeoutMs - Math.min(10_000, (leaseMs - handlerTimeoutMs) / 2),
-  );
+  const slackMs = leaseMs - handlerTimeoutMs;
+  const maxQueueMs = Math.max(0, slackMs - Math.min(10_000, slackMs / 2));
   /** When each queued event was leased (as this process saw it). */
   const queuedAt = new WeakMap<ClaimedEvent, number>();
 
@@ -319,7 +317,7 @@ export function createWorker(options: WorkerOptions): Worker {
     await recorder.record(event, run, eventLogger);
   }
 
-  /** Returns an event that never started (shutdown, or too late on its lease): due again at once, budget untouched. */
+  /** Returns an event that never started (shutdown, or too late on its lease): due again at once. */
   function giveBack(event: ClaimedEvent, reason?: string): void {
     track(recorder.giveBack(event, reason), event.id);
   }

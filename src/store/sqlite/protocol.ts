@@ -185,8 +185,8 @@ function batchTransaction(inbox: SqliteConnection): BatchTransaction {
  * commit). Each statement is atomic on its own. The first run trusts statements (projection
  * writes, a handler's SQL) and every operation to succeed, and gives them no savepoint; if one
  * fails, the batch rolls back and runs again with a savepoint per operation, so that operation
- * fails alone and leaves nothing of its work. If SQLite rolled the whole transaction back (I/O error, disk full), the batch fails as a
- * whole, so no operation is reported durable that is not. A batch of rehearsals alone (the
+ * fails alone and leaves nothing of its work. If SQLite rolled the whole transaction back (I/O
+ * error, disk full), the batch fails as a whole, so no operation is reported durable that is not. A batch of rehearsals alone (the
  * warm-up's) runs, then rolls back instead of committing: no WAL write, no fsync.
  */
 export function runBatch(
