@@ -182,11 +182,10 @@ async function loadRoutesOrExit(file: string): Promise<RoutesConfig> {
   try {
     return await loadRoutesFile(file);
   } catch (error) {
-    const message =
-      error instanceof RoutesConfigError
-        ? error.message
-        : `invalid routes file ${file}:\n  - ${routeProblems(error).join('\n  - ')}`;
-    process.stderr.write(`procureiq-webhooks: ${message}\n`);
+    // The message of `routes list` and the others: one format, RoutesConfigError's.
+    const refused =
+      error instanceof RoutesConfigError ? error : new RoutesConfigError(routeProblems(error), file);
+    process.stderr.write(`procureiq-webhooks: ${refused.message}\n`);
     process.exit(1);
   }
 }

@@ -34,14 +34,15 @@ const duration = (value: string, label: string): number => parseDuration(value, 
 /** A duration, or a bare `0` for "off". */
 const durationOrOff = (value: string, label: string): number =>
   value.trim() === '0' ? 0 : parseDuration(value, label);
-/** A duration greater than 0 that runs on a timer (so at most MAX_TIMER_MS). */
-const positiveDuration = (value: string, label: string): number => {
-  const ms = parseDuration(value, label);
-  if (ms <= 0) throw new ConfigError(`${label}: must be greater than 0`);
-  return checkTimerDuration(ms, label);
-};
+/** A duration that runs on a timer, so at most MAX_TIMER_MS. */
 const timerDuration = (value: string, label: string): number =>
   checkTimerDuration(parseDuration(value, label), label);
+/** A timer duration greater than 0. */
+const positiveDuration = (value: string, label: string): number => {
+  const ms = timerDuration(value, label);
+  if (ms <= 0) throw new ConfigError(`${label}: must be greater than 0`);
+  return ms;
+};
 const integer =
   (min: number, max: number) =>
   (value: string, label: string): number =>

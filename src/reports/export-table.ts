@@ -6,6 +6,7 @@ import { type DatabaseLocation, inboxSchema } from '../config/database-url.ts';
 import { ENTITIES } from '../projections/registry.ts';
 import { InputError } from '../util/errors.ts';
 import { csvRecord } from './csv.ts';
+import { byBytes } from './report.ts';
 
 export type ExportFormat = 'csv' | 'ndjson';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'ndjson'];
@@ -33,7 +34,7 @@ const PG_INT8 = 20;
 async function openSource(location: DatabaseLocation, table: string, key: string): Promise<RowSource> {
   // Only a table name from the registry is ever pasted into the statement.
   // Byte order on both engines (PostgreSQL's default collation may sort text otherwise).
-  const select = `SELECT * FROM ${table} ORDER BY ${key}${location.kind === 'postgres' ? ' COLLATE "C"' : ''}`;
+  const select = `SELECT * FROM ${table} ORDER BY ${key} ${byBytes[location.kind]}`;
   if (location.kind === 'sqlite') {
     const db = new Database(location.path, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');

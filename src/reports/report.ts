@@ -139,7 +139,7 @@ const UNLINKED_REJECTIONS = `procureiq_product_rejections r WHERE NOT EXISTS (
   SELECT 1 FROM procureiq_products p WHERE p.merchant_product_id = r.merchant_product_id)`;
 
 /** Ties among equally frequent reasons sort by their bytes on both engines. */
-const byBytes: Record<Dialect, string> = { sqlite: 'COLLATE BINARY', postgres: 'COLLATE "C"' };
+export const byBytes: Record<Dialect, string> = { sqlite: 'COLLATE BINARY', postgres: 'COLLATE "C"' };
 
 const SQL = {
   countByStatus: (table: string, f: Filter) =>

@@ -352,6 +352,13 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
       enter('record');
       const seconds = (finishedAt - startedAt) / 1000;
       const sent = new Map(sending.map((p, i) => [p.job, outcomes[i]]));
+      /** Gives `job` back without spending an attempt, due at `runAt` (at once when undefined). */
+      const giveBack = async (job: ClaimedEvent, errorMessage: string, runAt?: number) => {
+        await record(() =>
+          store.release(job, { startedAt, finishedAt, outcome: 'aborted', errorMessage }, runAt),
+        );
+        timer.dueAt(runAt ?? finishedAt);
+      };
       await Promise.all(
         prepared.map(async (p) => {
           const job = p.job;
@@ -367,21 +374,13 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
             return report(job, 'delivered', seconds);
           }
           if (outcome && !outcome.ok && outcome.notSent) {
-            // Never sent (the batch reached its deadline): given back without spending an attempt,
-            // with its rate-limit token; due at once for the next round, or when the breaker probes
-            // if this batch's failures opened it (as the breaker's own give-backs, below).
+            // Never sent (the batch reached its deadline): given back with its rate-limit token;
+            // due at once for the next round, or when the breaker probes if this batch's failures
+            // opened it (as the breaker's own give-backs, below).
             limiter?.giveBack(1);
             const probeAt =
               slot.breaker.state === 'open' ? (slot.breaker.nextProbeAt() ?? undefined) : undefined;
-            await record(() =>
-              store.release(
-                job,
-                { startedAt, finishedAt, outcome: 'aborted', errorMessage: outcome.error },
-                probeAt,
-              ),
-            );
-            timer.dueAt(probeAt ?? finishedAt);
-            return;
+            return giveBack(job, outcome.error, probeAt);
           }
           const error = outcome?.error ?? 'no answer from the destination';
           // Once the breaker is open (this batch's earlier failures opened it, or another lane's),
@@ -389,20 +388,11 @@ export function createRouteDispatcher(options: RouteDispatcherOptions): RouteDis
           if ('message' in p && slot.breaker.state === 'open') {
             // Due again when the breaker probes, not at once: other instances, whose breakers have
             // not seen these failures, would otherwise take the jobs and send them straight back.
-            const probeAt = slot.breaker.nextProbeAt() ?? undefined;
-            await record(() =>
-              store.release(
-                job,
-                {
-                  startedAt,
-                  finishedAt,
-                  outcome: 'aborted',
-                  errorMessage: `destination paused by its circuit breaker: ${error}`,
-                },
-                probeAt,
-              ),
+            await giveBack(
+              job,
+              `destination paused by its circuit breaker: ${error}`,
+              slot.breaker.nextProbeAt() ?? undefined,
             );
-            if (probeAt !== undefined) timer.dueAt(probeAt);
             return report(job, 'failed', seconds);
           }
           // A transform's error is the route's, not the destination's: it does not trip the breaker.
