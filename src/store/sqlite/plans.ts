@@ -2,7 +2,7 @@
 // ../postgres/plans.ts. Each rule is written once here: the fenced finish, the event summary, the
 // list filter, the stats. The store class (sqlite-connection.ts) only binds values and calls these.
 import type Database from 'better-sqlite3';
-import { HANDLERS, type ListFilter, PROJECTIONS, REPLAYABLE_STATUSES } from '../inbox-store.ts';
+import { HANDLERS, type ListFilter, PROJECTIONS } from '../inbox-store.ts';
 import { INTERRUPTED, SUMMARY_COLUMNS } from '../rows.ts';
 
 /**
@@ -25,8 +25,6 @@ const EARLIER_IN_ORDER = `SELECT 1 FROM jobs p JOIN events pe ON pe.seq = p.even
   WHERE me.seq = j.event_seq AND p.consumer = j.consumer AND p.order_key = j.order_key
     AND p.status IN ('pending', 'processing', 'retrying')
     AND (pe.created < me.created OR (pe.created = me.created AND pe.seq < me.seq))`;
-
-const REPLAYABLE = REPLAYABLE_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /** The event's status from its jobs (an aggregate over them); see SUMMARISE_EVENT. */
 const SUMMARY_STATUS = `CASE WHEN SUM(status = 'dead') > 0 THEN 'dead'
@@ -150,10 +148,9 @@ function prepareAll(db: Database.Database) {
       WHERE status = 'processing' AND substr(lease_owner, 1, length(@prefix)) = @prefix`),
 
     // Replay: every finished job of the event (or one consumer's) is due again with a fresh budget;
-    // an event that never had a job (invalid, or unhandled at receipt) gets its handlers job.
-    replayableStatus: prepare(`SELECT status FROM events WHERE id = ? AND status IN (${REPLAYABLE})`, true),
-    statusOf: prepare('SELECT status FROM events WHERE id = ?', true),
-    bodyPurged: prepare('SELECT raw_body IS NULL FROM events WHERE id = ?', true),
+    // an event that never had a job (invalid, or unhandled at receipt) gets its handlers job. First
+    // the event's status, and whether retention purged its payload (nothing left to replay).
+    replayState: prepare('SELECT status, raw_body IS NULL AS purged FROM events WHERE id = ?'),
     replayJobs: prepare(`UPDATE jobs SET status = 'pending', run_at = @now, max_attempts = attempts + @budget,
         last_error = NULL, finished_at = NULL, updated_at = @now
       WHERE event_seq = ${seqOf('@id')} AND (@consumer IS NULL OR consumer = @consumer)

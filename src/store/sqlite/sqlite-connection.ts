@@ -23,6 +23,7 @@ import {
   type NewEvent,
   type NewJob,
   PROJECTIONS,
+  REPLAYABLE_STATUSES,
   type ReplayOutcome,
   type SecretUse,
   type TransactionalStatement,
@@ -425,13 +426,13 @@ export class SqliteConnection {
   }
 
   replay(id: string, maxAttempts: number, consumer?: string, now = Date.now()): ReplayOutcome {
-    const current = this.plan.statusOf.get(id) as EventStatus | undefined;
-    if (current === undefined) return 'not_found';
-    if (this.plan.bodyPurged.get(id) === 1) return 'purged';
+    const found = this.plan.replayState.get(id) as { status: EventStatus; purged: number } | undefined;
+    if (found === undefined) return 'not_found';
+    if (found.purged === 1) return 'purged';
+    const current = found.status;
     // One consumer's finished job is replayed whatever its siblings are doing; a whole event only
     // once it has settled.
-    const status =
-      consumer === undefined ? (this.plan.replayableStatus.get(id) as EventStatus | undefined) : current;
+    const status = consumer !== undefined || REPLAYABLE_STATUSES.includes(current) ? current : undefined;
     if (status === undefined) return 'not_replayable';
     const reopened = this.plan.replayJobs.run({
       id,
