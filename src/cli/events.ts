@@ -93,8 +93,10 @@ export async function replayIds(
         // Says what a replay would do, and changes nothing (it replayed for real before).
         const event = await store.get(id);
         const job = consumer === undefined ? undefined : event?.jobs.find((j) => j.consumer === consumer);
+        const purged = event !== null && event.rawBody.byteLength === 0;
         const replayable =
           event !== null &&
+          !purged &&
           (consumer === undefined
             ? REPLAYABLE_STATUSES.includes(event.status)
             : job !== undefined && REPLAYABLE_JOB_STATUSES.includes(job.status));
@@ -107,7 +109,9 @@ export async function replayIds(
           process.stderr.write(
             event === null
               ? `no event with id ${id}\n`
-              : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${job?.status ?? event.status}\n`,
+              : purged
+                ? `cannot replay ${id}: its payload was purged by retention, so there is nothing to run\n`
+                : `cannot replay ${id}${consumer ? ` on ${consumer}` : ''}: it is ${job?.status ?? event.status}\n`,
           );
         }
         continue;

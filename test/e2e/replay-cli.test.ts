@@ -130,6 +130,13 @@ describe('CLI replay by filter', () => {
       assert.match(dry.stdout, /would replay evt_dead_00002: .*\(dry run\)/);
       const still = await runCli(['events', 'show', 'evt_dead_00002', '--json', ...db]);
       assert.equal(JSON.parse(still.stdout).status, 'dead');
+      // A dry run says what the replay would: a purged payload is refused, not "would replay".
+      const inbox = new SqliteConnection(path);
+      inbox.db.prepare("UPDATE events SET raw_body = NULL WHERE id = 'evt_dead_00000'").run();
+      inbox.close();
+      const purged = await runCli(['replay', '--id', 'evt_dead_00000', '--dry-run', ...db]);
+      assert.equal(purged.code, 1);
+      assert.match(purged.stderr, /cannot replay evt_dead_00000: its payload was purged by retention/);
       // An empty filter value (`--status "$STATUS"` with STATUS unset) is refused, not dropped.
       const empty = await runCli(['replay', '--status', '', ...db]);
       assert.equal(empty.code, 2);
